@@ -1,0 +1,511 @@
+//! What a run is asked to do: endpoint, symbols, limits, retries, timeouts.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CurrencyCode, Error};
+
+/// A URL template with a `{base}` placeholder, such as
+/// `http://127.0.0.1:8080/rates?base={base}&symbols={symbols}`.
+///
+/// `{symbols}` is optional; it becomes the comma-separated symbols of the
+/// [`Config`]. Only plain `http://` is supported: the clients carry no TLS stack.
+///
+/// ```
+/// use rates_core::Endpoint;
+/// let e: Endpoint = "http://127.0.0.1:8080/latest?from={base}".parse()?;
+/// assert_eq!(e.host(), "127.0.0.1");
+/// assert_eq!(e.port(), 8080);
+/// # Ok::<(), rates_core::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Endpoint {
+    template: String,
+    host: String,
+    port: u16,
+    /// Index in `template` where the path begins.
+    path_start: usize,
+}
+
+impl Endpoint {
+    /// Parses a template.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the template when it
+    /// is not `http://host[:port]/path...` with a `{base}` placeholder.
+    pub fn parse(template: &str) -> Result<Self, Error> {
+        let bad = |why: &str| {
+            Error::invalid_input(format!(
+                "invalid endpoint `{template}`: {why}; expected a template like \
+                 http://127.0.0.1:8080/rates?base={{base}}"
+            ))
+        };
+        let rest = match template.strip_prefix("http://") {
+            Some(rest) => rest,
+            None if template.starts_with("https://") => {
+                return Err(bad("https is not supported (the clients carry no TLS)"));
+            }
+            None => return Err(bad("it must start with http://")),
+        };
+        if !template.contains("{base}") {
+            return Err(bad("it has no {base} placeholder"));
+        }
+        let authority_len = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_len];
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| bad(&format!("`{p}` is not a port number")))?;
+                (h, port)
+            }
+            _ => (authority, 80),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad("it has no host"));
+        }
+        if host.contains("{base}") {
+            return Err(bad("{base} must be in the path or query, not the host"));
+        }
+        Ok(Self {
+            template: template.to_owned(),
+            host: host.to_owned(),
+            port,
+            path_start: "http://".len() + authority_len,
+        })
+    }
+
+    /// The host to connect to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port to connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The `Host` header value (`host:port`).
+    pub fn authority(&self) -> &str {
+        &self.template["http://".len()..self.path_start]
+    }
+
+    /// The template as given.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The path and query for `base` (always starting with `/`).
+    pub fn path_and_query(&self, base: CurrencyCode, symbols: &[CurrencyCode]) -> String {
+        let tail = &self.template[self.path_start..];
+        let filled = fill(tail, base, symbols);
+        if filled.starts_with('/') {
+            filled
+        } else {
+            format!("/{filled}")
+        }
+    }
+
+    /// The full URL for `base`.
+    pub fn url(&self, base: CurrencyCode, symbols: &[CurrencyCode]) -> String {
+        format!(
+            "http://{}{}",
+            self.authority(),
+            self.path_and_query(base, symbols)
+        )
+    }
+}
+
+fn fill(tail: &str, base: CurrencyCode, symbols: &[CurrencyCode]) -> String {
+    let mut out = tail.replace("{base}", base.as_str());
+    if out.contains("{symbols}") {
+        let list: Vec<&str> = symbols.iter().map(CurrencyCode::as_str).collect();
+        out = out.replace("{symbols}", &list.join(","));
+    }
+    out
+}
+
+impl FromStr for Endpoint {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for Endpoint {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Endpoint> for String {
+    fn from(e: Endpoint) -> String {
+        e.template
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.template)
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Endpoint({})", self.template)
+    }
+}
+
+/// A rate limit in requests per second, enforced with no burst beyond it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    per_second: f64,
+}
+
+impl RateLimit {
+    /// A limit of `per_second` requests per second.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) unless it is finite and positive.
+    pub fn per_second(per_second: f64) -> Result<Self, Error> {
+        if per_second.is_finite() && per_second > 0.0 {
+            Ok(Self { per_second })
+        } else {
+            Err(Error::invalid_input(format!(
+                "invalid rate limit {per_second}: it must be a positive number of requests per second"
+            )))
+        }
+    }
+
+    /// Requests per second.
+    pub fn rate(&self) -> f64 {
+        self.per_second
+    }
+
+    /// The spacing the client keeps between request starts.
+    ///
+    /// It is 1% wider than `1 / rate`, so that the jitter between sending a
+    /// request and its arrival cannot push `rate + 1` arrivals into one second
+    /// at the server.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs_f64(1.01 / self.per_second)
+    }
+}
+
+impl FromStr for RateLimit {
+    type Err = Error;
+    /// Parses `"100"`, `"100/s"`, `"30/m"` or `"2/min"`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::invalid_input(format!(
+                "invalid rate limit `{s}`: write requests per second or minute, like 100/s or 30/m"
+            ))
+        };
+        let (count, unit) = s.trim().split_once('/').unwrap_or((s.trim(), "s"));
+        let count: f64 = count.trim().parse().map_err(|_| bad())?;
+        let per_second = match unit.trim() {
+            "s" | "sec" | "second" => count,
+            "m" | "min" | "minute" => count / 60.0,
+            _ => return Err(bad()),
+        };
+        Self::per_second(per_second).map_err(|_| bad())
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", self.per_second)
+    }
+}
+
+/// How failed attempts are retried: exponential backoff with jitter, honouring
+/// the server's `Retry-After` up to a cap.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (so at most `retries + 1` attempts).
+    pub retries: u32,
+    /// Backoff before the first retry; it doubles each retry.
+    #[serde(with = "millis")]
+    pub initial_backoff: Duration,
+    /// The backoff never grows beyond this.
+    #[serde(with = "millis")]
+    pub max_backoff: Duration,
+    /// A `Retry-After` longer than this is not waited for: the base fails at once.
+    #[serde(with = "millis")]
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1-based) after `error`, or `None`
+    /// when the error is not worth retrying or the retries are used up.
+    ///
+    /// Without `Retry-After` the wait is "equal jitter": half the exponential
+    /// backoff plus a random part of the other half. With `Retry-After` the
+    /// wait is that long plus up to 10% jitter, never less.
+    pub fn delay(&self, retry: u32, error: &Error, jitter: f64) -> Option<Duration> {
+        if retry > self.retries || !error.is_retryable() {
+            return None;
+        }
+        let jitter = jitter.clamp(0.0, 1.0);
+        if let Some(after) = error.retry_after() {
+            if after > self.max_retry_after {
+                return None;
+            }
+            return Some(after + after.mul_f64(0.1 * jitter));
+        }
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX))
+            .min(self.max_backoff);
+        Some(exp / 2 + (exp / 2).mul_f64(jitter))
+    }
+}
+
+/// How to start a worker process (for the process strategy).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerCommand {
+    /// The program to run.
+    pub program: std::path::PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+/// Everything a strategy needs to know about a run.
+///
+/// ```
+/// use rates_core::Config;
+/// let config = Config::new("http://127.0.0.1:8080/rates?base={base}")?.with_concurrency(8);
+/// assert_eq!(config.concurrency, 8);
+/// assert_eq!(config.retry.retries, 3);
+/// # Ok::<(), rates_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Where to send requests.
+    pub endpoint: Endpoint,
+    /// The symbols shown in the matrix and sent as `{symbols}`.
+    pub symbols: Vec<CurrencyCode>,
+    /// The most requests in flight at once (for strategies that bound it).
+    pub concurrency: usize,
+    /// An optional client-side rate limit shared by all workers.
+    pub rate_limit: Option<RateLimit>,
+    /// How failures are retried.
+    pub retry: RetryPolicy,
+    /// How long connecting may take.
+    #[serde(with = "millis")]
+    pub connect_timeout: Duration,
+    /// How long one whole request (connect, send, read the body) may take.
+    #[serde(with = "millis")]
+    pub request_timeout: Duration,
+    /// The largest response body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The worker program for the process strategy (else `RATES_WORKER`, else a
+    /// `rates-worker` binary beside the running executable).
+    #[serde(default)]
+    pub worker: Option<WorkerCommand>,
+}
+
+/// The symbols of the classic matrix.
+pub const DEFAULT_SYMBOLS: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
+
+impl Config {
+    /// The defaults, for `endpoint`: the classic symbols, concurrency 4, no
+    /// rate limit, 3 retries, 2 s connect and 10 s request timeouts, 1 MiB body cap.
+    ///
+    /// # Errors
+    /// When the endpoint template is invalid.
+    pub fn new(endpoint: &str) -> Result<Self, Error> {
+        Ok(Self {
+            endpoint: Endpoint::parse(endpoint)?,
+            symbols: DEFAULT_SYMBOLS
+                .iter()
+                .map(|s| CurrencyCode::new(s))
+                .collect::<Result<_, _>>()?,
+            concurrency: 4,
+            rate_limit: None,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 1 << 20,
+            worker: None,
+        })
+    }
+
+    /// Sets the concurrency.
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets the rate limit.
+    #[must_use]
+    pub fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// Sets the number of retries.
+    #[must_use]
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retry.retries = retries;
+        self
+    }
+
+    /// Sets the request timeout.
+    #[must_use]
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings that the types cannot.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the setting and a fix.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.concurrency == 0 {
+            return Err(Error::invalid_input(
+                "invalid concurrency 0: at least one request must be allowed in flight",
+            ));
+        }
+        if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
+            return Err(Error::invalid_input(
+                "invalid timeout 0: timeouts must be positive, like 2s",
+            ));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(Error::invalid_input(
+                "invalid body cap 0: allow at least a few hundred bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Serialises a `Duration` as whole milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> CurrencyCode {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn endpoint_fills_base_and_symbols() {
+        let e = Endpoint::parse("http://localhost:9/rates?base={base}&symbols={symbols}").unwrap();
+        assert_eq!(e.host(), "localhost");
+        assert_eq!(e.port(), 9);
+        assert_eq!(e.authority(), "localhost:9");
+        assert_eq!(
+            e.url(code("USD"), &[code("EUR"), code("PLN")]),
+            "http://localhost:9/rates?base=USD&symbols=EUR,PLN"
+        );
+        let e = Endpoint::parse("http://example.com?base={base}").unwrap();
+        assert_eq!(e.port(), 80);
+        assert_eq!(e.path_and_query(code("EUR"), &[]), "/?base=EUR");
+        let e = Endpoint::parse("http://[::1]:81/latest?from={base}").unwrap();
+        assert_eq!((e.host(), e.port()), ("::1", 81));
+    }
+
+    #[test]
+    fn endpoint_errors_name_the_input() {
+        for bad in [
+            "ftp://x/{base}",
+            "https://x/{base}",
+            "http://x/rates",
+            "http://x:99999/{base}",
+            "http:///{base}",
+        ] {
+            let err = Endpoint::parse(bad).unwrap_err();
+            assert!(err.is_invalid_input());
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_parsing() {
+        assert_eq!("2/s".parse::<RateLimit>().unwrap().rate(), 2.0);
+        assert_eq!("100".parse::<RateLimit>().unwrap().rate(), 100.0);
+        assert_eq!("30/m".parse::<RateLimit>().unwrap().rate(), 0.5);
+        for bad in ["0/s", "-1", "abc", "5/h", "inf"] {
+            let err = bad.parse::<RateLimit>().unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        let e = Error::status(500, None);
+        assert_eq!(p.delay(1, &e, 0.0), Some(Duration::from_millis(50)));
+        assert_eq!(p.delay(1, &e, 1.0), Some(Duration::from_millis(100)));
+        assert_eq!(p.delay(3, &e, 1.0), Some(Duration::from_millis(400)));
+        assert_eq!(p.delay(4, &e, 1.0), None, "only 3 retries");
+        let big = RetryPolicy {
+            retries: 40,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(big.delay(40, &e, 1.0), Some(Duration::from_secs(5)));
+        let limited = Error::status(429, Some(Duration::from_secs(1)));
+        let d = p.delay(1, &limited, 0.5).unwrap();
+        assert!(d >= Duration::from_secs(1) && d <= Duration::from_millis(1100));
+        let too_long = Error::status(429, Some(Duration::from_secs(3600)));
+        assert_eq!(p.delay(1, &too_long, 0.5), None);
+        assert_eq!(p.delay(1, &Error::status(404, None), 0.5), None);
+    }
+
+    #[test]
+    fn config_round_trips_through_json() {
+        let c = Config::new("http://127.0.0.1:1/rates?base={base}")
+            .unwrap()
+            .with_rate_limit(Some(RateLimit::per_second(3.0).unwrap()));
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), c);
+    }
+
+    #[test]
+    fn validate_rejects_zeroes() {
+        let c = Config::new("http://127.0.0.1:1/?b={base}").unwrap();
+        assert!(c.clone().with_concurrency(0).validate().is_err());
+        assert!(
+            c.clone()
+                .with_request_timeout(Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+        assert!(c.validate().is_ok());
+    }
+}

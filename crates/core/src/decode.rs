@@ -1,0 +1,117 @@
+//! Decoding a rates response.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CurrencyCode, Error, ErrorKind};
+
+/// The rates for one base: `1 base = rates[code] code`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// The base currency.
+    pub base: CurrencyCode,
+    /// The date the server gave, as sent (`YYYY-MM-DD`), or empty.
+    pub date: String,
+    /// Rates by code, including `base` itself at 1.0.
+    pub rates: BTreeMap<CurrencyCode, f64>,
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    base: String,
+    #[serde(default)]
+    date: Option<String>,
+    rates: BTreeMap<String, f64>,
+}
+
+/// Decodes a `{"base": ..., "date": ..., "rates": {...}}` body for `base`.
+///
+/// Checks that the body is about `base`, that every code is valid and every
+/// rate finite and positive, and fills in `rates[base] = 1.0`.
+///
+/// # Errors
+/// [`ErrorKind::Decode`] saying what was wrong with the body.
+///
+/// ```
+/// use rates_core::{decode, CurrencyCode};
+/// let usd: CurrencyCode = "USD".parse()?;
+/// let rates = decode(usd, br#"{"base":"USD","date":"2019-04-09","rates":{"EUR":0.8867}}"#)?;
+/// assert_eq!(rates.rates[&usd], 1.0);
+/// # Ok::<(), rates_core::Error>(())
+/// ```
+pub fn decode(base: CurrencyCode, body: &[u8]) -> Result<Rates, Error> {
+    let wire: Wire = serde_json::from_slice(body).map_err(|e| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("the response is not a rates document: {e}"),
+        )
+    })?;
+    let sent = CurrencyCode::new(&wire.base).map_err(|_| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("the response names an invalid base `{}`", wire.base),
+        )
+    })?;
+    if sent != base {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!("asked for base {base} but the response is for {sent}"),
+        ));
+    }
+    let mut rates = BTreeMap::new();
+    for (code, rate) in wire.rates {
+        let code = CurrencyCode::new(&code).map_err(|_| {
+            Error::new(
+                ErrorKind::Decode,
+                format!("the response has an invalid currency code `{code}`"),
+            )
+        })?;
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!("the response has an impossible rate {rate} for {code}"),
+            ));
+        }
+        rates.insert(code, rate);
+    }
+    rates.insert(base, 1.0);
+    Ok(Rates {
+        base,
+        date: wire.date.unwrap_or_default(),
+        rates,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd() -> CurrencyCode {
+        "USD".parse().unwrap()
+    }
+
+    #[test]
+    fn fills_in_the_base() {
+        let r = decode(usd(), br#"{"base":"usd","rates":{"EUR":0.9}}"#).unwrap();
+        assert_eq!(r.rates.len(), 2);
+        assert_eq!(r.rates[&usd()], 1.0);
+        assert_eq!(r.date, "");
+    }
+
+    #[test]
+    fn rejects_bad_bodies() {
+        let cases: [&[u8]; 6] = [
+            b"{not json",
+            br#"{"base":"EUR","rates":{}}"#,
+            br#"{"base":"USD","rates":{"EUR":-1.0}}"#,
+            br#"{"base":"USD","rates":{"EUR":0}}"#,
+            br#"{"base":"USD","rates":{"E1R":1.0}}"#,
+            br#"{"base":"USD"}"#,
+        ];
+        for body in cases {
+            let err = decode(usd(), body).unwrap_err();
+            assert!(err.is_decode(), "{err}");
+        }
+    }
+}

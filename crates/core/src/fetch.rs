@@ -1,0 +1,259 @@
+//! The per-base attempt logic, written once for every strategy.
+//!
+//! [`BaseFetch`] is a small state machine: it says when to sleep (throttle
+//! slot or backoff) and when to send; the strategy does the sleeping and the
+//! sending its own way (a thread sleeps, a task awaits a timer, a process
+//! pool hands the attempt to a child) and feeds the result back.
+
+use std::time::{Duration, Instant};
+
+use crate::{Config, CurrencyCode, Error, Outcome, Rates, Throttle, decode, panic_error};
+
+/// A response as the clients hand it over: status, `Retry-After`, body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The parsed `Retry-After` header, when there was one.
+    pub retry_after: Option<Duration>,
+    /// The body (read only for success statuses; capped by the client).
+    pub body: Vec<u8>,
+}
+
+/// What the strategy should do next for a base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Wait this long (sleep or await a timer), then ask again.
+    Sleep(Duration),
+    /// Send one request now and [`record`](BaseFetch::record) its result.
+    Send,
+    /// Finished: take the [`outcome`](BaseFetch::into_outcome).
+    Done,
+}
+
+/// The attempt loop for one base: wait for the throttle, send, classify,
+/// back off, retry.
+#[derive(Debug)]
+pub struct BaseFetch<'a> {
+    base: CurrencyCode,
+    config: &'a Config,
+    throttle: Option<&'a Throttle>,
+    attempts: u32,
+    not_before: Option<Instant>,
+    slot: Option<Instant>,
+    result: Option<Result<Rates, Error>>,
+}
+
+impl<'a> BaseFetch<'a> {
+    /// Starts the loop for `base`.
+    pub fn new(base: CurrencyCode, config: &'a Config, throttle: Option<&'a Throttle>) -> Self {
+        Self {
+            base,
+            config,
+            throttle,
+            attempts: 0,
+            not_before: None,
+            slot: None,
+            result: None,
+        }
+    }
+
+    /// The base being fetched.
+    pub fn base(&self) -> CurrencyCode {
+        self.base
+    }
+
+    /// The full URL to request.
+    pub fn url(&self) -> String {
+        self.config.endpoint.url(self.base, &self.config.symbols)
+    }
+
+    /// The path and query to request (for clients that connect themselves).
+    pub fn path_and_query(&self) -> String {
+        self.config
+            .endpoint
+            .path_and_query(self.base, &self.config.symbols)
+    }
+
+    /// What to do at `now`.
+    pub fn next(&mut self, now: Instant) -> Step {
+        if self.result.is_some() {
+            return Step::Done;
+        }
+        if let Some(t) = self.not_before {
+            if t > now {
+                return Step::Sleep(t - now);
+            }
+            self.not_before = None;
+        }
+        if let Some(throttle) = self.throttle {
+            let slot = *self.slot.get_or_insert_with(|| throttle.reserve(now));
+            if slot > now {
+                return Step::Sleep(slot - now);
+            }
+            self.slot = None;
+        }
+        Step::Send
+    }
+
+    /// Feeds back the result of the request sent after [`Step::Send`].
+    pub fn record(&mut self, response: Result<RawResponse, Error>, now: Instant) {
+        self.attempts += 1;
+        let error = match response {
+            Ok(r) if (200..300).contains(&r.status) => match decode(self.base, &r.body) {
+                Ok(rates) => {
+                    self.result = Some(Ok(rates));
+                    return;
+                }
+                Err(e) => e,
+            },
+            Ok(r) => Error::status(r.status, r.retry_after),
+            Err(e) => e,
+        };
+        match self
+            .config
+            .retry
+            .delay(self.attempts, &error, fastrand::f64())
+        {
+            Some(wait) => self.not_before = Some(now + wait),
+            None => self.result = Some(Err(error)),
+        }
+    }
+
+    /// Requests sent so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The outcome; a fetch abandoned before it was done reads as a
+    /// worker crash.
+    pub fn into_outcome(self) -> Outcome {
+        let result = self.result.unwrap_or_else(|| {
+            Err(Error::new(
+                crate::ErrorKind::WorkerCrash,
+                "the fetch was abandoned before it finished",
+            ))
+        });
+        Outcome {
+            base: self.base,
+            attempts: self.attempts,
+            result,
+        }
+    }
+}
+
+/// Runs the attempt loop on the calling thread, sleeping between attempts.
+/// `send` performs one request for the given URL.
+///
+/// A panic inside `send` is caught and becomes this base's outcome.
+pub fn fetch_blocking(
+    base: CurrencyCode,
+    config: &Config,
+    throttle: Option<&Throttle>,
+    mut send: impl FnMut(&str) -> Result<RawResponse, Error>,
+) -> Outcome {
+    let mut fetch = BaseFetch::new(base, config, throttle);
+    loop {
+        match fetch.next(Instant::now()) {
+            Step::Sleep(d) => std::thread::sleep(d),
+            Step::Send => {
+                let url = fetch.url();
+                let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| send(&url)));
+                match sent {
+                    Ok(result) => fetch.record(result, Instant::now()),
+                    Err(payload) => {
+                        return Outcome::failed(base, fetch.attempts() + 1, panic_error(&*payload));
+                    }
+                }
+            }
+            Step::Done => return fetch.into_outcome(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RateLimit;
+
+    fn config() -> Config {
+        let mut c = Config::new("http://127.0.0.1:1/rates?base={base}").unwrap();
+        c.retry.initial_backoff = Duration::from_millis(2);
+        c
+    }
+
+    fn ok_body(base: &str) -> RawResponse {
+        RawResponse {
+            status: 200,
+            retry_after: None,
+            body: format!(r#"{{"base":"{base}","rates":{{"EUR":0.9}}}}"#).into_bytes(),
+        }
+    }
+
+    #[test]
+    fn retries_then_succeeds() {
+        let cfg = config();
+        let mut calls = 0;
+        let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |url| {
+            assert_eq!(url, "http://127.0.0.1:1/rates?base=USD");
+            calls += 1;
+            if calls == 1 {
+                Ok(RawResponse {
+                    status: 500,
+                    retry_after: None,
+                    body: vec![],
+                })
+            } else {
+                Ok(ok_body("USD"))
+            }
+        });
+        assert_eq!(out.attempts, 2);
+        assert!(out.result.is_ok());
+    }
+
+    #[test]
+    fn gives_up_after_the_retries() {
+        let cfg = config().with_retries(2);
+        let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| {
+            Err(Error::new(crate::ErrorKind::Connection, "refused"))
+        });
+        assert_eq!(out.attempts, 3);
+        assert!(out.result.unwrap_err().is_connection());
+    }
+
+    #[test]
+    fn decode_errors_are_not_retried() {
+        let cfg = config();
+        let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| {
+            Ok(RawResponse {
+                status: 200,
+                retry_after: None,
+                body: b"{oops".to_vec(),
+            })
+        });
+        assert_eq!(out.attempts, 1);
+        assert!(out.result.unwrap_err().is_decode());
+    }
+
+    #[test]
+    fn a_panicking_send_becomes_the_outcome() {
+        let cfg = config();
+        let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| panic!("bad client"));
+        assert!(out.result.unwrap_err().is_panic());
+        assert_eq!(out.attempts, 1);
+    }
+
+    #[test]
+    fn throttle_makes_the_machine_sleep() {
+        let cfg = config();
+        let throttle = Throttle::new(RateLimit::per_second(10.0).unwrap());
+        let t0 = Instant::now();
+        throttle.reserve(t0);
+        let mut f = BaseFetch::new("USD".parse().unwrap(), &cfg, Some(&throttle));
+        match f.next(t0) {
+            Step::Sleep(d) => assert!(d >= Duration::from_millis(100)),
+            other => panic!("expected a sleep, got {other:?}"),
+        }
+        assert_eq!(f.next(t0 + Duration::from_millis(200)), Step::Send);
+    }
+}

@@ -1,0 +1,305 @@
+//! What a run produces: one outcome per base, in input order.
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CurrencyCode, Error, ErrorKind, Rates};
+
+/// The result for one base.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The base this outcome is for.
+    pub base: CurrencyCode,
+    /// How many requests were sent for it.
+    pub attempts: u32,
+    /// The rates, or why there are none.
+    pub result: Result<Rates, Error>,
+}
+
+impl Outcome {
+    /// A failure for `base` after `attempts` requests.
+    pub fn failed(base: CurrencyCode, attempts: u32, error: Error) -> Self {
+        Self {
+            base,
+            attempts,
+            result: Err(error),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.result {
+            Ok(r) => write!(f, "{}: {} rates", self.base, r.rates.len()),
+            Err(e) => write!(
+                f,
+                "{}: {} error after {} attempt{}: {e}",
+                self.base,
+                e.kind(),
+                self.attempts,
+                if self.attempts == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+/// A run's results: exactly one [`Outcome`] per input base, in input order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The strategy that produced it.
+    pub strategy: String,
+    /// One outcome per input base, in input order.
+    pub outcomes: Vec<Outcome>,
+    /// Wall time of the whole run, start-up included.
+    #[serde(with = "secs")]
+    pub wall: Duration,
+    /// Time spent starting workers before the first request (where it applies).
+    #[serde(default, with = "opt_secs")]
+    pub startup: Option<Duration>,
+    /// Peak resident memory of worker processes, summed, in bytes (where it applies).
+    #[serde(default)]
+    pub workers_peak_rss_bytes: Option<u64>,
+    /// A note from the strategy about how it ran (caps, substitutions).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Report {
+    /// An empty report with no outcomes.
+    pub fn empty(strategy: &str) -> Self {
+        Self::new(strategy, Vec::new(), Duration::ZERO)
+    }
+
+    /// A report from outcomes already in order.
+    pub fn new(strategy: &str, outcomes: Vec<Outcome>, wall: Duration) -> Self {
+        Self {
+            strategy: strategy.to_owned(),
+            outcomes,
+            wall,
+            startup: None,
+            workers_peak_rss_bytes: None,
+            note: None,
+        }
+    }
+
+    /// Builds a report from per-index slots, one per base. A slot left empty
+    /// (a worker that vanished without a word) becomes a worker-crash outcome,
+    /// so no base is ever lost.
+    pub fn from_slots(
+        strategy: &str,
+        bases: &[CurrencyCode],
+        slots: Vec<Option<Outcome>>,
+        wall: Duration,
+    ) -> Self {
+        debug_assert_eq!(bases.len(), slots.len());
+        let outcomes = bases
+            .iter()
+            .zip(slots.into_iter().chain(std::iter::repeat_with(|| None)))
+            .map(|(&base, slot)| {
+                slot.unwrap_or_else(|| {
+                    Outcome::failed(
+                        base,
+                        0,
+                        Error::new(
+                            ErrorKind::WorkerCrash,
+                            "no outcome was reported: the worker holding this base was lost",
+                        ),
+                    )
+                })
+            })
+            .collect();
+        Self::new(strategy, outcomes, wall)
+    }
+
+    /// The bases that succeeded.
+    pub fn successes(&self) -> impl Iterator<Item = &Rates> {
+        self.outcomes.iter().filter_map(|o| o.result.as_ref().ok())
+    }
+
+    /// The outcomes that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes.iter().filter(|o| o.result.is_err())
+    }
+
+    /// True when every base succeeded.
+    pub fn all_succeeded(&self) -> bool {
+        self.outcomes.iter().all(|o| o.result.is_ok())
+    }
+
+    /// Requests sent, over all bases.
+    pub fn total_attempts(&self) -> u64 {
+        self.outcomes.iter().map(|o| u64::from(o.attempts)).sum()
+    }
+
+    /// The classic matrix, one row per successful base:
+    /// `1 USD =     1.0 USD,   0.887 EUR, ...`.
+    pub fn matrix(&self, symbols: &[CurrencyCode]) -> String {
+        let mut out = String::new();
+        for rates in self.successes() {
+            out.push_str(&matrix_row(rates, symbols));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// One matrix row: each rate with three significant digits, right-aligned
+/// seven wide (Python's `f"{rate:7.3}"`), `?` where the server gave none.
+pub fn matrix_row(rates: &Rates, symbols: &[CurrencyCode]) -> String {
+    let mut row = format!("1 {} = ", rates.base);
+    for (i, symbol) in symbols.iter().enumerate() {
+        if i > 0 {
+            row.push_str(", ");
+        }
+        let cell = rates
+            .rates
+            .get(symbol)
+            .map_or_else(|| "?".to_owned(), |r| three_significant(*r));
+        let _ = write!(row, "{cell:>7} {symbol}");
+    }
+    row
+}
+
+/// Formats like Python's `format(x, ".3")`: three significant digits, at least
+/// one digit after the point in fixed notation, scientific from 100 up or
+/// below 0.0001.
+pub fn three_significant(x: f64) -> String {
+    if x == 0.0 {
+        return "0.0".to_owned();
+    }
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    // Round to three significant digits first, then pick the notation from
+    // the rounded exponent, as Python does.
+    let sci = format!("{x:.2e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..2).contains(&exp) {
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exp.abs());
+    }
+    let decimals = usize::try_from(2 - exp).unwrap_or(0);
+    let fixed = format!("{x:.decimals$}");
+    let trimmed = if fixed.contains('.') {
+        fixed.trim_end_matches('0')
+    } else {
+        &fixed
+    };
+    if let Some(stripped) = trimmed.strip_suffix('.') {
+        format!("{stripped}.0")
+    } else if trimmed.contains('.') {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed}.0")
+    }
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|secs| Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn formats_like_python() {
+        let cases = [
+            (1.0, "1.0"),
+            (0.8867, "0.887"),
+            (3.8015, "3.8"),
+            (8.532, "8.53"),
+            (22.73, "22.7"),
+            (0.04406, "0.0441"),
+            (9.999, "10.0"),
+            (99.96, "1e+02"),
+            (123.4, "1.23e+02"),
+            (100.0, "1e+02"),
+            (0.000_012_34, "1.23e-05"),
+            (0.000_123_4, "0.000123"),
+            (25.633, "25.6"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(three_significant(x), want, "for {x}");
+        }
+    }
+
+    #[test]
+    fn matrix_row_is_seven_wide() {
+        let usd: CurrencyCode = "USD".parse().unwrap();
+        let eur: CurrencyCode = "EUR".parse().unwrap();
+        let pln: CurrencyCode = "PLN".parse().unwrap();
+        let rates = Rates {
+            base: usd,
+            date: String::new(),
+            rates: BTreeMap::from([(usd, 1.0), (eur, 0.8867)]),
+        };
+        assert_eq!(
+            matrix_row(&rates, &[usd, eur, pln]),
+            "1 USD =     1.0 USD,   0.887 EUR,       ? PLN"
+        );
+    }
+
+    #[test]
+    fn empty_slots_become_worker_crashes() {
+        let bases: Vec<CurrencyCode> = ["USD", "EUR"].iter().map(|s| s.parse().unwrap()).collect();
+        let report = Report::from_slots("t", &bases, vec![None, None], Duration::ZERO);
+        assert_eq!(report.outcomes.len(), 2);
+        assert!(report.failures().all(|o| o
+            .result
+            .as_ref()
+            .is_err_and(Error::is_worker_crash)));
+        assert_eq!(report.outcomes[1].base, bases[1]);
+    }
+
+    #[test]
+    fn report_round_trips_through_json() {
+        let usd: CurrencyCode = "USD".parse().unwrap();
+        let mut report = Report::new(
+            "x",
+            vec![Outcome::failed(usd, 2, Error::status(500, None))],
+            Duration::from_millis(1500),
+        );
+        report.startup = Some(Duration::from_millis(3));
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    }
+}
