@@ -1,0 +1,128 @@
+//! The blocking client: ureq 3 with keep-alive, timeouts, a body cap, and
+//! HTTP statuses returned as values.
+
+use std::io;
+use std::time::Duration;
+
+use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Throttle};
+
+/// A blocking HTTP client configured from a [`Config`]. Cheap to clone: clones
+/// share one keep-alive pool.
+#[derive(Clone, Debug)]
+pub struct BlockingClient {
+    agent: ureq::Agent,
+    max_body: u64,
+}
+
+impl BlockingClient {
+    /// A client whose pool keeps up to `idle_connections` idle connections
+    /// for reuse (use the number of threads that will share it).
+    pub fn new(config: &Config, idle_connections: usize) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_global(Some(config.request_timeout))
+            .max_idle_connections(idle_connections.max(1))
+            .max_idle_connections_per_host(idle_connections.max(1))
+            .max_redirects(0)
+            .user_agent(concat!("rates/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Self {
+            agent,
+            max_body: u64::try_from(config.max_body_bytes).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Sends one GET and returns the status, `Retry-After` and (for 2xx) the
+    /// body, read up to the cap.
+    ///
+    /// # Errors
+    /// Timeout, connection (refused, reset, truncated) and body-too-large
+    /// errors; HTTP statuses are values, not errors.
+    pub fn get(&self, url: &str) -> Result<RawResponse, Error> {
+        let mut response = self.agent.get(url).call().map_err(|e| classify(&e))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = response.body_mut().with_config().limit(self.max_body);
+        let body = if (200..300).contains(&status) {
+            body.read_to_vec().map_err(|e| classify(&e))?
+        } else {
+            // Drain a small error body so the connection can be reused; its
+            // content does not matter.
+            let _ = body.read_to_vec();
+            Vec::new()
+        };
+        Ok(RawResponse {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    /// Runs the whole attempt loop for `base` on this thread (throttle,
+    /// retries, backoff), using this client.
+    pub fn fetch(&self, base: CurrencyCode, config: &Config, throttle: Option<&Throttle>) -> Outcome {
+        rates_core::fetch_blocking(base, config, throttle, |url| self.get(url))
+    }
+}
+
+/// Parses a `Retry-After` given in seconds (`"1"`, `"0.5"`). HTTP-date forms
+/// are not used by rates APIs and read as absent.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn classify(e: &ureq::Error) -> Error {
+    use ureq::Error as U;
+    let kind = match e {
+        U::Timeout(_) | U::BodyStalled => ErrorKind::Timeout,
+        U::BodyExceedsLimit(_) => ErrorKind::BodyTooLarge,
+        U::Io(io) if io.kind() == io::ErrorKind::TimedOut => ErrorKind::Timeout,
+        U::BadUri(_) | U::Http(_) => ErrorKind::InvalidInput,
+        _ => ErrorKind::Connection,
+    };
+    let message = match e {
+        U::BodyExceedsLimit(limit) => {
+            format!("the response body is larger than the {limit}-byte cap (raise max_body_bytes)")
+        }
+        U::ConnectionFailed | U::HostNotFound => format!("could not connect: {e}"),
+        _ => e.to_string(),
+    };
+    Error::new(kind, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds() {
+        assert_eq!(parse_retry_after("1"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn nothing_listening_is_a_connection_error() {
+        // Bind then drop, so the port is (almost certainly) closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config =
+            Config::new(&format!("http://127.0.0.1:{port}/rates?base={{base}}")).unwrap();
+        let client = BlockingClient::new(&config, 1);
+        let err = client
+            .get(&format!("http://127.0.0.1:{port}/rates?base=USD"))
+            .unwrap_err();
+        assert!(err.is_connection(), "{err:?}");
+    }
+}

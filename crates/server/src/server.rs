@@ -1,0 +1,519 @@
+//! The HTTP server itself.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::{Request, Response, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use rates_core::{CurrencyCode, parse_codes};
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::faults::{Fault, FaultRule, Latency, pick};
+use crate::stats::{Recorder, Stats};
+use crate::table;
+
+/// How the server behaves. Every knob is reproducible from `seed`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    /// Where to listen; loopback only (default `127.0.0.1:0`, an ephemeral port).
+    pub addr: SocketAddr,
+    /// Delay before each answer.
+    pub latency: Latency,
+    /// Refuse requests past this many per second (sliding one-second window)
+    /// with 429 and `Retry-After`.
+    pub rate_limit: Option<f64>,
+    /// Faults to inject; the first matching rule applies.
+    pub faults: Vec<FaultRule>,
+    /// Seed for latency ranges and fault shares.
+    pub seed: u64,
+    /// How long a stalled request is held before its connection is closed.
+    pub stall: Duration,
+    /// Most open connections; more wait in the accept queue.
+    pub max_connections: usize,
+    /// Runtime worker threads (default: the number of cores).
+    pub threads: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            latency: Latency::None,
+            rate_limit: None,
+            faults: Vec::new(),
+            seed: 0,
+            stall: Duration::from_secs(60),
+            max_connections: 10_000,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets a fixed latency.
+    #[must_use]
+    pub fn with_latency(mut self, latency: Duration) -> Self {
+        self.latency = if latency.is_zero() {
+            Latency::None
+        } else {
+            Latency::Fixed(latency)
+        };
+        self
+    }
+
+    /// Adds a fault rule.
+    #[must_use]
+    pub fn with_fault(mut self, rule: FaultRule) -> Self {
+        self.faults.push(rule);
+        self
+    }
+
+    /// Sets the server-side rate limit.
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_second: Option<f64>) -> Self {
+        self.rate_limit = per_second;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: ServerConfig,
+    recorder: Recorder,
+}
+
+/// A running server. Dropping it stops it and closes every connection.
+///
+/// ```
+/// let server = rates_server::RatesServer::start(Default::default())?;
+/// let body = ureq::get(&format!("http://{}/rates?base=USD", server.addr()))
+///     .call()?.body_mut().read_to_string()?;
+/// assert!(body.contains(r#""base":"USD""#));
+/// assert_eq!(server.stats().requests, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct RatesServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RatesServer {
+    /// Binds and starts serving on a runtime of its own, on its own threads.
+    ///
+    /// Raises the soft open-files limit so `max_connections` can be held.
+    ///
+    /// # Errors
+    /// A non-loopback address, an address in use, or a hard open-files limit
+    /// too low for `max_connections` (the message says how to fix each).
+    pub fn start(config: ServerConfig) -> io::Result<Self> {
+        if !config.addr.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing to listen on {}: the mock server binds loopback only (127.0.0.1 or ::1)",
+                    config.addr
+                ),
+            ));
+        }
+        raise_open_files_limit(config.max_connections as u64 + 256)?;
+        let listener = StdListener::bind(config.addr).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("could not listen on {}: {e} (choose another port, or 0 for any)", config.addr),
+            )
+        })?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads.max(1))
+            .thread_name("rates-server")
+            .enable_all()
+            .build()?;
+        let shared = Arc::new(Shared {
+            config,
+            recorder: Recorder::new(),
+        });
+        let (tx, rx) = oneshot::channel();
+        let task_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("rates-server-main".into())
+            .spawn(move || {
+                runtime.block_on(accept_loop(listener, task_shared, rx));
+                // Dropping the runtime cancels every connection task.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })?;
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// An endpoint template for clients: `http://ADDR/rates?base={base}&symbols={symbols}`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/rates?base={{base}}&symbols={{symbols}}", self.addr)
+    }
+
+    /// What it saw since it started or was last reset.
+    pub fn stats(&self) -> Stats {
+        self.shared.recorder.snapshot()
+    }
+
+    /// Forgets what it saw (and the rate-limit window).
+    pub fn reset_stats(&self) {
+        self.shared.recorder.reset();
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.shared.config
+    }
+
+    /// Stops it and waits (boundedly) for its threads.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RatesServer {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+async fn accept_loop(listener: StdListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rates-server: cannot register the listener: {e}");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
+    loop {
+        let permit = tokio::select! {
+            _ = &mut stop => return,
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = &mut stop => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let shared = Arc::clone(&shared);
+                        async move { handle(&shared, req).await }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors or a connection reset before accept:
+                // back off briefly instead of spinning.
+                drop(permit);
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                ) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+}
+
+/// An error that makes hyper close the connection without an answer.
+#[derive(Debug)]
+pub(crate) struct Abort;
+
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for Abort {}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<ServerBody>, Abort> {
+    let config = &shared.config;
+    let recorder = &shared.recorder;
+    let route = Route::parse(req.uri().path(), req.uri().query());
+    let base = match &route {
+        Route::Rates { base: Ok(b), .. } => Some(*b),
+        _ => None,
+    };
+    let arrival = recorder.arrive(base, config.rate_limit);
+    if let Some(wait) = arrival.limited {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        recorder.answered(429);
+        let mut r = json_or_500(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(r#"{{"error":"rate limit exceeded, retry after {secs}s"}}"#),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return Ok(r);
+    }
+    let (base, symbols) = match route {
+        Route::NotFound(path) => {
+            recorder.answered(404);
+            return Ok(json_or_500(
+                StatusCode::NOT_FOUND,
+                format!(
+                    r#"{{"error":"no route {}: use /rates?base=USD or /latest?base=USD"}}"#,
+                    escape(&path)
+                ),
+            ));
+        }
+        Route::Rates { base: Err(msg), .. } | Route::Rates { symbols: Err(msg), .. } => {
+            recorder.answered(422);
+            return Ok(json_or_500(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(r#"{{"error":"{}"}}"#, escape(&msg)),
+            ));
+        }
+        Route::Rates {
+            base: Ok(base),
+            symbols: Ok(symbols),
+        } => (base, symbols),
+    };
+    let delay = config.latency.for_request(config.seed, base, arrival.nth);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let fault = pick(&config.faults, config.seed, base, arrival.nth);
+    let response = match fault {
+        None => {
+            recorder.answered(200);
+            json_or_500(StatusCode::OK, table::body(base, symbols.as_deref()))
+        }
+        Some(Fault::ServerError) => {
+            recorder.answered(500);
+            json_or_500(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"error":"injected server error"}"#.to_owned(),
+            )
+        }
+        Some(Fault::TooManyRequests { retry_after_secs }) => {
+            recorder.answered(429);
+            let mut r = json_or_500(
+                StatusCode::TOO_MANY_REQUESTS,
+                r#"{"error":"injected rate limit"}"#.to_owned(),
+            );
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs),
+            );
+            r
+        }
+        Some(Fault::Malformed) => {
+            recorder.answered(200);
+            json_or_500(
+                StatusCode::OK,
+                format!(r#"{{"base":"{base}","rates":{{"EUR": oops"#),
+            )
+        }
+        Some(Fault::Truncated) => {
+            recorder.aborted();
+            let full = table::body(base, symbols.as_deref());
+            let mut response = Response::new(ServerBody::truncated(full.into()));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Some(Fault::Drop) => {
+            recorder.aborted();
+            return Err(Abort);
+        }
+        Some(Fault::Stall) => {
+            recorder.aborted();
+            tokio::time::sleep(config.stall).await;
+            return Err(Abort);
+        }
+    };
+    drop(arrival.guard);
+    Ok(response)
+}
+
+enum Route {
+    NotFound(String),
+    Rates {
+        base: Result<CurrencyCode, String>,
+        symbols: Result<Option<Vec<CurrencyCode>>, String>,
+    },
+}
+
+impl Route {
+    fn parse(path: &str, query: Option<&str>) -> Self {
+        if path != "/rates" && path != "/latest" {
+            return Self::NotFound(path.to_owned());
+        }
+        let mut base = None;
+        let mut symbols = None;
+        for pair in query.unwrap_or("").split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "base" | "from" => base = Some(v),
+                "symbols" | "to" => symbols = Some(v),
+                _ => {}
+            }
+        }
+        let base = match base {
+            None => Ok(CurrencyCode::new("EUR").unwrap_or_else(|_| unreachable!())),
+            Some(b) => CurrencyCode::new(b).map_err(|_| {
+                format!("invalid base `{b}`: a base is three letters, like USD")
+            }),
+        };
+        let symbols = match symbols {
+            None | Some("") => Ok(None),
+            Some(s) => parse_codes(s)
+                .map(Some)
+                .map_err(|_| format!("invalid symbols `{s}`: a comma-separated list like EUR,PLN")),
+        };
+        Self::Rates { base, symbols }
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Option<Response<ServerBody>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(ServerBody::full(body.into()))
+        .ok()
+}
+
+fn json_or_500(status: StatusCode, body: String) -> Response<ServerBody> {
+    json(status, body).unwrap_or_else(unreachable_response)
+}
+
+fn unreachable_response() -> Response<ServerBody> {
+    let mut r = Response::new(ServerBody::full(Bytes::new()));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
+fn escape(s: &str) -> String {
+    serde_json::to_string(s)
+        .map(|q| q[1..q.len() - 1].to_owned())
+        .unwrap_or_default()
+}
+
+/// A response body: whole, or announced whole and cut off halfway.
+#[derive(Debug)]
+pub(crate) struct ServerBody {
+    data: Option<Bytes>,
+    announced: u64,
+    fail_after: bool,
+}
+
+impl ServerBody {
+    fn full(data: Bytes) -> Self {
+        Self {
+            announced: data.len() as u64,
+            data: Some(data),
+            fail_after: false,
+        }
+    }
+
+    fn truncated(full: Bytes) -> Self {
+        let announced = full.len() as u64;
+        Self {
+            data: Some(full.slice(..full.len() / 2)),
+            announced,
+            fail_after: true,
+        }
+    }
+}
+
+impl Body for ServerBody {
+    type Data = Bytes;
+    type Error = Abort;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Abort>>> {
+        match self.data.take() {
+            Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
+            None if self.fail_after => {
+                self.fail_after = false;
+                Poll::Ready(Some(Err(Abort)))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && !self.fail_after
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.announced)
+    }
+}
+
+/// Raises the soft open-files limit to at least `wanted` if the hard limit allows.
+fn raise_open_files_limit(wanted: u64) -> io::Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur >= wanted {
+        return Ok(());
+    }
+    if lim.rlim_max < wanted {
+        return Err(io::Error::other(format!(
+            "the hard open-files limit is {}, but holding {} connections needs {wanted}: \
+             raise it (ulimit -Hn, or LimitNOFILE in systemd) or lower max_connections (--max-connections)",
+            lim.rlim_max,
+            wanted.saturating_sub(256)
+        )));
+    }
+    lim.rlim_cur = wanted.max(lim.rlim_cur).min(lim.rlim_max);
+    // SAFETY: setrlimit reads the struct we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

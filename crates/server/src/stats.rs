@@ -1,0 +1,214 @@
+//! What the server saw, for tests and reports to assert on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rates_core::CurrencyCode;
+
+/// Arrival times kept at most (16 bytes each); past this the server stops
+/// recording arrivals so a long `rates serve` cannot grow without bound.
+const MAX_ARRIVALS: usize = 2_000_000;
+
+/// A snapshot of what the server saw since it started or was last reset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests received (every path, every answer).
+    pub requests: u64,
+    /// Answers sent, by status code.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Requests closed without an answer (drop, truncation, stall).
+    pub aborted: u64,
+    /// Most requests being handled at the same time.
+    pub peak_in_flight: usize,
+    /// Requests per base (rates requests with a valid base only).
+    pub per_base: BTreeMap<CurrencyCode, u32>,
+    /// Arrival time of each request since the window began, in order.
+    pub arrivals: Vec<Duration>,
+}
+
+impl Stats {
+    /// The most arrivals in any window of length `window` (half-open).
+    pub fn max_in_window(&self, window: Duration) -> usize {
+        let mut sorted = self.arrivals.clone();
+        sorted.sort_unstable();
+        let mut best = 0;
+        let mut lo = 0;
+        for hi in 0..sorted.len() {
+            while sorted[hi] >= sorted[lo] + window {
+                lo += 1;
+            }
+            best = best.max(hi - lo + 1);
+        }
+        best
+    }
+
+    /// Answers with this status.
+    pub fn status_count(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    origin: Instant,
+    requests: u64,
+    by_status: BTreeMap<u16, u64>,
+    aborted: u64,
+    peak_in_flight: usize,
+    per_base: HashMap<CurrencyCode, u32>,
+    arrivals: Vec<Duration>,
+    /// Accepted (not rate-limited) arrivals in the last second.
+    window: std::collections::VecDeque<Instant>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    in_flight: AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+/// Decrements the in-flight count when a request ends, however it ends.
+pub(crate) struct InFlight<'a>(&'a Recorder);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What the recorder decided for an arriving request.
+pub(crate) struct Arrival<'a> {
+    pub(crate) guard: InFlight<'a>,
+    /// This request's number for its base (1-based), 0 when it has none.
+    pub(crate) nth: u32,
+    /// `Some(retry_after)` when the server's rate limit refuses it.
+    pub(crate) limited: Option<Duration>,
+}
+
+impl Recorder {
+    pub(crate) fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            inner: Mutex::new(Inner {
+                origin: Instant::now(),
+                requests: 0,
+                by_status: BTreeMap::new(),
+                aborted: 0,
+                peak_in_flight: 0,
+                per_base: HashMap::new(),
+                arrivals: Vec::new(),
+                window: std::collections::VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an arrival; checks the rate limit (`per_second`) for it.
+    pub(crate) fn arrive(&self, base: Option<CurrencyCode>, limit: Option<f64>) -> Arrival<'_> {
+        let now = Instant::now();
+        let current = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        let guard = InFlight(self);
+        let mut inner = self.lock();
+        inner.requests += 1;
+        inner.peak_in_flight = inner.peak_in_flight.max(current);
+        if inner.arrivals.len() < MAX_ARRIVALS {
+            let at = now.saturating_duration_since(inner.origin);
+            inner.arrivals.push(at);
+        }
+        let mut limited = None;
+        if let Some(rate) = limit {
+            let allowed = (rate.floor() as usize).max(1);
+            while inner
+                .window
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+            {
+                inner.window.pop_front();
+            }
+            if inner.window.len() >= allowed {
+                let oldest = inner.window[0];
+                limited = Some((oldest + Duration::from_secs(1)).saturating_duration_since(now));
+            } else {
+                inner.window.push_back(now);
+            }
+        }
+        let nth = match base {
+            Some(b) if limited.is_none() => {
+                let n = inner.per_base.entry(b).or_insert(0);
+                *n += 1;
+                *n
+            }
+            _ => 0,
+        };
+        Arrival {
+            guard,
+            nth,
+            limited,
+        }
+    }
+
+    pub(crate) fn answered(&self, status: u16) {
+        *self.lock().by_status.entry(status).or_insert(0) += 1;
+    }
+
+    pub(crate) fn aborted(&self) {
+        self.lock().aborted += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let inner = self.lock();
+        Stats {
+            requests: inner.requests,
+            by_status: inner.by_status.clone(),
+            aborted: inner.aborted,
+            peak_in_flight: inner.peak_in_flight,
+            per_base: inner.per_base.iter().map(|(k, v)| (*k, *v)).collect(),
+            arrivals: inner.arrivals.clone(),
+        }
+    }
+
+    pub(crate) fn reset(&self) {
+        let mut inner = self.lock();
+        inner.origin = Instant::now();
+        inner.requests = 0;
+        inner.by_status.clear();
+        inner.aborted = 0;
+        inner.peak_in_flight = self.in_flight.load(Ordering::Relaxed);
+        inner.per_base.clear();
+        inner.arrivals.clear();
+        inner.window.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_counting() {
+        let ms = Duration::from_millis;
+        let stats = Stats {
+            arrivals: vec![ms(0), ms(100), ms(999), ms(1000), ms(1500)],
+            ..Stats::default()
+        };
+        assert_eq!(stats.max_in_window(Duration::from_secs(1)), 3);
+    }
+
+    #[test]
+    fn rate_limit_refuses_past_the_limit() {
+        let r = Recorder::new();
+        let usd = "USD".parse().ok();
+        assert!(r.arrive(usd, Some(2.0)).limited.is_none());
+        assert!(r.arrive(usd, Some(2.0)).limited.is_none());
+        let third = r.arrive(usd, Some(2.0));
+        assert!(third.limited.is_some_and(|d| d <= Duration::from_secs(1)));
+        assert_eq!(third.nth, 0, "refused requests do not count for the base");
+        drop(third);
+        assert_eq!(r.snapshot().per_base[&"USD".parse().unwrap()], 2);
+    }
+}
