@@ -272,7 +272,10 @@ impl RetryPolicy {
         }
         let exp = self
             .initial_backoff
-            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(retry.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
             .min(self.max_backoff);
         Some(exp / 2 + (exp / 2).mul_f64(jitter))
     }

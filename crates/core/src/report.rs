@@ -283,10 +283,11 @@ mod tests {
         let bases: Vec<CurrencyCode> = ["USD", "EUR"].iter().map(|s| s.parse().unwrap()).collect();
         let report = Report::from_slots("t", &bases, vec![None, None], Duration::ZERO);
         assert_eq!(report.outcomes.len(), 2);
-        assert!(report.failures().all(|o| o
-            .result
-            .as_ref()
-            .is_err_and(Error::is_worker_crash)));
+        assert!(
+            report
+                .failures()
+                .all(|o| o.result.as_ref().is_err_and(Error::is_worker_crash))
+        );
         assert_eq!(report.outcomes[1].base, bases[1]);
     }
 

@@ -23,6 +23,12 @@ pub trait Strategy: Send + Sync {
         true
     }
 
+    /// The most requests it keeps in flight for `bases` bases under `config`
+    /// (used to compute a scenario's ideal time for it).
+    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
+        config.concurrency.min(bases).max(1)
+    }
+
     /// Why this strategy will not run `bases` bases with `config` as asked
     /// (it caps or refuses), if it will not. Reports show it beside the figures.
     fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
@@ -94,6 +100,9 @@ macro_rules! forward {
             }
             fn bounded(&self) -> bool {
                 (**self).bounded()
+            }
+            fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
+                (**self).max_in_flight(bases, config)
             }
             fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
                 (**self).limitation(bases, config)

@@ -66,7 +66,12 @@ impl BlockingClient {
 
     /// Runs the whole attempt loop for `base` on this thread (throttle,
     /// retries, backoff), using this client.
-    pub fn fetch(&self, base: CurrencyCode, config: &Config, throttle: Option<&Throttle>) -> Outcome {
+    pub fn fetch(
+        &self,
+        base: CurrencyCode,
+        config: &Config,
+        throttle: Option<&Throttle>,
+    ) -> Outcome {
         rates_core::fetch_blocking(base, config, throttle, |url| self.get(url))
     }
 }
@@ -117,8 +122,7 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let config =
-            Config::new(&format!("http://127.0.0.1:{port}/rates?base={{base}}")).unwrap();
+        let config = Config::new(&format!("http://127.0.0.1:{port}/rates?base={{base}}")).unwrap();
         let client = BlockingClient::new(&config, 1);
         let err = client
             .get(&format!("http://127.0.0.1:{port}/rates?base=USD"))

@@ -125,7 +125,11 @@ mod tests {
         let rules = [FaultRule::new(Fault::ServerError, When::Share(0.1))];
         let codes: Vec<CurrencyCode> = (0..26u16 * 26)
             .map(|i| {
-                let s = format!("A{}{}", char::from(b'A' + (i / 26) as u8), char::from(b'A' + (i % 26) as u8));
+                let s = format!(
+                    "A{}{}",
+                    char::from(b'A' + (i / 26) as u8),
+                    char::from(b'A' + (i % 26) as u8)
+                );
                 c(&s)
             })
             .collect();

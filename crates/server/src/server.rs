@@ -128,7 +128,10 @@ impl RatesServer {
         let listener = StdListener::bind(config.addr).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("could not listen on {}: {e} (choose another port, or 0 for any)", config.addr),
+                format!(
+                    "could not listen on {}: {e} (choose another port, or 0 for any)",
+                    config.addr
+                ),
             )
         })?;
         listener.set_nonblocking(true)?;
@@ -166,7 +169,10 @@ impl RatesServer {
 
     /// An endpoint template for clients: `http://ADDR/rates?base={base}&symbols={symbols}`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}/rates?base={{base}}&symbols={{symbols}}", self.addr)
+        format!(
+            "http://{}/rates?base={{base}}&symbols={{symbols}}",
+            self.addr
+        )
     }
 
     /// What it saw since it started or was last reset.
@@ -300,7 +306,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
                 ),
             ));
         }
-        Route::Rates { base: Err(msg), .. } | Route::Rates { symbols: Err(msg), .. } => {
+        Route::Rates { base: Err(msg), .. }
+        | Route::Rates {
+            symbols: Err(msg), ..
+        } => {
             recorder.answered(422);
             return Ok(json_or_500(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -397,9 +406,8 @@ impl Route {
         }
         let base = match base {
             None => Ok(CurrencyCode::new("EUR").unwrap_or_else(|_| unreachable!())),
-            Some(b) => CurrencyCode::new(b).map_err(|_| {
-                format!("invalid base `{b}`: a base is three letters, like USD")
-            }),
+            Some(b) => CurrencyCode::new(b)
+                .map_err(|_| format!("invalid base `{b}`: a base is three letters, like USD")),
         };
         let symbols = match symbols {
             None | Some("") => Ok(None),

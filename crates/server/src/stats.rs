@@ -24,14 +24,15 @@ pub struct Stats {
     pub peak_in_flight: usize,
     /// Requests per base (rates requests with a valid base only).
     pub per_base: BTreeMap<CurrencyCode, u32>,
-    /// Arrival time of each request since the window began, in order.
-    pub arrivals: Vec<Duration>,
+    /// Arrival time of each request since the window began, in order, with
+    /// its base when it named a valid one.
+    pub arrivals: Vec<(Duration, Option<CurrencyCode>)>,
 }
 
 impl Stats {
     /// The most arrivals in any window of length `window` (half-open).
     pub fn max_in_window(&self, window: Duration) -> usize {
-        let mut sorted = self.arrivals.clone();
+        let mut sorted: Vec<Duration> = self.arrivals.iter().map(|a| a.0).collect();
         sorted.sort_unstable();
         let mut best = 0;
         let mut lo = 0;
@@ -42,6 +43,15 @@ impl Stats {
             best = best.max(hi - lo + 1);
         }
         best
+    }
+
+    /// Arrival times of the requests for `base`, in order.
+    pub fn arrivals_of(&self, base: CurrencyCode) -> Vec<Duration> {
+        self.arrivals
+            .iter()
+            .filter(|a| a.1 == Some(base))
+            .map(|a| a.0)
+            .collect()
     }
 
     /// Answers with this status.
@@ -58,7 +68,7 @@ struct Inner {
     aborted: u64,
     peak_in_flight: usize,
     per_base: HashMap<CurrencyCode, u32>,
-    arrivals: Vec<Duration>,
+    arrivals: Vec<(Duration, Option<CurrencyCode>)>,
     /// Accepted (not rate-limited) arrivals in the last second.
     window: std::collections::VecDeque<Instant>,
 }
@@ -118,7 +128,7 @@ impl Recorder {
         inner.peak_in_flight = inner.peak_in_flight.max(current);
         if inner.arrivals.len() < MAX_ARRIVALS {
             let at = now.saturating_duration_since(inner.origin);
-            inner.arrivals.push(at);
+            inner.arrivals.push((at, base));
         }
         let mut limited = None;
         if let Some(rate) = limit {
@@ -193,7 +203,10 @@ mod tests {
     fn window_counting() {
         let ms = Duration::from_millis;
         let stats = Stats {
-            arrivals: vec![ms(0), ms(100), ms(999), ms(1000), ms(1500)],
+            arrivals: [0, 100, 999, 1000, 1500]
+                .into_iter()
+                .map(|m| (ms(m), None))
+                .collect(),
             ..Stats::default()
         };
         assert_eq!(stats.max_in_window(Duration::from_secs(1)), 3);

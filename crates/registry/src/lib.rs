@@ -1,0 +1,70 @@
+//! The one list of strategies by name, and the named scenarios.
+//!
+//! The CLI, the benches and the conformance suite all read
+//! [`strategies`]; adding a strategy is one line here. Scenarios (see
+//! [`scenarios`]) are defined once and shared by `rates compare --scenario`
+//! and the criterion benches.
+//!
+//! # Examples
+//!
+//! ```
+//! let names: Vec<&str> = rates_registry::strategies().iter().map(|s| s.name()).collect();
+//! assert!(names.contains(&"sync"));
+//! let classic = rates_registry::scenario("classic")?;
+//! assert_eq!(classic.bases().len(), 5);
+//! # Ok::<(), rates_core::Error>(())
+//! ```
+
+mod scenario;
+
+use rates_core::{Error, Strategy};
+
+pub use scenario::{Scenario, generated_codes, scenario, scenarios};
+
+/// Every registered strategy, in the order reports list them.
+pub fn strategies() -> Vec<Box<dyn Strategy>> {
+    vec![Box::new(rates_sync::Sequential)]
+}
+
+/// The registered names, in order.
+pub fn names() -> Vec<&'static str> {
+    strategies().iter().map(|s| s.name()).collect()
+}
+
+/// The strategy called `name`.
+///
+/// # Errors
+/// [`InvalidInput`](rates_core::ErrorKind::InvalidInput) naming `name` and
+/// listing the registered names.
+pub fn find(name: &str) -> Result<Box<dyn Strategy>, Error> {
+    strategies()
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "unknown strategy `{name}`: choose one of {} (see `rates strategies`)",
+                names().join(", ")
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = names();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+
+    #[test]
+    fn unknown_names_are_explained() {
+        let err = find("fibers").err().unwrap();
+        assert!(err.to_string().contains("`fibers`"));
+        assert!(err.to_string().contains("sync"));
+    }
+}

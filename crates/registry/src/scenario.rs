@@ -1,0 +1,221 @@
+//! Named benchmark scenarios, defined once (see `SCENARIOS.md` in the docs).
+
+use std::time::Duration;
+
+use rates_core::{Config, CurrencyCode, Error, RateLimit, Strategy};
+use rates_server::{Fault, FaultRule, ServerConfig, When};
+
+/// A benchmark scenario: how many bases, how the server behaves, how the
+/// client is configured, and the ideal wall time no strategy can beat.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    /// Its name (`classic`, `fanout`, ...).
+    pub name: &'static str,
+    /// One line on what it shows.
+    pub about: &'static str,
+    /// Number of bases (the classic five when 5).
+    pub size: usize,
+    /// Server latency per answer.
+    pub latency: Duration,
+    /// Client concurrency.
+    pub concurrency: usize,
+    /// Client rate limit, requests per second.
+    pub rate_limit: Option<f64>,
+    /// Faults the server injects (seeded).
+    pub faults: Vec<FaultRule>,
+}
+
+const CLASSIC: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
+
+/// Every scenario, in report order.
+pub fn scenarios() -> Vec<Scenario> {
+    let ms = Duration::from_millis;
+    vec![
+        Scenario {
+            name: "classic",
+            about: "the classic five bases, 100 ms latency, concurrency 4",
+            size: 5,
+            latency: ms(100),
+            concurrency: 4,
+            rate_limit: None,
+            faults: Vec::new(),
+        },
+        Scenario {
+            name: "fanout",
+            about: "500 bases, 20 ms latency, concurrency 50",
+            size: 500,
+            latency: ms(20),
+            concurrency: 50,
+            rate_limit: None,
+            faults: Vec::new(),
+        },
+        Scenario {
+            name: "scale",
+            about: "10,000 bases, 50 ms latency, 1,000 in flight",
+            size: 10_000,
+            latency: ms(50),
+            concurrency: 1_000,
+            rate_limit: None,
+            faults: Vec::new(),
+        },
+        Scenario {
+            name: "throttled",
+            about: "200 bases, 5 ms latency, concurrency 16, rate limit 100/s",
+            size: 200,
+            latency: ms(5),
+            concurrency: 16,
+            rate_limit: Some(100.0),
+            faults: Vec::new(),
+        },
+        Scenario {
+            name: "overhead",
+            about: "20,000 bases, no latency, concurrency 64: per-request cost",
+            size: 20_000,
+            latency: Duration::ZERO,
+            concurrency: 64,
+            rate_limit: None,
+            faults: Vec::new(),
+        },
+        Scenario {
+            name: "faulty",
+            about: "500 bases, 20 ms, concurrency 50, 10% 500s, 5% 429s, 2% drops (seeded)",
+            size: 500,
+            latency: ms(20),
+            concurrency: 50,
+            rate_limit: None,
+            faults: vec![
+                FaultRule::new(Fault::Drop, When::Share(0.02)),
+                FaultRule::new(
+                    Fault::TooManyRequests {
+                        retry_after_secs: 1,
+                    },
+                    When::Share(0.05),
+                ),
+                FaultRule::new(Fault::ServerError, When::Share(0.10)),
+            ],
+        },
+    ]
+}
+
+/// The scenario called `name`.
+///
+/// # Errors
+/// [`InvalidInput`](rates_core::ErrorKind::InvalidInput) naming `name` and
+/// listing the scenarios.
+pub fn scenario(name: &str) -> Result<Scenario, Error> {
+    let all = scenarios();
+    let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+    all.iter().find(|s| s.name == name).cloned().ok_or_else(|| {
+        Error::invalid_input(format!(
+            "unknown scenario `{name}`: choose one of {}",
+            names.join(", ")
+        ))
+    })
+}
+
+impl Scenario {
+    /// The bases: the classic five, or `size` generated three-letter codes
+    /// (AAA, AAB, ...; they repeat past 17,576).
+    pub fn bases(&self) -> Vec<CurrencyCode> {
+        if self.size == CLASSIC.len() {
+            return CLASSIC.iter().filter_map(|c| c.parse().ok()).collect();
+        }
+        generated_codes(self.size)
+    }
+
+    /// The server configuration: latency, faults and a fixed seed.
+    pub fn server_config(&self) -> ServerConfig {
+        let mut config = ServerConfig::default().with_latency(self.latency);
+        config.faults.clone_from(&self.faults);
+        config.seed = 0x5eed;
+        config
+    }
+
+    /// The client configuration for a server at `endpoint`.
+    ///
+    /// # Errors
+    /// When the endpoint is invalid.
+    pub fn client_config(&self, endpoint: &str) -> Result<Config, Error> {
+        let rate_limit = self.rate_limit.map(RateLimit::per_second).transpose()?;
+        let mut config = Config::new(endpoint)?
+            .with_concurrency(self.concurrency)
+            .with_rate_limit(rate_limit);
+        if !self.faults.is_empty() {
+            // Enough retries that every base gets through the seeded faults.
+            config.retry.retries = 6;
+        }
+        Ok(config)
+    }
+
+    /// The ideal wall time for `strategy`: `ceil(N / in_flight) × latency`,
+    /// and at least `N / rate` under a rate limit. No run can beat it.
+    pub fn ideal(&self, strategy: &dyn Strategy, config: &Config) -> Duration {
+        let in_flight = strategy.max_in_flight(self.size, config).max(1);
+        let rounds = self.size.div_ceil(in_flight);
+        let by_latency = self.latency * u32::try_from(rounds).unwrap_or(u32::MAX);
+        let by_rate = self.rate_limit.map_or(Duration::ZERO, |r| {
+            Duration::from_secs_f64(self.size as f64 / r)
+        });
+        by_latency.max(by_rate)
+    }
+}
+
+/// `n` generated codes: AAA, AAB, ..., ZZZ, then again from AAA.
+pub fn generated_codes(n: usize) -> Vec<CurrencyCode> {
+    (0..n)
+        .map(|i| {
+            let i = i % (26 * 26 * 26);
+            let letters = [i / 676, (i / 26) % 26, i % 26].map(|d| char::from(b'A' + d as u8));
+            let s: String = letters.iter().collect();
+            s.parse().unwrap_or_else(|_| unreachable!("three letters"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ideals_match_the_table() {
+        let classic = scenario("classic").unwrap();
+        let config = classic
+            .client_config("http://127.0.0.1:1/?b={base}")
+            .unwrap();
+        assert_eq!(
+            classic.ideal(&rates_sync::Sequential, &config),
+            Duration::from_millis(500)
+        );
+        let fanout = scenario("fanout").unwrap();
+        let config = fanout
+            .client_config("http://127.0.0.1:1/?b={base}")
+            .unwrap();
+        assert_eq!(fanout.bases().len(), 500);
+        let throttled = scenario("throttled").unwrap();
+        let tconfig = throttled
+            .client_config("http://127.0.0.1:1/?b={base}")
+            .unwrap();
+        assert_eq!(
+            throttled.ideal(&rates_sync::Sequential, &tconfig),
+            Duration::from_secs(2)
+        );
+        assert_eq!(config.concurrency, 50);
+    }
+
+    #[test]
+    fn generated_codes_are_valid_and_distinct() {
+        let codes = generated_codes(17_576);
+        let mut sorted = codes.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 17_576);
+        assert_eq!(codes[0].as_str(), "AAA");
+        assert_eq!(codes[27].as_str(), "ABB");
+    }
+
+    #[test]
+    fn unknown_scenario_is_explained() {
+        let err = scenario("huge").unwrap_err();
+        assert!(err.to_string().contains("`huge`") && err.to_string().contains("fanout"));
+    }
+}

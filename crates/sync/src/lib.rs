@@ -1,0 +1,57 @@
+//! The baseline: one base after another on the calling thread.
+//!
+//! Nothing overlaps, so the wall time is the sum of every request's latency:
+//! with 100 ms per answer, five bases take 500 ms. It costs nothing beyond
+//! the caller's own thread and one keep-alive connection, and it is the
+//! yardstick every other strategy is measured against. It ignores
+//! `concurrency` (it is always 1), but honours the rate limit and retries.
+//!
+//! # Examples
+//!
+//! ```
+//! use rates_core::{Config, Strategy};
+//! use rates_server::RatesServer;
+//! use rates_sync::Sequential;
+//!
+//! let server = RatesServer::start(Default::default())?;
+//! let config = Config::new(&server.endpoint())?;
+//! let report = Sequential.fetch_codes(&["USD", "EUR"], &config)?;
+//! assert!(report.all_succeeded());
+//! print!("{}", report.matrix(&config.symbols));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use rates_core::{Config, CurrencyCode, Error, Report, Strategy, Throttle};
+use rates_http::BlockingClient;
+
+/// The sequential strategy (`sync` in the registry).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sequential;
+
+impl Strategy for Sequential {
+    fn name(&self) -> &'static str {
+        "sync"
+    }
+
+    fn summary(&self) -> &'static str {
+        "one base after another on the calling thread (the baseline)"
+    }
+
+    fn max_in_flight(&self, _bases: usize, _config: &Config) -> usize {
+        1
+    }
+
+    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+        let client = BlockingClient::new(config, 1);
+        let throttle = Throttle::for_limit(config.rate_limit);
+        let outcomes = bases
+            .iter()
+            .map(|&base| client.fetch(base, config, throttle.as_ref()))
+            .collect();
+        Ok(Report::new(
+            self.name(),
+            outcomes,
+            std::time::Duration::ZERO,
+        ))
+    }
+}

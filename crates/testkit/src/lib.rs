@@ -1,0 +1,67 @@
+//! The conformance suite, written once and run for every registered strategy
+//! by `tests/conformance.rs` (one named test per strategy and check, like
+//! `tokio::retry_after_is_honoured`), plus helpers for strategy tests.
+//!
+//! Every check starts its own [`RatesServer`] on an ephemeral port and asserts
+//! from the server's side where it can (arrival times, peak in-flight
+//! requests, counts). Checks assert behaviour, bounds and counts, never speed.
+//!
+//! # Examples
+//!
+//! ```
+//! use rates_testkit::{Harness, checks};
+//!
+//! let harness = Harness::default();
+//! let check = checks().into_iter().find(|c| c.name == "empty_input").unwrap();
+//! (check.run)(&rates_sync::Sequential, &harness);
+//! ```
+
+mod checks;
+
+use std::time::Duration;
+
+use rates_core::{Config, Strategy, WorkerCommand};
+use rates_server::{RatesServer, ServerConfig};
+
+pub use checks::{CLASSIC_MATRIX, Check, checks};
+
+/// What a conformance run needs to know beyond the strategy.
+#[derive(Clone, Debug, Default)]
+pub struct Harness {
+    /// The worker program for strategies that run child processes.
+    pub worker: Option<WorkerCommand>,
+}
+
+impl Harness {
+    /// Uses `program` (no arguments) as the worker program.
+    #[must_use]
+    pub fn with_worker(mut self, program: impl Into<std::path::PathBuf>) -> Self {
+        self.worker = Some(WorkerCommand {
+            program: program.into(),
+            args: Vec::new(),
+        });
+        self
+    }
+
+    /// Starts a server; panics with a clear message if it cannot.
+    pub fn server(&self, config: ServerConfig) -> RatesServer {
+        RatesServer::start(config).unwrap_or_else(|e| panic!("cannot start the test server: {e}"))
+    }
+
+    /// A client config for `server` with test-friendly backoff (10 ms start)
+    /// and the harness's worker program.
+    pub fn config(&self, server: &RatesServer) -> Config {
+        let mut config = Config::new(&server.endpoint())
+            .unwrap_or_else(|e| panic!("server endpoint rejected: {e}"));
+        config.retry.initial_backoff = Duration::from_millis(10);
+        config.worker.clone_from(&self.worker);
+        config
+    }
+}
+
+/// Runs `strategy` and panics, naming it, if the run itself fails.
+pub fn run(strategy: &dyn Strategy, bases: &[&str], config: &Config) -> rates_core::Report {
+    strategy
+        .fetch_codes(bases, config)
+        .unwrap_or_else(|e| panic!("{}: the run failed: {e}", strategy.name()))
+}
