@@ -1,0 +1,1 @@
+//! A rates strategy: async-std tasks (discontinued upstream; kept as a comparison row) (work in progress).

@@ -1,0 +1,1 @@
+//! A rates strategy: a dedicated rayon thread pool (work in progress).

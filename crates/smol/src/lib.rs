@@ -1,0 +1,1 @@
+//! A rates strategy: smol tasks on an async-executor (work in progress).

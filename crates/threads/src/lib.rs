@@ -1,0 +1,1 @@
+//! A rates strategy: one OS thread per base (work in progress).

@@ -1,0 +1,1 @@
+//! A rates strategy: tokio tasks, and blocking code through spawn_blocking (work in progress).
