@@ -1,1 +1,64 @@
-fn main() {}
+//! `rates`: fetch exchange rates with any concurrency strategy, serve the mock
+//! rates API, and compare the strategies side by side.
+
+mod args;
+mod compare;
+mod fetch;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Fetch exchange rates for many base currencies with one of several
+/// concurrency strategies (sequential, threads, pools, processes, async
+/// runtimes), and measure what each costs and delivers.
+///
+/// With no --endpoint, `fetch` and `compare` start the embedded mock rates
+/// API on 127.0.0.1 (100 ms latency by default), so everything runs offline.
+#[derive(Debug, Parser)]
+#[command(name = "rates", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch rates and print the classic matrix and the time elapsed.
+    Fetch(fetch::FetchArgs),
+    /// Run every strategy on a named scenario against one embedded server
+    /// and print a comparison table.
+    Compare(compare::CompareArgs),
+    /// Run the mock rates API in the foreground.
+    Serve(serve::ServeArgs),
+    /// List the registered strategies, one line each.
+    Strategies,
+    /// List the named benchmark scenarios, one line each.
+    Scenarios,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fetch(a) => fetch::run(&a),
+        Command::Compare(a) => compare::run(&a),
+        Command::Serve(a) => serve::run(&a),
+        Command::Strategies => {
+            for s in rates_registry::strategies() {
+                println!("{:<15} {}", s.name(), s.summary());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scenarios => {
+            for s in rates_registry::scenarios() {
+                println!("{:<10} {}", s.name, s.about);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
+}

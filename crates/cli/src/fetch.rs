@@ -1,0 +1,159 @@
+//! `rates fetch`.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use rates_core::{Config, RateLimit, parse_codes};
+use rates_server::{Latency, RatesServer, ServerConfig};
+
+use crate::args::{self, Bases};
+
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    /// Strategy to use (see `rates strategies`).
+    #[arg(long, short, default_value = "sync")]
+    strategy: String,
+    /// Base currencies: a comma-separated list, or a count of generated
+    /// codes (AAA, AAB, ...) such as 2000.
+    #[arg(long, short, default_value = "USD,EUR,PLN,NOK,CZK", value_parser = args::bases)]
+    bases: Bases,
+    /// Currencies shown in each matrix row.
+    #[arg(long, default_value = "USD,EUR,PLN,NOK,CZK")]
+    symbols: String,
+    /// URL template with {base} (and optionally {symbols}); without it the
+    /// embedded server is started on 127.0.0.1.
+    #[arg(long, short)]
+    endpoint: Option<String>,
+    /// Most requests in flight at once.
+    #[arg(long, short, default_value_t = 4)]
+    concurrency: usize,
+    /// Client-side rate limit, like 10/s or 120/m (no burst beyond it).
+    #[arg(long, value_parser = str::parse::<RateLimit>)]
+    rate_limit: Option<RateLimit>,
+    /// Retries after a failed attempt (timeouts, connection errors, 429, 5xx).
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// Timeout for one whole request, like 10s or 500ms.
+    #[arg(long, default_value = "10s", value_parser = args::duration)]
+    timeout: Duration,
+    /// Timeout for connecting.
+    #[arg(long, default_value = "2s", value_parser = args::duration)]
+    connect_timeout: Duration,
+    /// Latency of the embedded server (ignored with --endpoint): 100ms, or a
+    /// range 50ms..150ms.
+    #[arg(long, default_value = "100ms", value_parser = args::latency)]
+    latency: Latency,
+    /// Print the whole report as JSON instead of the matrix.
+    #[arg(long)]
+    json: bool,
+    /// Print matrix rows even for more than 50 bases (by default a large
+    /// run prints only its failures and totals).
+    #[arg(long)]
+    all_rows: bool,
+}
+
+pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
+    let strategy = rates_registry::find(&a.strategy)?;
+    // Validate every input before anything starts or is sent.
+    let bases = a.bases.codes()?;
+    let symbols = parse_codes(&a.symbols).context("in --symbols")?;
+    let server = match &a.endpoint {
+        Some(_) => None,
+        None => Some(
+            RatesServer::start(ServerConfig {
+                latency: a.latency,
+                ..ServerConfig::default()
+            })
+            .context("starting the embedded server")?,
+        ),
+    };
+    let endpoint = match (&a.endpoint, &server) {
+        (Some(e), _) => e.clone(),
+        (None, Some(s)) => s.endpoint(),
+        (None, None) => unreachable!("a server was started when no endpoint was given"),
+    };
+    let mut config = Config::new(&endpoint).context("in --endpoint")?;
+    config.symbols = symbols;
+    config.concurrency = a.concurrency;
+    config.rate_limit = a.rate_limit;
+    config.retry.retries = a.retries;
+    config.request_timeout = a.timeout;
+    config.connect_timeout = a.connect_timeout;
+    config.worker = crate::fetch::self_worker();
+    config.validate()?;
+
+    if let Some(why) = strategy.limitation(bases.len(), &config) {
+        eprintln!("note: {why}");
+    }
+    {
+        eprintln!(
+            "fetching {} base{} with {} (concurrency {}) from {}",
+            bases.len(),
+            if bases.len() == 1 { "" } else { "s" },
+            strategy.name(),
+            config.concurrency,
+            server.as_ref().map_or(endpoint.clone(), |s| format!(
+                "the embedded server at {}",
+                s.addr()
+            )),
+        );
+    }
+    let report = strategy.fetch(&bases, &config)?;
+
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        if bases.len() <= 50 || a.all_rows {
+            write!(out, "{}", report.matrix(&config.symbols))?;
+        }
+        let failed: Vec<_> = report.failures().collect();
+        if !failed.is_empty() {
+            writeln!(out, "{} of {} bases failed:", failed.len(), bases.len())?;
+            for o in failed.iter().take(20) {
+                writeln!(out, "  {o}")?;
+            }
+            if failed.len() > 20 {
+                writeln!(
+                    out,
+                    "  ... and {} more (use --json for all)",
+                    failed.len() - 20
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "{} ok, {} failed, {} requests",
+            report.successes().count(),
+            failed.len(),
+            report.total_attempts()
+        )?;
+        if let Some(note) = &report.note {
+            writeln!(out, "note: {note}")?;
+        }
+        writeln!(out, "time elapsed: {:.2}s", report.wall.as_secs_f64())?;
+    }
+    Ok(if report.all_succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The worker command for the process strategy: this executable, re-run with
+/// the hidden `worker` subcommand, unless `RATES_WORKER` says otherwise.
+pub(crate) fn self_worker() -> Option<rates_core::WorkerCommand> {
+    if std::env::var_os("RATES_WORKER").is_some() {
+        return None;
+    }
+    std::env::current_exe()
+        .ok()
+        .map(|program| rates_core::WorkerCommand {
+            program,
+            args: vec!["worker".to_owned()],
+        })
+}

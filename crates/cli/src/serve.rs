@@ -1,0 +1,134 @@
+//! `rates serve`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use rates_core::RateLimit;
+use rates_server::{Fault, FaultRule, Latency, RatesServer, ServerConfig, When};
+
+use crate::args;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (loopback only).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, short, default_value_t = 8080)]
+    port: u16,
+    /// Latency before each answer: 0, 100ms, or a range 50ms..150ms.
+    #[arg(long, default_value = "0", value_parser = args::latency)]
+    latency: Latency,
+    /// Answer 429 with Retry-After past this rate, like 2/s (sliding
+    /// one-second window).
+    #[arg(long, value_parser = str::parse::<RateLimit>)]
+    rate_limit: Option<RateLimit>,
+    /// Share of requests answered 500 (0.1 or 10%).
+    #[arg(long, value_parser = args::share, default_value = "0")]
+    error_rate: f64,
+    /// Share of requests answered 429 with Retry-After: 1.
+    #[arg(long, value_parser = args::share, default_value = "0")]
+    too_many_rate: f64,
+    /// Share of requests answered with a body that is not JSON.
+    #[arg(long, value_parser = args::share, default_value = "0")]
+    malformed_rate: f64,
+    /// Share of requests whose body is cut off halfway.
+    #[arg(long, value_parser = args::share, default_value = "0")]
+    truncated_rate: f64,
+    /// Share of requests whose connection is closed without an answer.
+    #[arg(long, value_parser = args::share, default_value = "0")]
+    drop_rate: f64,
+    /// Share of requests that get no answer until --stall passes.
+    #[arg(long, value_parser = args::share, default_value = "0")]
+    stall_rate: f64,
+    /// How long a stalled request is held before its connection is closed.
+    #[arg(long, default_value = "60s", value_parser = args::duration)]
+    stall: Duration,
+    /// Seed for latency ranges and fault shares (runs repeat exactly).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Most open connections.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// Server runtime threads (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Stop after this long (default: run until interrupted).
+    #[arg(long, value_parser = args::duration)]
+    duration: Option<Duration>,
+    /// Print a line of request counts this often while requests arrive.
+    #[arg(long, default_value = "5s", value_parser = args::duration)]
+    stats_every: Duration,
+}
+
+pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
+    let mut faults = Vec::new();
+    let shares = [
+        (a.drop_rate, Fault::Drop),
+        (a.stall_rate, Fault::Stall),
+        (a.truncated_rate, Fault::Truncated),
+        (a.malformed_rate, Fault::Malformed),
+        (
+            a.too_many_rate,
+            Fault::TooManyRequests {
+                retry_after_secs: 1,
+            },
+        ),
+        (a.error_rate, Fault::ServerError),
+    ];
+    for (share, fault) in shares {
+        if share > 0.0 {
+            faults.push(FaultRule::new(fault, When::Share(share)));
+        }
+    }
+    let defaults = ServerConfig::default();
+    let config = ServerConfig {
+        addr: SocketAddr::new(a.host, a.port),
+        latency: a.latency,
+        rate_limit: a.rate_limit.map(|r| r.rate()),
+        faults,
+        seed: a.seed,
+        stall: a.stall,
+        max_connections: a.max_connections,
+        threads: a.threads.unwrap_or(defaults.threads),
+    };
+    let server = RatesServer::start(config).context("starting the server")?;
+    let addr = server.addr();
+    println!("rates server listening on http://{addr}");
+    println!("  try: curl 'http://{addr}/rates?base=USD&symbols=EUR,PLN'");
+    println!(
+        "  fetch from it: rates fetch --endpoint 'http://{addr}/rates?base={{base}}&symbols={{symbols}}'"
+    );
+    let started = Instant::now();
+    let tick = a.stats_every.max(Duration::from_millis(100));
+    let mut last = 0;
+    loop {
+        let remaining = a.duration.map(|d| d.saturating_sub(started.elapsed()));
+        if remaining.is_some_and(|r| r.is_zero()) {
+            break;
+        }
+        std::thread::sleep(remaining.map_or(tick, |r| r.min(tick)));
+        let stats = server.stats();
+        if stats.requests != last {
+            last = stats.requests;
+            let statuses: Vec<String> = stats
+                .by_status
+                .iter()
+                .map(|(s, n)| format!("{s}: {n}"))
+                .collect();
+            println!(
+                "{:>7.1}s  {} requests ({}), {} aborted, peak {} in flight",
+                started.elapsed().as_secs_f64(),
+                stats.requests,
+                statuses.join(", "),
+                stats.aborted,
+                stats.peak_in_flight
+            );
+        }
+    }
+    server.stop();
+    Ok(ExitCode::SUCCESS)
+}
