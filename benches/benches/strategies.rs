@@ -1,1 +1,114 @@
-fn main() {}
+//! Every registered strategy on every named scenario, side by side.
+//!
+//! One criterion group per scenario (`classic`, `fanout`, `scale`,
+//! `throttled`, `overhead`, `faulty`; see `rates scenarios`), one benchmark
+//! per strategy, named `SCENARIO/STRATEGY/BASES` so reports line strategies
+//! up. The embedded server is started once per group, before any strategy
+//! runs, and every strategy gets the same scenario, config and server.
+//! Criterion warms up and measures each strategy in turn.
+//!
+//! What a figure measures: the wall time of one whole `Strategy::fetch` call
+//! for all the scenario's bases, including the strategy's own start-up
+//! (spawning threads, building a pool or runtime on first use, starting
+//! child processes) and every retry. Compare it with the scenario's ideal,
+//! printed before each group: `ceil(bases / in flight) x latency` (and at
+//! least `bases / rate` under a rate limit).
+//!
+//! A strategy whose ideal on a scenario is over 30 s (say `sync` on
+//! `scale`) is skipped, with the reason printed, rather than run.
+//!
+//! What it does not measure: CPU time and memory (the server shares this
+//! process; use `rates fetch` against `rates serve` for a client's own
+//! resources), nor the server's capacity (`wrk` on `rates serve` shows it is
+//! far above what any scenario asks).
+//!
+//! Run one scenario: `cargo bench -p rates-benches -- classic`.
+//! Check they all run once, quickly: `cargo bench -p rates-benches -- --test`.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rates_core::Strategy;
+use rates_registry::Scenario;
+use rates_server::RatesServer;
+
+fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
+    let server = match RatesServer::start(scenario.server_config()) {
+        Ok(s) => s,
+        Err(e) => panic!(
+            "cannot start the embedded server for {}: {e}",
+            scenario.name
+        ),
+    };
+    let mut config = match scenario.client_config(&server.endpoint()) {
+        Ok(c) => c,
+        Err(e) => panic!("scenario {} has a bad config: {e}", scenario.name),
+    };
+    if let Some(worker) = option_env!("CARGO_BIN_EXE_rates-bench-worker") {
+        config.worker = Some(rates_core::WorkerCommand {
+            program: worker.into(),
+            args: Vec::new(),
+        });
+    }
+    let bases = scenario.bases();
+    let mut group = c.benchmark_group(scenario.name);
+    group.throughput(Throughput::Elements(bases.len() as u64));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(if bases.len() >= 10_000 {
+        20
+    } else {
+        5
+    }));
+    for strategy in rates_registry::strategies() {
+        let ideal = scenario.ideal(strategy.as_ref(), &config);
+        if let Some(why) = scenario.skip_reason(strategy.as_ref(), &config) {
+            eprintln!("{}/{}: {why}", scenario.name, strategy.name());
+            continue;
+        }
+        eprintln!(
+            "{}/{}: ideal {:.3}s{}",
+            scenario.name,
+            strategy.name(),
+            ideal.as_secs_f64(),
+            strategy
+                .limitation(bases.len(), &config)
+                .map(|why| format!(" (note: {why})"))
+                .unwrap_or_default()
+        );
+        let id = BenchmarkId::new(strategy.name(), bases.len());
+        group.bench_function(id, |b| {
+            b.iter(|| run_once(strategy.as_ref(), &bases, &config));
+        });
+    }
+    group.finish();
+    drop(server);
+}
+
+/// One whole run; a run that cannot happen, or loses a base, stops the bench
+/// loudly rather than timing a failure.
+fn run_once(
+    strategy: &dyn Strategy,
+    bases: &[rates_core::CurrencyCode],
+    config: &rates_core::Config,
+) -> rates_core::Report {
+    let report = strategy
+        .fetch(bases, config)
+        .unwrap_or_else(|e| panic!("{} could not run: {e}", strategy.name()));
+    assert_eq!(
+        report.outcomes.len(),
+        bases.len(),
+        "{} lost bases",
+        strategy.name()
+    );
+    report
+}
+
+fn all_scenarios(c: &mut Criterion) {
+    for scenario in rates_registry::scenarios() {
+        bench_scenario(c, &scenario);
+    }
+}
+
+criterion_group!(benches, all_scenarios);
+criterion_main!(benches);

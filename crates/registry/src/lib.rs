@@ -19,7 +19,7 @@ mod scenario;
 
 use rates_core::{Error, Strategy};
 
-pub use scenario::{Scenario, generated_codes, scenario, scenarios};
+pub use scenario::{MAX_IDEAL, Scenario, generated_codes, scenario, scenarios};
 
 /// Every registered strategy, in the order reports list them.
 pub fn strategies() -> Vec<Box<dyn Strategy>> {

@@ -158,7 +158,26 @@ impl Scenario {
         });
         by_latency.max(by_rate)
     }
+
+    /// Why `strategy` is not run on this scenario, if it is not: its ideal
+    /// time is over [`MAX_IDEAL`] (say, `sync` on `scale`: 10,000 x 50 ms).
+    pub fn skip_reason(&self, strategy: &dyn Strategy, config: &Config) -> Option<String> {
+        let ideal = self.ideal(strategy, config);
+        (ideal > MAX_IDEAL).then(|| {
+            format!(
+                "skipped: with at most {} request(s) in flight its ideal here is {:.0} s, \
+                 over the {} s budget of one run",
+                strategy.max_in_flight(self.size, config),
+                ideal.as_secs_f64(),
+                MAX_IDEAL.as_secs()
+            )
+        })
+    }
 }
+
+/// The longest ideal a benchmark run may have; strategies whose ideal on a
+/// scenario is longer are skipped with a reason (see [`Scenario::skip_reason`]).
+pub const MAX_IDEAL: Duration = Duration::from_secs(30);
 
 /// `n` generated codes: AAA, AAB, ..., ZZZ, then again from AAA.
 pub fn generated_codes(n: usize) -> Vec<CurrencyCode> {
@@ -200,6 +219,13 @@ mod tests {
             Duration::from_secs(2)
         );
         assert_eq!(config.concurrency, 50);
+        let scale = scenario("scale").unwrap();
+        let sconfig = scale.client_config("http://127.0.0.1:1/?b={base}").unwrap();
+        let why = scale
+            .skip_reason(&rates_sync::Sequential, &sconfig)
+            .unwrap();
+        assert!(why.contains("500 s"), "{why}");
+        assert_eq!(fanout.skip_reason(&rates_sync::Sequential, &config), None);
     }
 
     #[test]
