@@ -1,7 +1,8 @@
 //! The HTTP server itself.
 
+use std::future::Future as _;
 use std::io;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -86,6 +87,34 @@ impl ServerConfig {
 struct Shared {
     config: ServerConfig,
     recorder: Recorder,
+    bodies: BodyCache,
+}
+
+/// Answer bodies by (base, symbols): each is built once, then shared, so the
+/// server's cost per request stays far below any client's.
+#[derive(Debug, Default)]
+struct BodyCache {
+    map: std::sync::RwLock<
+        std::collections::HashMap<(CurrencyCode, Option<Vec<CurrencyCode>>), Bytes>,
+    >,
+}
+
+impl BodyCache {
+    /// Entries kept at most (a few hundred bytes each).
+    const CAPACITY: usize = 100_000;
+
+    fn get(&self, base: CurrencyCode, symbols: Option<Vec<CurrencyCode>>) -> Bytes {
+        let key = (base, symbols);
+        if let Some(b) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return b.clone();
+        }
+        let body = Bytes::from(table::body(key.0, key.1.as_deref()));
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() < Self::CAPACITY {
+            map.insert(key, body.clone());
+        }
+        body
+    }
 }
 
 /// A running server. Dropping it stops it and closes every connection.
@@ -125,25 +154,28 @@ impl RatesServer {
             ));
         }
         raise_open_files_limit(config.max_connections as u64 + 256)?;
-        let listener = StdListener::bind(config.addr).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "could not listen on {}: {e} (choose another port, or 0 for any)",
-                    config.addr
-                ),
-            )
-        })?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
             .thread_name("rates-server")
             .enable_all()
             .build()?;
+        let listener = {
+            let _context = runtime.enter();
+            listen(config.addr).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "could not listen on {}: {e} (choose another port, or 0 for any)",
+                        config.addr
+                    ),
+                )
+            })?
+        };
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             config,
             recorder: Recorder::new(),
+            bodies: BodyCache::default(),
         });
         let (tx, rx) = oneshot::channel();
         let task_shared = Arc::clone(&shared);
@@ -211,14 +243,24 @@ impl Drop for RatesServer {
     }
 }
 
-async fn accept_loop(listener: StdListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("rates-server: cannot register the listener: {e}");
-            return;
-        }
+/// Binds with a deep accept queue (std's default of 128 would make
+/// thousands of simultaneous connects wait for SYN retransmits).
+fn listen(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
     };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let slots = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
     loop {
         let permit = tokio::select! {
@@ -329,7 +371,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
     let response = match fault {
         None => {
             recorder.answered(200);
-            json_or_500(StatusCode::OK, table::body(base, symbols.as_deref()))
+            json_bytes(StatusCode::OK, shared.bodies.get(base, symbols))
         }
         Some(Fault::ServerError) => {
             recorder.answered(500);
@@ -359,8 +401,8 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
         }
         Some(Fault::Truncated) => {
             recorder.aborted();
-            let full = table::body(base, symbols.as_deref());
-            let mut response = Response::new(ServerBody::truncated(full.into()));
+            let full = shared.bodies.get(base, symbols);
+            let mut response = Response::new(ServerBody::truncated(full));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
                 header::HeaderValue::from_static("application/json"),
@@ -419,22 +461,18 @@ impl Route {
     }
 }
 
-fn json(status: StatusCode, body: String) -> Option<Response<ServerBody>> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(ServerBody::full(body.into()))
-        .ok()
+fn json_bytes(status: StatusCode, body: Bytes) -> Response<ServerBody> {
+    let mut r = Response::new(ServerBody::full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn json_or_500(status: StatusCode, body: String) -> Response<ServerBody> {
-    json(status, body).unwrap_or_else(unreachable_response)
-}
-
-fn unreachable_response() -> Response<ServerBody> {
-    let mut r = Response::new(ServerBody::full(Bytes::new()));
-    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    r
+    json_bytes(status, body.into())
 }
 
 fn escape(s: &str) -> String {
@@ -448,7 +486,9 @@ fn escape(s: &str) -> String {
 pub(crate) struct ServerBody {
     data: Option<Bytes>,
     announced: u64,
-    fail_after: bool,
+    /// For a truncated body: a pause after the first half (so it is flushed
+    /// to the client), then an error that makes hyper close the connection.
+    cut: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl ServerBody {
@@ -456,7 +496,7 @@ impl ServerBody {
         Self {
             announced: data.len() as u64,
             data: Some(data),
-            fail_after: false,
+            cut: None,
         }
     }
 
@@ -465,7 +505,7 @@ impl ServerBody {
         Self {
             data: Some(full.slice(..full.len() / 2)),
             announced,
-            fail_after: true,
+            cut: Some(Box::pin(tokio::time::sleep(Duration::from_millis(20)))),
         }
     }
 }
@@ -476,20 +516,25 @@ impl Body for ServerBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Abort>>> {
-        match self.data.take() {
-            Some(d) => Poll::Ready(Some(Ok(Frame::data(d)))),
-            None if self.fail_after => {
-                self.fail_after = false;
-                Poll::Ready(Some(Err(Abort)))
-            }
+        if let Some(d) = self.data.take() {
+            return Poll::Ready(Some(Ok(Frame::data(d))));
+        }
+        match self.cut.as_mut() {
             None => Poll::Ready(None),
+            Some(pause) => match pause.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => {
+                    self.cut = None;
+                    Poll::Ready(Some(Err(Abort)))
+                }
+            },
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && !self.fail_after
+        self.data.is_none() && self.cut.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

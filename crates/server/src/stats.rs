@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rates_core::CurrencyCode;
@@ -60,12 +60,14 @@ impl Stats {
     }
 }
 
+/// Statuses counted without a lock; others go to `Inner::other_statuses`.
+const COMMON_STATUSES: [u16; 5] = [200, 404, 422, 429, 500];
+
 #[derive(Debug)]
 struct Inner {
     origin: Instant,
     requests: u64,
-    by_status: BTreeMap<u16, u64>,
-    aborted: u64,
+    other_statuses: BTreeMap<u16, u64>,
     peak_in_flight: usize,
     per_base: HashMap<CurrencyCode, u32>,
     arrivals: Vec<(Duration, Option<CurrencyCode>)>,
@@ -76,6 +78,8 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct Recorder {
     in_flight: AtomicUsize,
+    common_statuses: [AtomicU64; COMMON_STATUSES.len()],
+    aborted: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -101,11 +105,12 @@ impl Recorder {
     pub(crate) fn new() -> Self {
         Self {
             in_flight: AtomicUsize::new(0),
+            common_statuses: Default::default(),
+            aborted: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 origin: Instant::now(),
                 requests: 0,
-                by_status: BTreeMap::new(),
-                aborted: 0,
+                other_statuses: BTreeMap::new(),
                 peak_in_flight: 0,
                 per_base: HashMap::new(),
                 arrivals: Vec::new(),
@@ -163,19 +168,31 @@ impl Recorder {
     }
 
     pub(crate) fn answered(&self, status: u16) {
-        *self.lock().by_status.entry(status).or_insert(0) += 1;
+        match COMMON_STATUSES.iter().position(|s| *s == status) {
+            Some(i) => {
+                self.common_statuses[i].fetch_add(1, Ordering::Relaxed);
+            }
+            None => *self.lock().other_statuses.entry(status).or_insert(0) += 1,
+        }
     }
 
     pub(crate) fn aborted(&self) {
-        self.lock().aborted += 1;
+        self.aborted.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
         let inner = self.lock();
+        let mut by_status = inner.other_statuses.clone();
+        for (status, count) in COMMON_STATUSES.iter().zip(&self.common_statuses) {
+            let count = count.load(Ordering::Relaxed);
+            if count > 0 {
+                by_status.insert(*status, count);
+            }
+        }
         Stats {
             requests: inner.requests,
-            by_status: inner.by_status.clone(),
-            aborted: inner.aborted,
+            by_status,
+            aborted: self.aborted.load(Ordering::Relaxed),
             peak_in_flight: inner.peak_in_flight,
             per_base: inner.per_base.iter().map(|(k, v)| (*k, *v)).collect(),
             arrivals: inner.arrivals.clone(),
@@ -186,8 +203,11 @@ impl Recorder {
         let mut inner = self.lock();
         inner.origin = Instant::now();
         inner.requests = 0;
-        inner.by_status.clear();
-        inner.aborted = 0;
+        inner.other_statuses.clear();
+        for count in &self.common_statuses {
+            count.store(0, Ordering::Relaxed);
+        }
+        self.aborted.store(0, Ordering::Relaxed);
         inner.peak_in_flight = self.in_flight.load(Ordering::Relaxed);
         inner.per_base.clear();
         inner.arrivals.clear();
