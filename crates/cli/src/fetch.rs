@@ -10,6 +10,7 @@ use rates_core::{Config, RateLimit, parse_codes};
 use rates_server::{Latency, RatesServer, ServerConfig};
 
 use crate::args::{self, Bases};
+use crate::resources;
 
 #[derive(Debug, Args)]
 pub(crate) struct FetchArgs {
@@ -46,6 +47,10 @@ pub(crate) struct FetchArgs {
     /// range 50ms..150ms.
     #[arg(long, default_value = "100ms", value_parser = args::latency)]
     latency: Latency,
+    /// Also print this process's CPU time and peak memory (with --endpoint,
+    /// the client's alone).
+    #[arg(long)]
+    resources: bool,
     /// Print the whole report as JSON instead of the matrix.
     #[arg(long)]
     json: bool,
@@ -136,6 +141,28 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
             writeln!(out, "note: {note}")?;
         }
         writeln!(out, "time elapsed: {:.2}s", report.wall.as_secs_f64())?;
+        if a.resources {
+            let usage = resources::Usage::now();
+            writeln!(
+                out,
+                "resources: cpu {:.2}s user + {:.2}s sys, peak rss {:.1} MiB{}{}",
+                usage.user.as_secs_f64(),
+                usage.system.as_secs_f64(),
+                usage.peak_rss_bytes as f64 / f64::from(1 << 20),
+                report
+                    .workers_peak_rss_bytes
+                    .map(|b| format!(
+                        " (+ {:.1} MiB in worker processes)",
+                        b as f64 / f64::from(1 << 20)
+                    ))
+                    .unwrap_or_default(),
+                if server.is_some() {
+                    " (this process, embedded server included: use --endpoint for the client alone)"
+                } else {
+                    " (this process)"
+                }
+            )?;
+        }
     }
     Ok(if report.all_succeeded() {
         ExitCode::SUCCESS

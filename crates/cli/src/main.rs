@@ -4,6 +4,7 @@
 mod args;
 mod compare;
 mod fetch;
+mod resources;
 mod serve;
 
 use std::process::ExitCode;

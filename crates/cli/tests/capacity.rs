@@ -30,7 +30,15 @@ fn raise_own_open_files_limit(wanted: u64) {
 fn serve_holds_ten_thousand_connections() {
     raise_own_open_files_limit(CONNECTIONS as u64 + 256);
     let mut server = Command::new(env!("CARGO_BIN_EXE_rates"))
-        .args(["serve", "--port", "0", "--duration", "120s", "--stats-every", "600s"])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--duration",
+            "120s",
+            "--stats-every",
+            "600s",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start rates serve");
@@ -54,8 +62,11 @@ fn serve_holds_ten_thousand_connections() {
         .collect();
     // Every connection is open at once; now each asks and is answered.
     for (i, mut s) in streams.iter().enumerate() {
-        write!(s, "GET /rates?base=USD&symbols=EUR HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        write!(
+            s,
+            "GET /rates?base=USD&symbols=EUR HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .unwrap_or_else(|e| panic!("request {i}: {e}"));
     }
     let mut ok = 0;
     for (i, mut s) in streams.iter().enumerate() {
