@@ -319,6 +319,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The largest response body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Counts finished bases as a run goes (for progress displays); not sent
+    /// to worker processes.
+    #[serde(skip)]
+    pub progress: Option<Progress>,
     /// The worker program for the process strategy (else `RATES_WORKER`, else a
     /// `rates-worker` binary beside the running executable).
     #[serde(default)]
@@ -347,6 +351,7 @@ impl Config {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1 << 20,
+            progress: None,
             worker: None,
         })
     }
@@ -400,6 +405,35 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// A shared count of bases finished so far, bumped by the attempt loop every
+/// strategy shares, so any display can follow any strategy's run.
+///
+/// ```
+/// use rates_core::Progress;
+/// let progress = Progress::default();
+/// assert_eq!(progress.done(), 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Progress(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Progress {
+    /// Bases finished so far.
+    pub fn done(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn finish_one(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl PartialEq for Progress {
+    /// Two handles are equal when they count the same run.
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

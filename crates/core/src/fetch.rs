@@ -128,6 +128,9 @@ impl<'a> BaseFetch<'a> {
     /// The outcome; a fetch abandoned before it was done reads as a
     /// worker crash.
     pub fn into_outcome(self) -> Outcome {
+        if let Some(progress) = &self.config.progress {
+            progress.finish_one();
+        }
         let result = self.result.unwrap_or_else(|| {
             Err(Error::new(
                 crate::ErrorKind::WorkerCrash,
@@ -162,6 +165,9 @@ pub fn fetch_blocking(
                 match sent {
                     Ok(result) => fetch.record(result, Instant::now()),
                     Err(payload) => {
+                        if let Some(progress) = &config.progress {
+                            progress.finish_one();
+                        }
                         return Outcome::failed(base, fetch.attempts() + 1, panic_error(&*payload));
                     }
                 }
@@ -209,6 +215,18 @@ mod tests {
         });
         assert_eq!(out.attempts, 2);
         assert!(out.result.is_ok());
+    }
+
+    #[test]
+    fn progress_counts_finished_bases() {
+        let mut cfg = config();
+        let progress = crate::Progress::default();
+        cfg.progress = Some(progress.clone());
+        for base in ["USD", "EUR"] {
+            fetch_blocking(base.parse().unwrap(), &cfg, None, |_| Ok(ok_body(base)));
+        }
+        fetch_blocking("PLN".parse().unwrap(), &cfg, None, |_| panic!("x"));
+        assert_eq!(progress.done(), 3);
     }
 
     #[test]

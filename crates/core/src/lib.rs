@@ -33,7 +33,9 @@ mod strategy;
 mod throttle;
 
 pub use code::{CurrencyCode, parse_codes};
-pub use config::{Config, DEFAULT_SYMBOLS, Endpoint, RateLimit, RetryPolicy, WorkerCommand};
+pub use config::{
+    Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPolicy, WorkerCommand,
+};
 pub use decode::{Rates, decode};
 pub use error::{Error, ErrorKind, panic_error};
 pub use fetch::{BaseFetch, RawResponse, Step, fetch_blocking};
