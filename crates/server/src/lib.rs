@@ -40,6 +40,7 @@ mod faults;
 mod server;
 mod stats;
 mod table;
+mod timer;
 
 pub use faults::{Fault, FaultRule, Latency, When};
 pub use server::{RatesServer, ServerConfig};

@@ -18,6 +18,7 @@ use tokio::sync::{Semaphore, oneshot};
 use crate::faults::{Fault, FaultRule, Latency, pick};
 use crate::stats::{Recorder, Stats};
 use crate::table;
+use crate::timer::PreciseTimer;
 
 /// How the server behaves. Every knob is reproducible from `seed`.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,15 +89,16 @@ struct Shared {
     config: ServerConfig,
     recorder: Recorder,
     bodies: BodyCache,
+    timer: PreciseTimer,
 }
+
+type BodyKey = (CurrencyCode, Option<Vec<CurrencyCode>>);
 
 /// Answer bodies by (base, symbols): each is built once, then shared, so the
 /// server's cost per request stays far below any client's.
 #[derive(Debug, Default)]
 struct BodyCache {
-    map: std::sync::RwLock<
-        std::collections::HashMap<(CurrencyCode, Option<Vec<CurrencyCode>>), Bytes>,
-    >,
+    map: std::sync::RwLock<std::collections::HashMap<BodyKey, Bytes>>,
 }
 
 impl BodyCache {
@@ -176,6 +178,7 @@ impl RatesServer {
             config,
             recorder: Recorder::new(),
             bodies: BodyCache::default(),
+            timer: PreciseTimer::start()?,
         });
         let (tx, rx) = oneshot::channel();
         let task_shared = Arc::clone(&shared);
@@ -365,7 +368,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
     };
     let delay = config.latency.for_request(config.seed, base, arrival.nth);
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        shared.timer.sleep_until(arrival.at + delay).await;
     }
     let fault = pick(&config.faults, config.seed, base, arrival.nth);
     let response = match fault {

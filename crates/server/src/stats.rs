@@ -95,6 +95,8 @@ impl Drop for InFlight<'_> {
 /// What the recorder decided for an arriving request.
 pub(crate) struct Arrival<'a> {
     pub(crate) guard: InFlight<'a>,
+    /// When it arrived.
+    pub(crate) at: Instant,
     /// This request's number for its base (1-based), 0 when it has none.
     pub(crate) nth: u32,
     /// `Some(retry_after)` when the server's rate limit refuses it.
@@ -162,6 +164,7 @@ impl Recorder {
         };
         Arrival {
             guard,
+            at: now,
             nth,
             limited,
         }
