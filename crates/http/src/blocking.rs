@@ -2,9 +2,10 @@
 //! HTTP statuses returned as values.
 
 use std::io;
-use std::time::Duration;
 
 use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Throttle};
+
+use crate::parse_retry_after;
 
 /// A blocking HTTP client configured from a [`Config`]. Cheap to clone: clones
 /// share one keep-alive pool.
@@ -76,13 +77,6 @@ impl BlockingClient {
     }
 }
 
-/// Parses a `Retry-After` given in seconds (`"1"`, `"0.5"`). HTTP-date forms
-/// are not used by rates APIs and read as absent.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    Duration::try_from_secs_f64(secs).ok()
-}
-
 fn classify(e: &ureq::Error) -> Error {
     use ureq::Error as U;
     let kind = match e {
@@ -105,14 +99,6 @@ fn classify(e: &ureq::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_seconds() {
-        assert_eq!(parse_retry_after("1"), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("-1"), None);
-    }
 
     #[test]
     fn nothing_listening_is_a_connection_error() {

@@ -5,8 +5,15 @@
 //!   request timeouts, the body cap, and statuses returned as values (so a
 //!   429's `Retry-After` can be read). Used by the sync, thread, pool, rayon,
 //!   process and `tokio-blocking` strategies.
+//! - `AsyncClient` and `fetch_all` (feature `async`): one hyper 1
+//!   `client::conn::http1` client, written once and generic over an
+//!   `AsyncRuntime` that supplies TCP connect, spawn and sleep, so the
+//!   tokio, smol and async-std strategies differ only in their runtime.
+//!   Each worker task keeps one connection alive and reuses it; the same
+//!   timeouts, body cap, statuses-as-values and error kinds as the blocking
+//!   client, on the runtime's own timer.
 //!
-//! Only plain `http://` is supported.
+//! Features: `blocking` (default) and `async`. Only plain `http://` is supported.
 //!
 //! # Examples
 //!
@@ -21,6 +28,16 @@
 //! # Ok::<(), rates_core::Error>(())
 //! ```
 
+#[cfg(feature = "async")]
+mod async_client;
+#[cfg(feature = "blocking")]
 mod blocking;
+mod retry_after;
 
-pub use blocking::{BlockingClient, parse_retry_after};
+#[cfg(feature = "async")]
+pub use async_client::{AsyncClient, AsyncRuntime, fetch_all};
+#[cfg(feature = "blocking")]
+pub use blocking::BlockingClient;
+#[cfg(feature = "async")]
+pub use hyper::rt::{Read as HyperRead, Write as HyperWrite};
+pub use retry_after::parse_retry_after;

@@ -1,0 +1,298 @@
+//! The async client against the real embedded server, on a runtime made of
+//! smol's parts: connection reuse, error classification (the same as the
+//! blocking client's), timeouts, and what happens when a runtime misbehaves.
+
+#![cfg(feature = "async")]
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rates_core::{Config, CurrencyCode, ErrorKind};
+use rates_http::{AsyncClient, AsyncRuntime, BlockingClient, fetch_all};
+use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
+use smol::Executor;
+use smol_hyper::rt::FuturesIo;
+
+/// How the test runtime misbehaves, if at all.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Normal,
+    /// `connect` panics.
+    PanicOnConnect,
+    /// `spawn` drops the task without running it (a runtime shutting down).
+    DropTasks,
+}
+
+#[derive(Clone, Debug)]
+struct TestRuntime {
+    executor: Arc<Executor<'static>>,
+    connects: Arc<AtomicUsize>,
+    mode: Mode,
+}
+
+impl TestRuntime {
+    fn new(mode: Mode) -> Self {
+        Self {
+            executor: Arc::new(Executor::new()),
+            connects: Arc::new(AtomicUsize::new(0)),
+            mode,
+        }
+    }
+
+    fn connects(&self) -> usize {
+        self.connects.load(Ordering::SeqCst)
+    }
+
+    /// Runs `future` to completion, with this thread running the executor.
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        smol::block_on(self.executor.run(future))
+    }
+}
+
+impl AsyncRuntime for TestRuntime {
+    type Io = FuturesIo<smol::net::TcpStream>;
+
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    async fn connect(&self, host: &str, port: u16) -> io::Result<Self::Io> {
+        self.connects.fetch_add(1, Ordering::SeqCst);
+        assert!(self.mode != Mode::PanicOnConnect, "connect exploded");
+        Ok(FuturesIo::new(
+            smol::net::TcpStream::connect((host, port)).await?,
+        ))
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        smol::Timer::after(duration).await;
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        if self.mode == Mode::DropTasks {
+            drop(task);
+        } else {
+            self.executor.spawn(task).detach();
+        }
+    }
+}
+
+fn server(config: ServerConfig) -> RatesServer {
+    RatesServer::start(config).unwrap()
+}
+
+fn config_for(server: &RatesServer) -> Config {
+    let mut config = Config::new(&server.endpoint()).unwrap();
+    config.retry.initial_backoff = Duration::from_millis(5);
+    config
+}
+
+fn codes(n: usize) -> Vec<CurrencyCode> {
+    (0..n)
+        .map(|i| {
+            let s: String = [i / 676 % 26, i / 26 % 26, i % 26]
+                .iter()
+                .map(|d| char::from(b'A' + *d as u8))
+                .collect();
+            s.parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn each_worker_keeps_one_connection() {
+    let server = server(ServerConfig::default().with_latency(Duration::from_millis(1)));
+    let config = config_for(&server).with_concurrency(4);
+    let runtime = TestRuntime::new(Mode::Normal);
+    let bases = codes(40);
+    let report = runtime
+        .block_on(fetch_all(runtime.clone(), &bases, &config))
+        .unwrap();
+    assert!(report.all_succeeded(), "{:?}", report.failures().next());
+    assert_eq!(report.strategy, "test");
+    let got: Vec<_> = report.outcomes.iter().map(|o| o.base).collect();
+    assert_eq!(got, bases);
+    assert_eq!(server.stats().requests, 40);
+    assert_eq!(
+        runtime.connects(),
+        4,
+        "one keep-alive connection per worker"
+    );
+}
+
+#[test]
+fn a_dropped_connection_is_replaced() {
+    let server = server(
+        ServerConfig::default().with_fault(FaultRule::new(Fault::Drop, When::FirstPerBase(1))),
+    );
+    let config = config_for(&server).with_concurrency(1);
+    let runtime = TestRuntime::new(Mode::Normal);
+    let bases = codes(5);
+    let report = runtime
+        .block_on(fetch_all(runtime.clone(), &bases, &config))
+        .unwrap();
+    assert!(report.all_succeeded());
+    assert!(report.outcomes.iter().all(|o| o.attempts == 2));
+    // The first connection, then one more after each dropped request; the
+    // connection a retry succeeded on carries the next base.
+    assert_eq!(runtime.connects(), 6);
+}
+
+/// The kind (and for statuses, the status and `Retry-After`) each client
+/// gets for one GET.
+fn both_clients(config: &Config) -> [Result<(u16, Option<Duration>), ErrorKind>; 2] {
+    let usd: CurrencyCode = "USD".parse().unwrap();
+    let path = config.endpoint.path_and_query(usd, &config.symbols);
+    let url = config.endpoint.url(usd, &config.symbols);
+    let blocking = BlockingClient::new(config, 1)
+        .get(&url)
+        .map(|r| (r.status, r.retry_after))
+        .map_err(|e| e.kind());
+    let runtime = TestRuntime::new(Mode::Normal);
+    let mut client = AsyncClient::new(runtime.clone(), config);
+    let asynchronous = runtime
+        .block_on(client.get(&path))
+        .map(|r| (r.status, r.retry_after))
+        .map_err(|e| e.kind());
+    [blocking, asynchronous]
+}
+
+#[test]
+fn errors_are_classified_like_the_blocking_client() {
+    let cases = [
+        (Fault::Drop, Err(ErrorKind::Connection)),
+        (Fault::Truncated, Err(ErrorKind::Connection)),
+        (Fault::ServerError, Ok((500, None))),
+        (
+            Fault::TooManyRequests {
+                retry_after_secs: 2,
+            },
+            Ok((429, Some(Duration::from_secs(2)))),
+        ),
+    ];
+    for (fault, want) in cases {
+        let server =
+            server(ServerConfig::default().with_fault(FaultRule::new(fault, When::Always)));
+        let config = config_for(&server);
+        let [blocking, asynchronous] = both_clients(&config);
+        assert_eq!(blocking, want, "blocking client, {fault:?}");
+        assert_eq!(asynchronous, want, "async client, {fault:?}");
+    }
+}
+
+#[test]
+fn body_cap_and_nothing_listening_match_the_blocking_client() {
+    let server = server(ServerConfig::default());
+    let mut config = config_for(&server);
+    config.max_body_bytes = 40;
+    let runtime = TestRuntime::new(Mode::Normal);
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    let err = runtime.block_on(client.get("/rates?base=USD")).unwrap_err();
+    assert!(err.is_body_too_large(), "{err}");
+    assert!(err.to_string().contains("40-byte cap"), "{err}");
+    assert!(!client.is_connected(), "a half-read connection is not kept");
+    assert_eq!(
+        both_clients(&config),
+        [Err(ErrorKind::BodyTooLarge), Err(ErrorKind::BodyTooLarge)]
+    );
+
+    let config = config_for(&server);
+    drop(server);
+    assert_eq!(
+        both_clients(&config),
+        [Err(ErrorKind::Connection), Err(ErrorKind::Connection)]
+    );
+}
+
+#[test]
+fn a_stalled_server_times_out_on_the_runtime_timer() {
+    let server =
+        server(ServerConfig::default().with_fault(FaultRule::new(Fault::Stall, When::Always)));
+    let timeout = Duration::from_millis(200);
+    let config = config_for(&server).with_request_timeout(timeout);
+    let runtime = TestRuntime::new(Mode::Normal);
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    let started = Instant::now();
+    let err = runtime.block_on(client.get("/rates?base=USD")).unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("request timeout"), "{err}");
+    assert!(elapsed >= timeout, "timed out early, after {elapsed:?}");
+    assert!(elapsed < timeout * 10, "took {elapsed:?}");
+    assert!(!client.is_connected(), "a timed-out connection is not kept");
+}
+
+#[test]
+fn a_panicking_runtime_fails_each_base_not_the_run() {
+    let server = server(ServerConfig::default());
+    let config = config_for(&server).with_concurrency(2);
+    let runtime = TestRuntime::new(Mode::PanicOnConnect);
+    let bases = codes(5);
+    let report = runtime
+        .block_on(fetch_all(runtime.clone(), &bases, &config))
+        .unwrap();
+    assert_eq!(report.outcomes.len(), 5);
+    for (o, base) in report.outcomes.iter().zip(&bases) {
+        assert_eq!(o.base, *base);
+        let err = o.result.as_ref().unwrap_err();
+        assert!(err.is_panic(), "{o}");
+        assert!(err.to_string().contains("connect exploded"), "{err}");
+        assert_eq!(o.attempts, 1, "{o}");
+    }
+    assert_eq!(runtime.connects(), 5);
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[test]
+fn workers_that_never_run_lose_nothing_and_hang_nothing() {
+    let server = server(ServerConfig::default());
+    let config = config_for(&server).with_concurrency(3);
+    let runtime = TestRuntime::new(Mode::DropTasks);
+    let bases = codes(7);
+    let report = runtime
+        .block_on(fetch_all(runtime.clone(), &bases, &config))
+        .unwrap();
+    assert_eq!(report.outcomes.len(), 7);
+    for (o, base) in report.outcomes.iter().zip(&bases) {
+        assert_eq!(o.base, *base);
+        assert!(o.result.as_ref().unwrap_err().is_worker_crash(), "{o}");
+    }
+}
+
+#[test]
+fn empty_input_and_invalid_config() {
+    let runtime = TestRuntime::new(Mode::Normal);
+    let config = Config::new("http://127.0.0.1:1/?b={base}").unwrap();
+    let report = runtime
+        .block_on(fetch_all(runtime.clone(), &[], &config))
+        .unwrap();
+    assert!(report.outcomes.is_empty());
+    assert_eq!(runtime.connects(), 0);
+    let err = runtime
+        .block_on(fetch_all(
+            runtime.clone(),
+            &codes(1),
+            &config.with_concurrency(0),
+        ))
+        .unwrap_err();
+    assert!(err.is_invalid_input(), "{err}");
+}
+
+#[test]
+fn a_path_that_is_not_a_uri_fails_before_connecting() {
+    let config = Config::new("http://127.0.0.1:1/rates?base={base}&note=a b").unwrap();
+    let runtime = TestRuntime::new(Mode::Normal);
+    let report = runtime
+        .block_on(fetch_all(runtime.clone(), &codes(2), &config))
+        .unwrap();
+    for o in &report.outcomes {
+        let err = o.result.as_ref().unwrap_err();
+        assert!(err.is_invalid_input(), "{o}");
+        assert!(err.to_string().contains("a b"), "{err}");
+        assert_eq!(o.attempts, 1, "not retried: {o}");
+    }
+    assert_eq!(runtime.connects(), 0);
+}

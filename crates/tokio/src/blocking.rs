@@ -1,0 +1,171 @@
+//! Blocking code inside async: the blocking client through `spawn_blocking`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rates_core::{
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, panic_error,
+};
+use rates_http::BlockingClient;
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::runtime::{self, OwnedRuntime};
+
+/// The size of the blocking thread pool [`TokioBlocking`] owns (tokio's
+/// default): at most this many blocking calls run at once, whatever the
+/// concurrency.
+pub const BLOCKING_THREADS: usize = 512;
+
+/// Fetches every base by running the blocking client on the current tokio
+/// runtime's blocking pool (`spawn_blocking`), at most `concurrency` calls
+/// at once, and gathering the results with async: one outcome per base, in
+/// input order.
+///
+/// This is how code with no async version joins an async program (Python's
+/// `run_in_executor`): each call in flight holds a blocking-pool thread,
+/// so it scales like a thread pool, bounded by both `concurrency` and the
+/// runtime's `max_blocking_threads` (512 unless configured).
+///
+/// # Errors
+/// [`InvalidInput`](rates_core::ErrorKind::InvalidInput) for an invalid
+/// config; [`Runtime`](rates_core::ErrorKind::Runtime) when it is not awaited
+/// inside a tokio runtime. Per-base failures are outcomes.
+pub async fn fetch_via_spawn_blocking(
+    bases: &[CurrencyCode],
+    config: &Config,
+) -> Result<Report, Error> {
+    config.validate()?;
+    let started = Instant::now();
+    let name = "tokio-blocking";
+    if bases.is_empty() {
+        return Ok(Report::empty(name));
+    }
+    let handle = Handle::try_current().map_err(|_| {
+        Error::new(
+            ErrorKind::Runtime,
+            "rates_tokio::fetch_via_spawn_blocking must be awaited inside a tokio runtime \
+             (it uses spawn_blocking): run it under #[tokio::main] or Runtime::block_on, \
+             or use the TokioBlocking strategy from synchronous code",
+        )
+    })?;
+    let limit = config
+        .concurrency
+        .min(bases.len())
+        .min(Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(limit));
+    let client = BlockingClient::new(config, limit.min(BLOCKING_THREADS));
+    let config = Arc::new(config.clone());
+    let throttle = Throttle::for_limit(config.rate_limit).map(Arc::new);
+    let mut calls = JoinSet::new();
+    let mut slots: Vec<Option<Outcome>> = vec![None; bases.len()];
+    let mut store = |done: Result<(usize, Outcome), tokio::task::JoinError>| {
+        // A call that was cancelled (the runtime shutting down) leaves its
+        // slot empty, and reads as a worker crash.
+        if let Ok((i, outcome)) = done {
+            slots[i] = Some(outcome);
+        }
+    };
+    for (i, &base) in bases.iter().enumerate() {
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::new(ErrorKind::Runtime, "the concurrency semaphore was closed"))?;
+        while let Some(done) = calls.try_join_next() {
+            store(done);
+        }
+        let client = client.clone();
+        let config = Arc::clone(&config);
+        let throttle = throttle.clone();
+        calls.spawn_blocking_on(
+            move || {
+                let fetched = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    client.fetch(base, &config, throttle.as_deref())
+                }));
+                drop(permit);
+                // `fetch` already turns a panicking request into the
+                // outcome; this catches anything else, attempts unknown.
+                let outcome =
+                    fetched.unwrap_or_else(|p| Outcome::failed(base, 0, panic_error(&*p)));
+                (i, outcome)
+            },
+            &handle,
+        );
+    }
+    while let Some(done) = calls.join_next().await {
+        store(done);
+    }
+    Ok(Report::from_slots(name, bases, slots, started.elapsed()))
+}
+
+/// Blocking code inside async (`tokio-blocking` in the registry): the shared
+/// blocking client run through `spawn_blocking` on a runtime it owns, at most
+/// `concurrency` calls at once, gathered with async.
+///
+/// Its runtime's blocking pool holds [`BLOCKING_THREADS`] threads, so at most
+/// that many requests are in flight; it says so (see
+/// [`limitation`](Strategy::limitation)) when asked for more. Inside a tokio
+/// runtime, `.await` [`fetch_via_spawn_blocking`] instead.
+#[derive(Debug)]
+pub struct TokioBlocking {
+    runtime: OwnedRuntime,
+}
+
+impl TokioBlocking {
+    /// The strategy; its runtime starts on the first run.
+    pub fn new() -> Self {
+        Self {
+            runtime: OwnedRuntime::new(runtime::for_blocking),
+        }
+    }
+}
+
+impl Default for TokioBlocking {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Strategy for TokioBlocking {
+    fn name(&self) -> &'static str {
+        "tokio-blocking"
+    }
+
+    fn summary(&self) -> &'static str {
+        "the blocking client through tokio's spawn_blocking, gathered with async (run_in_executor)"
+    }
+
+    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
+        config.concurrency.min(bases).clamp(1, BLOCKING_THREADS)
+    }
+
+    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
+        (config.concurrency.min(bases) > BLOCKING_THREADS).then(|| {
+            format!(
+                "tokio's blocking pool holds {BLOCKING_THREADS} threads, so at most \
+                 {BLOCKING_THREADS} requests are in flight (concurrency {} was asked)",
+                config.concurrency
+            )
+        })
+    }
+
+    /// # Errors
+    /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
+    /// that is inside a tokio runtime (`.await` [`fetch_via_spawn_blocking`]
+    /// there instead), or when the runtime cannot start.
+    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+        if Handle::try_current().is_ok() {
+            return Err(runtime::nested(
+                self.name(),
+                "rates_tokio::fetch_via_spawn_blocking",
+            ));
+        }
+        let started = Instant::now();
+        let runtime = self.runtime.get()?;
+        let mut report = runtime.block_on(fetch_via_spawn_blocking(bases, config))?;
+        report.wall = started.elapsed();
+        Ok(report)
+    }
+}

@@ -1,0 +1,80 @@
+//! Tokio tasks over the shared hyper client.
+
+use std::time::Instant;
+
+use rates_core::{Config, CurrencyCode, Error, Report, Strategy};
+use tokio::runtime::Handle;
+
+use crate::runtime::{self, OwnedRuntime, TokioRuntime};
+
+/// Fetches every base with tokio tasks on the current runtime: one outcome
+/// per base, in input order.
+///
+/// Starts `min(concurrency, bases)` tasks, each with one keep-alive
+/// connection, so at most `concurrency` requests are in flight. Timeouts,
+/// backoff and the rate limit wait on tokio's timer. Works on any tokio
+/// runtime built with I/O and timers (`enable_all()`); on a current-thread
+/// runtime every task shares the one thread.
+///
+/// # Errors
+/// [`InvalidInput`](rates_core::ErrorKind::InvalidInput) for an invalid
+/// config; [`Runtime`](rates_core::ErrorKind::Runtime) when it is not awaited
+/// inside a tokio runtime, or the runtime lacks I/O or timers. Per-base
+/// failures are outcomes.
+pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    config.validate()?;
+    let handle = runtime::current("rates_tokio::fetch")?;
+    rates_http::fetch_all(TokioRuntime { handle }, bases, config).await
+}
+
+/// The tokio strategy (`tokio` in the registry): tasks on a multi-threaded
+/// runtime it owns (one worker thread per core), built on first use and kept
+/// until it is dropped.
+///
+/// Inside a tokio runtime, `.await` [`fetch`] instead: the trait's
+/// [`run`](Strategy::run) blocks the calling thread and refuses to do so
+/// there.
+#[derive(Debug)]
+pub struct Tokio {
+    runtime: OwnedRuntime,
+}
+
+impl Tokio {
+    /// The strategy; its runtime starts on the first run.
+    pub fn new() -> Self {
+        Self {
+            runtime: OwnedRuntime::new(runtime::multi_thread),
+        }
+    }
+}
+
+impl Default for Tokio {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Strategy for Tokio {
+    fn name(&self) -> &'static str {
+        "tokio"
+    }
+
+    fn summary(&self) -> &'static str {
+        "tokio tasks on a multi-threaded runtime, one keep-alive connection per task"
+    }
+
+    /// # Errors
+    /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
+    /// that is inside a tokio runtime (`.await` [`fetch`] there instead), or
+    /// when the runtime cannot start.
+    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+        if Handle::try_current().is_ok() {
+            return Err(runtime::nested(self.name(), "rates_tokio::fetch"));
+        }
+        let started = Instant::now();
+        let runtime = self.runtime.get()?;
+        let mut report = runtime.block_on(fetch(bases, config))?;
+        report.wall = started.elapsed();
+        Ok(report)
+    }
+}
