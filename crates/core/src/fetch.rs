@@ -92,6 +92,7 @@ impl<'a> BaseFetch<'a> {
                 return Step::Sleep(slot - now);
             }
             self.slot = None;
+            throttle.record_send(now);
         }
         Step::Send
     }

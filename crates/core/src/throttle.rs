@@ -1,5 +1,6 @@
 //! A GCRA rate limiter: pure logic with time passed in, plus a shared wrapper.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,14 @@ use crate::RateLimit;
 /// The generic cell rate algorithm with no burst: each reservation gets the
 /// earliest slot at or after `now` that is at least `interval` after the
 /// previous slot. Time is passed in, so the logic is testable without clocks.
+///
+/// A limiter made [`for_limit`](Gcra::for_limit) also keeps a log of when
+/// requests were actually sent ([`record_send`](Gcra::record_send)), and never
+/// grants a slot less than a second (plus a small margin) after the send
+/// `rate` places earlier. Spacing alone is not enough on a busy machine: a
+/// worker that wakes late from its slot would otherwise send close behind the
+/// requests after it, and `rate + 1` requests would reach the server within
+/// one second.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -22,7 +31,16 @@ pub struct Gcra {
     interval: Duration,
     /// The theoretical arrival time of the next request.
     tat: Option<Instant>,
+    /// Sends allowed in any `window`; 0 disables the send log.
+    per_window: usize,
+    window: Duration,
+    /// The last `per_window` actual send times, oldest first.
+    sent: VecDeque<Instant>,
 }
+
+/// The window a rate is counted over, plus the margin that absorbs the
+/// jitter between sending a request and its arrival.
+const WINDOW: Duration = Duration::from_millis(1010);
 
 impl Gcra {
     /// A limiter allowing one request per `interval`.
@@ -30,18 +48,44 @@ impl Gcra {
         Self {
             interval,
             tat: None,
+            per_window: 0,
+            window: WINDOW,
+            sent: VecDeque::new(),
         }
+    }
+
+    /// A limiter for `limit`: spacing of [`RateLimit::interval`], and at most
+    /// `floor(rate)` recorded sends in any second.
+    pub fn for_limit(limit: RateLimit) -> Self {
+        let mut gcra = Self::new(limit.interval());
+        gcra.per_window = (limit.rate().floor() as usize).max(1);
+        gcra
     }
 
     /// Reserves the next slot for a request that is ready at `now`, and
     /// returns when it may be sent (never before `now`).
     pub fn reserve(&mut self, now: Instant) -> Instant {
-        let slot = match self.tat {
+        let mut slot = match self.tat {
             Some(tat) if tat > now => tat,
             _ => now,
         };
+        if self.per_window > 0 && self.sent.len() >= self.per_window {
+            let nth_back = self.sent[self.sent.len() - self.per_window];
+            slot = slot.max(nth_back + self.window);
+        }
         self.tat = Some(slot + self.interval);
         slot
+    }
+
+    /// Records that a request was actually sent at `at`.
+    pub fn record_send(&mut self, at: Instant) {
+        if self.per_window == 0 {
+            return;
+        }
+        self.sent.push_back(at);
+        while self.sent.len() > self.per_window {
+            self.sent.pop_front();
+        }
     }
 }
 
@@ -54,10 +98,10 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// A throttle for `limit` (see [`RateLimit::interval`]).
+    /// A throttle for `limit` (see [`Gcra::for_limit`]).
     pub fn new(limit: RateLimit) -> Self {
         Self {
-            gcra: Mutex::new(Gcra::new(limit.interval())),
+            gcra: Mutex::new(Gcra::for_limit(limit)),
         }
     }
 
@@ -66,21 +110,31 @@ impl Throttle {
         limit.map(Self::new)
     }
 
-    /// Reserves a slot; see [`Gcra::reserve`].
-    pub fn reserve(&self, now: Instant) -> Instant {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Gcra> {
         // A poisoned lock only means another worker panicked mid-reserve; the
-        // GCRA state is a single Instant and is still consistent.
-        let mut gcra = self.gcra.lock().unwrap_or_else(|p| p.into_inner());
-        gcra.reserve(now)
+        // GCRA state is still consistent.
+        self.gcra.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves a slot and sleeps the calling thread until it.
+    /// Reserves a slot; see [`Gcra::reserve`].
+    pub fn reserve(&self, now: Instant) -> Instant {
+        self.lock().reserve(now)
+    }
+
+    /// Records an actual send; see [`Gcra::record_send`]. [`BaseFetch`](crate::BaseFetch)
+    /// calls it; strategies that reserve slots themselves should too.
+    pub fn record_send(&self, at: Instant) {
+        self.lock().record_send(at);
+    }
+
+    /// Reserves a slot, sleeps the calling thread until it, and records the send.
     pub fn wait_blocking(&self) {
         let slot = self.reserve(Instant::now());
         let now = Instant::now();
         if slot > now {
             std::thread::sleep(slot - now);
         }
+        self.record_send(Instant::now());
     }
 }
 
@@ -131,6 +185,48 @@ mod tests {
                 prop_assert!(in_window <= rate as usize);
             }
         }
+    }
+
+    proptest! {
+        /// Sends that start late (a worker woken late from its slot) still
+        /// never put more than `rate` sends in any second, once recorded.
+        #[test]
+        fn late_sends_never_bunch(
+            rate in 1u32..50,
+            lateness in proptest::collection::vec(0u64..300, 1..150),
+            service in 0u64..30,
+        ) {
+            let limit = RateLimit::per_second(f64::from(rate)).unwrap();
+            let mut gcra = Gcra::for_limit(limit);
+            let mut now = Instant::now();
+            let mut sends = Vec::new();
+            for late in lateness {
+                let slot = gcra.reserve(now);
+                let sent = slot + Duration::from_millis(late);
+                gcra.record_send(sent);
+                sends.push(sent);
+                now = sent + Duration::from_millis(service);
+            }
+            for (i, start) in sends.iter().enumerate() {
+                let in_window = sends[i..]
+                    .iter()
+                    .filter(|s| **s < *start + Duration::from_secs(1))
+                    .count();
+                prop_assert!(in_window <= rate as usize);
+            }
+        }
+    }
+
+    #[test]
+    fn a_late_send_pushes_the_next_window() {
+        let t0 = Instant::now();
+        let mut gcra = Gcra::for_limit(RateLimit::per_second(2.0).unwrap());
+        let first = gcra.reserve(t0);
+        gcra.record_send(first + Duration::from_millis(400));
+        let second = gcra.reserve(t0);
+        gcra.record_send(second);
+        let third = gcra.reserve(t0);
+        assert!(third >= first + Duration::from_millis(400) + WINDOW);
     }
 
     #[test]
