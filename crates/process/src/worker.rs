@@ -1,0 +1,230 @@
+//! The child side: read requests from stdin, answer on stdout.
+
+use std::io::{self, BufRead, IsTerminal as _, Write};
+use std::process::ExitCode;
+
+use rates_http::BlockingClient;
+
+use crate::protocol::{PROTOCOL, Reply, Request, WireResponse, line};
+
+/// Runs a worker process: reads requests from stdin, sends each with the
+/// shared blocking client (one attempt, no retries: the parent owns the
+/// retry policy and the rate limit) and writes each result to stdout, one
+/// JSON message per line. When stdin closes it reports its peak memory and
+/// returns.
+///
+/// Call it from a program's `main`: the `rates-worker` binary, or a hidden
+/// subcommand of your own executable (then point [`Config::worker`] at it,
+/// for example with [`worker_in_current_exe`](crate::worker_in_current_exe)).
+///
+/// Returns failure (2) when stdin is a terminal (it is not meant to be run
+/// by hand), when the parent speaks another protocol version, or when the
+/// parent goes away mid-conversation.
+///
+/// # Examples
+///
+/// A worker program is one line:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     rates_process::worker_main()
+/// }
+/// ```
+///
+/// [`Config::worker`]: rates_core::Config::worker
+pub fn worker_main() -> ExitCode {
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        eprintln!(
+            "rates worker: this program is started by the `process` strategy and speaks \
+             JSON lines on stdin and stdout; run `rates fetch --strategy process` instead"
+        );
+        return ExitCode::from(2);
+    }
+    match serve(stdin.lock(), io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rates worker: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The worker loop over any input and output.
+pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), String> {
+    let mut lines = input.lines();
+    let hello = match lines.next() {
+        // The parent went away before saying anything: nothing to do.
+        None => return Ok(()),
+        Some(line) => line.map_err(|e| format!("cannot read from the parent: {e}"))?,
+    };
+    let config = match serde_json::from_str::<Request>(&hello) {
+        Ok(Request::Hello { protocol, config }) if protocol == PROTOCOL => *config,
+        Ok(Request::Hello { protocol, .. }) => {
+            return fatal(
+                &mut output,
+                format!(
+                    "the parent speaks protocol {protocol} and this worker speaks {PROTOCOL}: \
+                     use the worker built with the same version of rates"
+                ),
+            );
+        }
+        Ok(Request::Get { .. }) => {
+            return fatal(&mut output, "expected a hello first, got a request".into());
+        }
+        Err(e) => {
+            return fatal(&mut output, format!("cannot read the hello message: {e}"));
+        }
+    };
+    let client = BlockingClient::new(&config, 1);
+    send(&mut output, &Reply::Ready { protocol: PROTOCOL })?;
+    for line in lines {
+        let line = line.map_err(|e| format!("cannot read from the parent: {e}"))?;
+        match serde_json::from_str::<Request>(&line) {
+            Ok(Request::Get { id, url, wait }) => {
+                if let Some(wait) = wait {
+                    std::thread::sleep(wait.remaining());
+                }
+                let result = client.get(&url).map(WireResponse::from);
+                send(&mut output, &Reply::Response { id, result })?;
+            }
+            Ok(Request::Hello { .. }) => {
+                return fatal(&mut output, "got a second hello".into());
+            }
+            Err(e) => return fatal(&mut output, format!("cannot read a request: {e}")),
+        }
+    }
+    send(
+        &mut output,
+        &Reply::Bye {
+            peak_rss_bytes: peak_rss_bytes(),
+        },
+    )
+}
+
+fn send(output: &mut impl Write, reply: &Reply) -> Result<(), String> {
+    output
+        .write_all(&line(reply))
+        .and_then(|()| output.flush())
+        .map_err(|e| format!("cannot write to the parent: {e}"))
+}
+
+fn fatal(output: &mut impl Write, message: String) -> Result<(), String> {
+    // Best effort: the parent may be gone; the message goes to stderr anyway.
+    let _ = send(
+        output,
+        &Reply::Fatal {
+            message: message.clone(),
+        },
+    );
+    Err(message)
+}
+
+/// This process's peak resident memory (VmHWM), where /proc has it.
+fn peak_rss_bytes() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| parse_vm_hwm(&status))
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line["VmHWM:".len()..]
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use rates_core::Config;
+    use rates_server::{RatesServer, ServerConfig};
+
+    use super::*;
+
+    fn replies(output: &[u8]) -> Vec<Reply> {
+        output
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn serves_requests_then_says_bye() {
+        let server = RatesServer::start(ServerConfig::default()).unwrap();
+        let config = Config::new(&server.endpoint()).unwrap();
+        let url = config.endpoint.url("EUR".parse().unwrap(), &config.symbols);
+        let mut input = line(&Request::Hello {
+            protocol: PROTOCOL,
+            config: Box::new(config),
+        });
+        input.extend(line(&Request::Get {
+            id: 41,
+            url,
+            wait: Some(crate::protocol::Wait::from_now(Duration::from_millis(30))),
+        }));
+        let started = Instant::now();
+        let mut output = Vec::new();
+        serve(&input[..], &mut output).unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(30),
+            "sent before its slot"
+        );
+        let replies = replies(&output);
+        assert_eq!(replies.len(), 3, "{replies:?}");
+        assert!(matches!(replies[0], Reply::Ready { protocol: PROTOCOL }));
+        match &replies[1] {
+            Reply::Response { id: 41, result } => {
+                let raw = result.as_ref().unwrap();
+                let raw = WireResponse::into_raw(serde_json::from_slice(&line(raw)).unwrap());
+                let raw = raw.unwrap();
+                assert_eq!(raw.status, 200);
+                let rates = rates_core::decode("EUR".parse().unwrap(), &raw.body).unwrap();
+                assert_eq!(rates.base.as_str(), "EUR");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(replies[2], Reply::Bye { .. }));
+        assert_eq!(server.stats().requests, 1);
+    }
+
+    #[test]
+    fn a_bad_first_line_is_fatal_and_named() {
+        let mut output = Vec::new();
+        let err = serve(&b"hello?\n"[..], &mut output).unwrap_err();
+        assert!(err.contains("hello"), "{err}");
+        assert!(matches!(replies(&output)[..], [Reply::Fatal { .. }]));
+
+        let mut output = Vec::new();
+        let hello = line(&Request::Hello {
+            protocol: PROTOCOL + 1,
+            config: Box::new(Config::new("http://127.0.0.1:1/?b={base}").unwrap()),
+        });
+        let err = serve(&hello[..], &mut output).unwrap_err();
+        assert!(err.contains("protocol"), "{err}");
+        assert!(matches!(replies(&output)[..], [Reply::Fatal { .. }]));
+    }
+
+    #[test]
+    fn no_input_is_a_quiet_exit() {
+        let mut output = Vec::new();
+        serve(&b""[..], &mut output).unwrap();
+        assert!(output.is_empty());
+    }
+
+    #[test]
+    fn reads_vm_hwm() {
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    5120 kB\nVmRSS:\t 4000 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(5120 * 1024));
+        assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
+        if cfg!(target_os = "linux") {
+            assert!(peak_rss_bytes().is_some_and(|b| b > 0));
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Workers that die, hang or misbehave: the run completes, the base is
+//! retried or reported as a worker crash, and nothing waits forever.
+//!
+//! Misbehaving workers are small `/bin/sh` scripts speaking just enough of
+//! the protocol; well-behaved ones are the `rates-worker` cargo builds.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rates_core::{Config, CurrencyCode, ErrorKind, Strategy, WorkerCommand};
+use rates_process::{ProcessPool, Processes};
+use rates_server::{RatesServer, ServerConfig};
+
+const READY: &str = r#"echo '{"ready":{"protocol":1}}'"#;
+
+fn worker() -> WorkerCommand {
+    WorkerCommand {
+        program: env!("CARGO_BIN_EXE_rates-worker").into(),
+        args: Vec::new(),
+    }
+}
+
+fn script(body: &str, args: &[&str]) -> WorkerCommand {
+    let mut all = vec!["-c".to_owned(), body.to_owned(), "sh".to_owned()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    WorkerCommand {
+        program: "/bin/sh".into(),
+        args: all,
+    }
+}
+
+fn config(server: &RatesServer, worker: WorkerCommand) -> Config {
+    let mut config = Config::new(&server.endpoint()).unwrap();
+    config.retry.initial_backoff = Duration::from_millis(10);
+    config.worker = Some(worker);
+    config
+}
+
+fn codes(n: usize) -> Vec<CurrencyCode> {
+    rates_core::parse_codes("USD,EUR,PLN,NOK,CZK,GBP,CHF,SEK,JPY,DKK").unwrap()[..n].to_vec()
+}
+
+/// The parent pid of `pid`, if it still exists.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_worker_killed_mid_run_loses_nothing() {
+    let server =
+        RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(300)))
+            .unwrap();
+    let config = config(&server, worker()).with_concurrency(2);
+    let bases = codes(8);
+    let pool = ProcessPool::start(&config, 2).unwrap();
+    let before = pool.pids();
+    assert_eq!(before.len(), 2);
+    let victim = before[0];
+
+    let report = std::thread::scope(|s| {
+        let run = s.spawn(|| pool.run(&bases));
+        // Wait (bounded) until both workers hold a base: the server has seen
+        // two requests and answers each only after 300 ms.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.stats().requests < 2 {
+            assert!(Instant::now() < deadline, "the run never started");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // SAFETY: kill(2) with a pid this test's pool started and has not
+        // reaped (the worker is busy with a 300 ms request).
+        let killed = unsafe { libc::kill(i32::try_from(victim).unwrap(), libc::SIGKILL) };
+        assert_eq!(
+            killed,
+            0,
+            "kill failed: {}",
+            std::io::Error::last_os_error()
+        );
+        run.join().unwrap()
+    });
+
+    assert_eq!(report.outcomes.len(), bases.len());
+    for (o, base) in report.outcomes.iter().zip(&bases) {
+        assert_eq!(o.base, *base);
+        assert!(o.result.is_ok(), "{o}");
+    }
+    let retried: Vec<_> = report.outcomes.iter().filter(|o| o.attempts >= 2).collect();
+    assert_eq!(
+        retried.len(),
+        1,
+        "one base was on the killed worker: {retried:?}"
+    );
+    assert_eq!(report.total_attempts(), bases.len() as u64 + 1);
+
+    let after = pool.pids();
+    assert_eq!(after.len(), 2, "the killed worker was replaced");
+    assert!(!after.contains(&victim));
+    assert_ne!(
+        parent_of(victim),
+        Some(std::process::id()),
+        "the killed worker was not reaped"
+    );
+    assert!(pool.shutdown().is_some_and(|peak| peak > 0));
+}
+
+#[test]
+fn garbage_from_a_worker_is_a_worker_crash() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let garbage = script(
+        &format!("read hello; {READY}; while read req; do echo 'this is not json'; done"),
+        &[],
+    );
+    let config = config(&server, garbage).with_retries(2).with_concurrency(1);
+    let report = Processes.fetch(&codes(2), &config).unwrap();
+    for o in &report.outcomes {
+        let err = o.result.as_ref().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WorkerCrash, "{o}");
+        assert!(err.to_string().contains("unreadable reply"), "{err}");
+        assert_eq!(o.attempts, 3, "{o}");
+    }
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[test]
+fn a_worker_that_exits_mid_request_is_replaced_and_the_base_retried() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let mark = std::env::temp_dir().join(format!("rates-process-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir(&mark);
+    // The first worker dies on its first request; every later one is real.
+    let body = format!(
+        "if mkdir \"$1\" 2>/dev/null; then read hello; {READY}; read req; exit 3; \
+         else exec \"$2\"; fi"
+    );
+    let worker = worker();
+    let program = worker.program.to_str().unwrap();
+    let flaky = script(&body, &[mark.to_str().unwrap(), program]);
+    let config = config(&server, flaky).with_concurrency(1);
+    let report = Processes.fetch(&codes(3), &config).unwrap();
+    let _ = std::fs::remove_dir(&mark);
+    assert!(
+        report.all_succeeded(),
+        "{:?}",
+        report.failures().collect::<Vec<_>>()
+    );
+    let attempts: Vec<u32> = report.outcomes.iter().map(|o| o.attempts).collect();
+    assert_eq!(attempts, [2, 1, 1]);
+    assert_eq!(server.stats().requests, 3);
+}
+
+/// So many symbols that the hello (and a URL with `{symbols}`) is larger
+/// than a pipe buffer: writing it blocks until the worker reads.
+fn huge_symbols() -> Vec<CurrencyCode> {
+    let some = rates_core::parse_codes("USD,EUR,PLN,NOK,CZK").unwrap();
+    some.iter().copied().cycle().take(30_000).collect()
+}
+
+fn never_ready(huge: bool, expected: &str) {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let mut config = config(&server, script("exec sleep 30", &[]));
+    if huge {
+        config.symbols = huge_symbols();
+    }
+    config.connect_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let err = Processes.fetch(&codes(2), &config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Spawn);
+    assert!(err.to_string().contains(expected), "{err}");
+    assert!(err.to_string().contains("/bin/sh"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[test]
+fn a_worker_that_never_gets_ready_fails_the_start_in_bounded_time() {
+    never_ready(false, "did not say it was ready");
+}
+
+#[test]
+fn a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time() {
+    // The settings are larger than a pipe buffer: even sending them must
+    // give up.
+    never_ready(true, "could not be sent its settings");
+}
+
+#[test]
+fn a_worker_that_stops_reading_is_a_crash_not_a_hang() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    // It reads its settings, says it is ready, then never reads again.
+    let deaf = script(
+        &format!("head -n 1 >/dev/null; {READY}; exec sleep 30"),
+        &[],
+    );
+    let mut config = config(&server, deaf).with_retries(0).with_concurrency(1);
+    config.endpoint = format!(
+        "http://{}/rates?base={{base}}&symbols={{symbols}}",
+        server.addr()
+    )
+    .parse()
+    .unwrap();
+    config.symbols = huge_symbols();
+    config.connect_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let report = Processes.fetch(&codes(1), &config).unwrap();
+    let err = report.outcomes[0].result.as_ref().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WorkerCrash, "{err}");
+    assert!(err.to_string().contains("did not read"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[test]
+fn a_missing_worker_program_is_a_clear_error() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let missing = PathBuf::from("/nonexistent/rates-worker");
+    let config = config(
+        &server,
+        WorkerCommand {
+            program: missing.clone(),
+            args: Vec::new(),
+        },
+    );
+    let started = Instant::now();
+    let err = Processes.fetch(&codes(3), &config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Spawn);
+    let message = err.to_string();
+    for needle in ["/nonexistent/rates-worker", "Config.worker", "RATES_WORKER"] {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[test]
+fn a_worker_of_another_protocol_is_refused_by_name() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let old = script(
+        r#"read hello; echo '{"ready":{"protocol":0}}'; read rest"#,
+        &[],
+    );
+    let err = Processes
+        .fetch(&codes(1), &config(&server, old))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Spawn);
+    assert!(err.to_string().contains("protocol 0"), "{err}");
+}
+
+#[test]
+fn cargo_builds_a_worker_the_default_lookup_finds() {
+    if std::env::var_os(rates_process::WORKER_ENV).is_some() {
+        // The environment chooses the worker; the lookup order is unit-tested.
+        return;
+    }
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let mut config = config(&server, worker());
+    config.worker = None;
+    let found = rates_process::locate_worker(&config).unwrap();
+    assert_eq!(
+        found.program.canonicalize().unwrap(),
+        worker().program.canonicalize().unwrap()
+    );
+    let report = Processes.fetch(&codes(3), &config).unwrap();
+    assert!(report.all_succeeded());
+    assert!(report.startup.is_some());
+    assert!(report.workers_peak_rss_bytes.is_some_and(|b| b > 0));
+}

@@ -1,0 +1,107 @@
+//! No worker outlives its pool: after a run, after crashes and after an
+//! early drop, this process has no child left, running or zombie.
+//!
+//! One test in its own binary, so no other test's children are counted.
+
+use std::time::Duration;
+
+use rates_core::{Config, ErrorKind, Strategy, WorkerCommand};
+use rates_process::{ProcessPool, Processes};
+use rates_server::{RatesServer, ServerConfig};
+
+/// The pids of this process's children, zombies included, from /proc.
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // A process may exit between listing and reading: skip it.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(me) {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+fn config(server: &RatesServer, worker: WorkerCommand, concurrency: usize) -> Config {
+    let mut config = Config::new(&server.endpoint())
+        .unwrap()
+        .with_concurrency(concurrency);
+    config.retry.initial_backoff = Duration::from_millis(10);
+    config.worker = Some(worker);
+    config
+}
+
+#[test]
+fn no_child_outlives_the_pool() {
+    let worker = WorkerCommand {
+        program: env!("CARGO_BIN_EXE_rates-worker").into(),
+        args: Vec::new(),
+    };
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let bases = rates_core::parse_codes("USD,EUR,PLN,NOK,CZK").unwrap();
+    assert_eq!(children(), Vec::<u32>::new(), "children before the test");
+
+    // A whole run through the strategy.
+    let report = Processes
+        .fetch(&bases, &config(&server, worker.clone(), 4))
+        .unwrap();
+    assert!(report.all_succeeded());
+    assert_eq!(children(), Vec::<u32>::new(), "after a run");
+
+    // A pool dropped without a run: the scan does see its workers first.
+    let pool = ProcessPool::start(&config(&server, worker.clone(), 3), 3).unwrap();
+    let mut pids = pool.pids();
+    pids.sort_unstable();
+    assert_eq!(pids.len(), 3);
+    assert_eq!(
+        children(),
+        pids,
+        "the pool's workers are this process's children"
+    );
+    drop(pool);
+    assert_eq!(children(), Vec::<u32>::new(), "after an early drop");
+
+    // A pool dropped after a run, without shutdown.
+    let pool = ProcessPool::start(&config(&server, worker.clone(), 2), 2).unwrap();
+    assert!(pool.run(&bases).all_succeeded());
+    drop(pool);
+    assert_eq!(children(), Vec::<u32>::new(), "after a run and a drop");
+
+    // Workers that crash on every request are each reaped and replaced.
+    let crashing = WorkerCommand {
+        program: "/bin/sh".into(),
+        args: vec![
+            "-c".into(),
+            r#"read hello; echo '{"ready":{"protocol":1}}'; read req; exit 3"#.into(),
+        ],
+    };
+    let report = Processes
+        .fetch(&bases, &config(&server, crashing, 2).with_retries(1))
+        .unwrap();
+    assert!(report.outcomes.iter().all(|o| {
+        o.result
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::WorkerCrash)
+    }));
+    assert_eq!(children(), Vec::<u32>::new(), "after crashing workers");
+
+    // A start that fails half-way (the program does not exist).
+    let missing = WorkerCommand {
+        program: "/nonexistent/rates-worker".into(),
+        args: Vec::new(),
+    };
+    assert!(ProcessPool::start(&config(&server, missing, 2), 2).is_err());
+    assert_eq!(children(), Vec::<u32>::new(), "after a failed start");
+}
