@@ -106,7 +106,9 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
             )),
         );
     }
-    let report = strategy.fetch(&bases, &config)?;
+    let progress = rates_core::Progress::default();
+    config.progress = Some(progress.clone());
+    let report = with_progress(&progress, bases.len(), || strategy.fetch(&bases, &config))?;
 
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -172,15 +174,51 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
 }
 
 /// The worker command for the process strategy: this executable, re-run with
-/// the hidden `worker` subcommand, unless `RATES_WORKER` says otherwise.
+/// the hidden `worker` subcommand, unless `RATES_WORKER` names another.
 pub(crate) fn self_worker() -> Option<rates_core::WorkerCommand> {
-    if std::env::var_os("RATES_WORKER").is_some() {
+    if std::env::var_os(rates_process::WORKER_ENV).is_some() {
         return None;
     }
-    std::env::current_exe()
-        .ok()
-        .map(|program| rates_core::WorkerCommand {
-            program,
-            args: vec!["worker".to_owned()],
-        })
+    rates_process::worker_in_current_exe(&["worker"]).ok()
+}
+
+/// Runs `f`, printing to stderr how many of `total` bases are done every
+/// second once the run has taken longer than two seconds.
+fn with_progress<T>(progress: &rates_core::Progress, total: usize, f: impl FnOnce() -> T) -> T {
+    use std::io::IsTerminal as _;
+    use std::sync::mpsc;
+
+    let (stop, stopped) = mpsc::channel::<()>();
+    let progress = progress.clone();
+    let reporter = std::thread::spawn(move || {
+        let terminal = std::io::stderr().is_terminal();
+        let started = std::time::Instant::now();
+        let mut printed = false;
+        // Wakes once a second; the channel closing ends it at once.
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            stopped.recv_timeout(Duration::from_secs(1))
+        {
+            if started.elapsed() < Duration::from_secs(2) {
+                continue;
+            }
+            let line = format!(
+                "  {}/{total} bases done after {:.0}s",
+                progress.done(),
+                started.elapsed().as_secs_f64()
+            );
+            if terminal {
+                eprint!("\r{line}");
+            } else {
+                eprintln!("{line}");
+            }
+            printed = true;
+        }
+        if printed && terminal {
+            eprintln!();
+        }
+    });
+    let result = f();
+    drop(stop);
+    let _ = reporter.join();
+    result
 }

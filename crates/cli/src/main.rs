@@ -37,6 +37,10 @@ enum Command {
     Strategies,
     /// List the named benchmark scenarios, one line each.
     Scenarios,
+    /// Run as a worker process of the `process` strategy (JSON lines on
+    /// stdin and stdout); started by `rates` itself.
+    #[command(hide = true)]
+    Worker,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker => return rates_process::worker_main(),
         Command::Scenarios => {
             for s in rates_registry::scenarios() {
                 println!("{:<10} {}", s.name, s.about);
