@@ -2,8 +2,11 @@
 //! HTTP statuses returned as values.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 
 use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Throttle};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::parse_retry_after;
 
@@ -19,7 +22,7 @@ impl BlockingClient {
     /// A client whose pool keeps up to `idle_connections` idle connections
     /// for reuse (use the number of threads that will share it).
     pub fn new(config: &Config, idle_connections: usize) -> Self {
-        let agent = ureq::Agent::config_builder()
+        let config_ = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.request_timeout))
@@ -27,8 +30,14 @@ impl BlockingClient {
             .max_idle_connections_per_host(idle_connections.max(1))
             .max_redirects(0)
             .user_agent(concat!("rates/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+            // ureq's 128 KiB default buffers are zero-filled per connection:
+            // 256 KiB resident each, which dominates one-connection-per-base
+            // strategies. A rates answer is a few hundred bytes.
+            .input_buffer_size(16 * 1024)
+            .output_buffer_size(16 * 1024)
+            .build();
+        let agent =
+            ureq::Agent::with_parts(config_, DefaultConnector::new(), LiteralFirst::default());
         Self {
             agent,
             max_body: u64::try_from(config.max_body_bytes).unwrap_or(u64::MAX),
@@ -77,6 +86,41 @@ impl BlockingClient {
     }
 }
 
+/// Resolves IP-literal hosts (`127.0.0.1`, `[::1]`) directly and others
+/// with ureq's default resolver. With a timeout configured, the default
+/// resolver starts a thread for every request, even on a kept-alive
+/// connection; for a literal there is nothing to look up.
+#[derive(Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl std::fmt::Debug for LiteralFirst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiteralFirst")
+    }
+}
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let literal = uri.authority().and_then(|a| {
+            let ip: IpAddr = a.host().trim_matches(['[', ']']).parse().ok()?;
+            Some(SocketAddr::new(ip, a.port_u16().unwrap_or(80)))
+        });
+        match literal {
+            Some(addr) => {
+                let mut addrs = self.empty();
+                addrs.push(addr);
+                Ok(addrs)
+            }
+            None => self.0.resolve(uri, config, timeout),
+        }
+    }
+}
+
 fn classify(e: &ureq::Error) -> Error {
     use ureq::Error as U;
     let kind = match e {
@@ -99,6 +143,32 @@ fn classify(e: &ureq::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_hosts_resolve_without_a_lookup() {
+        let config = ureq::Agent::config_builder().build();
+        // A timeout is set, as in the client: ureq would start a thread.
+        let timeout = NextTimeout {
+            after: ureq::unversioned::transport::time::Duration::Exact(
+                std::time::Duration::from_secs(1),
+            ),
+            ..NextTimeout::default()
+        };
+        let r = LiteralFirst::default();
+        for (uri, want) in [
+            ("http://127.0.0.1:9/x", "127.0.0.1:9"),
+            ("http://[::1]:81/x", "[::1]:81"),
+            ("http://10.1.2.3/x", "10.1.2.3:80"),
+        ] {
+            let got = r.resolve(&uri.parse().unwrap(), &config, timeout).unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].to_string(), want);
+        }
+        let local = r
+            .resolve(&"http://localhost:9/x".parse().unwrap(), &config, timeout)
+            .unwrap();
+        assert!(local.iter().all(|a| a.ip().is_loopback() && a.port() == 9));
+    }
 
     #[test]
     fn nothing_listening_is_a_connection_error() {

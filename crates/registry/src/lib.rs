@@ -23,7 +23,17 @@ pub use scenario::{MAX_IDEAL, Scenario, generated_codes, scenario, scenarios};
 
 /// Every registered strategy, in the order reports list them.
 pub fn strategies() -> Vec<Box<dyn Strategy>> {
-    vec![Box::new(rates_sync::Sequential)]
+    vec![
+        Box::new(rates_sync::Sequential),
+        Box::new(rates_threads::ThreadPerBase::new()),
+        Box::new(rates_pool::PoolStrategy),
+        Box::new(rates_rayon::Rayon),
+        Box::new(rates_process::Processes),
+        Box::new(rates_tokio::Tokio::new()),
+        Box::new(rates_tokio::TokioBlocking::new()),
+        Box::new(rates_smol::Smol::new()),
+        Box::new(rates_async_std::AsyncStd),
+    ]
 }
 
 /// The registered names, in order.
