@@ -119,16 +119,24 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
                 .iter()
                 .map(|(s, n)| format!("{s}: {n}"))
                 .collect();
-            println!(
+            say(&format!(
                 "{:>7.1}s  {} requests ({}), {} aborted, peak {} in flight",
                 started.elapsed().as_secs_f64(),
                 stats.requests,
                 statuses.join(", "),
                 stats.aborted,
                 stats.peak_in_flight
-            );
+            ));
         }
     }
     server.stop();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a line; a closed or broken stdout (say, a reader that went away)
+/// must not stop the server, so write errors are ignored.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }

@@ -42,10 +42,13 @@ fn serve_holds_ten_thousand_connections() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start rates serve");
+    let mut stdout = BufReader::new(server.stdout.take().expect("stdout"));
     let mut first = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
+    stdout
         .read_line(&mut first)
         .expect("rates serve printed its address");
+    // Keep draining what the server prints, as a terminal would.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let addr: SocketAddr = first
         .rsplit("http://")
         .next()

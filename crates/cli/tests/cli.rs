@@ -121,6 +121,43 @@ fn compare_prints_a_row_per_strategy() {
 }
 
 #[test]
+fn serve_survives_its_stdout_closing() {
+    let mut child = rates()
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--duration",
+            "20s",
+            "--stats-every",
+            "100ms",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start rates serve");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("an address line");
+    // The reader is gone now. While requests arrive the server prints a
+    // stats line every 100 ms, each into a broken pipe; it must keep serving.
+    let addr = first.rsplit("http://").next().unwrap().trim().to_owned();
+    let url = format!("http://{addr}/rates?base=USD");
+    let mut answered = 0;
+    for _ in 0..8 {
+        if ureq::get(&url).call().is_ok_and(|r| r.status() == 200) {
+            answered += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let alive = child.try_wait().expect("wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "rates serve died when its stdout closed");
+    assert_eq!(answered, 8);
+}
+
+#[test]
 fn serve_answers_and_rate_limits() {
     let mut child = rates()
         .args([
