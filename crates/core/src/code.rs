@@ -70,6 +70,23 @@ pub fn parse_codes(list: &str) -> Result<Vec<CurrencyCode>, Error> {
     Ok(codes)
 }
 
+/// `n` generated codes, for runs over many bases: AAA, AAB, ..., ZZZ, then
+/// again from AAA (there are 17,576).
+///
+/// ```
+/// let codes = rates_core::generated_codes(28);
+/// assert_eq!((codes[0].as_str(), codes[27].as_str()), ("AAA", "ABB"));
+/// ```
+pub fn generated_codes(n: usize) -> Vec<CurrencyCode> {
+    (0..n)
+        .map(|i| {
+            let i = i % (26 * 26 * 26);
+            let letter = |d: usize| b'A' + (d % 26) as u8;
+            CurrencyCode([letter(i / 676), letter(i / 26), letter(i)])
+        })
+        .collect()
+}
+
 impl FromStr for CurrencyCode {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
@@ -129,6 +146,20 @@ mod tests {
         let err = parse_codes("USD,U5D").unwrap_err();
         assert!(err.to_string().contains("U5D"));
         assert!(parse_codes("USD,,EUR").is_err());
+    }
+
+    #[test]
+    fn generated_codes_are_valid_and_distinct() {
+        let mut codes = generated_codes(17_576);
+        assert!(
+            codes
+                .iter()
+                .all(|c| CurrencyCode::new(c.as_str()) == Ok(*c))
+        );
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), 17_576);
+        assert_eq!(generated_codes(17_577)[17_576].as_str(), "AAA");
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod report;
 mod strategy;
 mod throttle;
 
-pub use code::{CurrencyCode, parse_codes};
+pub use code::{CurrencyCode, generated_codes, parse_codes};
 pub use config::{
     Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPolicy, WorkerCommand,
 };

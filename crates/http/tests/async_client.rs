@@ -90,24 +90,12 @@ fn config_for(server: &RatesServer) -> Config {
     config
 }
 
-fn codes(n: usize) -> Vec<CurrencyCode> {
-    (0..n)
-        .map(|i| {
-            let s: String = [i / 676 % 26, i / 26 % 26, i % 26]
-                .iter()
-                .map(|d| char::from(b'A' + *d as u8))
-                .collect();
-            s.parse().unwrap()
-        })
-        .collect()
-}
-
 #[test]
 fn each_worker_keeps_one_connection() {
     let server = server(ServerConfig::default().with_latency(Duration::from_millis(1)));
     let config = config_for(&server).with_concurrency(4);
     let runtime = TestRuntime::new(Mode::Normal);
-    let bases = codes(40);
+    let bases = rates_core::generated_codes(40);
     let report = runtime
         .block_on(fetch_all(runtime.clone(), &bases, &config))
         .unwrap();
@@ -130,7 +118,7 @@ fn a_dropped_connection_is_replaced() {
     );
     let config = config_for(&server).with_concurrency(1);
     let runtime = TestRuntime::new(Mode::Normal);
-    let bases = codes(5);
+    let bases = rates_core::generated_codes(5);
     let report = runtime
         .block_on(fetch_all(runtime.clone(), &bases, &config))
         .unwrap();
@@ -230,7 +218,7 @@ fn a_panicking_runtime_fails_each_base_not_the_run() {
     let server = server(ServerConfig::default());
     let config = config_for(&server).with_concurrency(2);
     let runtime = TestRuntime::new(Mode::PanicOnConnect);
-    let bases = codes(5);
+    let bases = rates_core::generated_codes(5);
     let report = runtime
         .block_on(fetch_all(runtime.clone(), &bases, &config))
         .unwrap();
@@ -251,7 +239,7 @@ fn workers_that_never_run_lose_nothing_and_hang_nothing() {
     let server = server(ServerConfig::default());
     let config = config_for(&server).with_concurrency(3);
     let runtime = TestRuntime::new(Mode::DropTasks);
-    let bases = codes(7);
+    let bases = rates_core::generated_codes(7);
     let report = runtime
         .block_on(fetch_all(runtime.clone(), &bases, &config))
         .unwrap();
@@ -274,7 +262,7 @@ fn empty_input_and_invalid_config() {
     let err = runtime
         .block_on(fetch_all(
             runtime.clone(),
-            &codes(1),
+            &rates_core::generated_codes(1),
             &config.with_concurrency(0),
         ))
         .unwrap_err();
@@ -286,7 +274,11 @@ fn a_path_that_is_not_a_uri_fails_before_connecting() {
     let config = Config::new("http://127.0.0.1:1/rates?base={base}&note=a b").unwrap();
     let runtime = TestRuntime::new(Mode::Normal);
     let report = runtime
-        .block_on(fetch_all(runtime.clone(), &codes(2), &config))
+        .block_on(fetch_all(
+            runtime.clone(),
+            &rates_core::generated_codes(2),
+            &config,
+        ))
         .unwrap();
     for o in &report.outcomes {
         let err = o.result.as_ref().unwrap_err();

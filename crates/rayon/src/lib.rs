@@ -125,20 +125,10 @@ mod tests {
 
     use super::*;
 
-    fn codes(n: usize) -> Vec<CurrencyCode> {
-        (0..n)
-            .map(|i| {
-                let letters = [i / 26 % 26, i % 26]
-                    .map(|d| char::from(b'A' + u8::try_from(d).unwrap_or_else(|_| unreachable!())));
-                format!("X{}{}", letters[0], letters[1]).parse().unwrap()
-            })
-            .collect()
-    }
-
     #[test]
     fn every_base_runs_on_the_dedicated_pool_in_order_and_a_panic_is_its_own() {
         let pool = dedicated_pool(3).unwrap();
-        let bases = codes(30);
+        let bases = rates_core::generated_codes(30);
         let threads = Mutex::new(BTreeSet::new());
         let outcomes = fetch_all(&pool, &bases, |base| {
             let name = std::thread::current().name().map(str::to_owned);
@@ -176,7 +166,7 @@ mod tests {
         let config = Config::new(&server.endpoint())
             .unwrap()
             .with_concurrency(concurrency);
-        let bases = codes(concurrency * 4);
+        let bases = rates_core::generated_codes(concurrency * 4);
         let report = Rayon.fetch(&bases, &config).unwrap();
         assert!(report.all_succeeded());
         let peak = server.stats().peak_in_flight;

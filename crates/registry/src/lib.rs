@@ -19,7 +19,8 @@ mod scenario;
 
 use rates_core::{Error, Strategy};
 
-pub use scenario::{MAX_IDEAL, Scenario, generated_codes, scenario, scenarios};
+pub use rates_core::generated_codes;
+pub use scenario::{MAX_IDEAL, Scenario, scenario, scenarios};
 
 /// Every registered strategy, in the order reports list them.
 pub fn strategies() -> Vec<Box<dyn Strategy>> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rates_core::{Config, CurrencyCode, Error, RateLimit, Strategy};
+use rates_core::{Config, CurrencyCode, Error, RateLimit, Strategy, generated_codes};
 use rates_server::{Fault, FaultRule, ServerConfig, When};
 
 /// A benchmark scenario: how many bases, how the server behaves, how the
@@ -179,18 +179,6 @@ impl Scenario {
 /// scenario is longer are skipped with a reason (see [`Scenario::skip_reason`]).
 pub const MAX_IDEAL: Duration = Duration::from_secs(30);
 
-/// `n` generated codes: AAA, AAB, ..., ZZZ, then again from AAA.
-pub fn generated_codes(n: usize) -> Vec<CurrencyCode> {
-    (0..n)
-        .map(|i| {
-            let i = i % (26 * 26 * 26);
-            let letters = [i / 676, (i / 26) % 26, i % 26].map(|d| char::from(b'A' + d as u8));
-            let s: String = letters.iter().collect();
-            s.parse().unwrap_or_else(|_| unreachable!("three letters"))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,17 +214,6 @@ mod tests {
             .unwrap();
         assert!(why.contains("500 s"), "{why}");
         assert_eq!(fanout.skip_reason(&rates_sync::Sequential, &config), None);
-    }
-
-    #[test]
-    fn generated_codes_are_valid_and_distinct() {
-        let codes = generated_codes(17_576);
-        let mut sorted = codes.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), 17_576);
-        assert_eq!(codes[0].as_str(), "AAA");
-        assert_eq!(codes[27].as_str(), "ABB");
     }
 
     #[test]

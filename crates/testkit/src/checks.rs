@@ -61,11 +61,9 @@ fn codes(list: &[&str]) -> Vec<CurrencyCode> {
 }
 
 fn many(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            let l = [i / 676 % 26, i / 26 % 26, i % 26].map(|d| char::from(b'A' + d as u8));
-            l.iter().collect()
-        })
+    rates_core::generated_codes(n)
+        .iter()
+        .map(|c| c.as_str().to_owned())
         .collect()
 }
 

@@ -182,16 +182,6 @@ mod tests {
 
     use super::*;
 
-    fn codes(n: usize) -> Vec<CurrencyCode> {
-        (0..n)
-            .map(|i| {
-                let letters = [i / 676 % 26, i / 26 % 26, i % 26]
-                    .map(|d| char::from(b'A' + u8::try_from(d).unwrap_or_else(|_| unreachable!())));
-                letters.iter().collect::<String>().parse().unwrap()
-            })
-            .collect()
-    }
-
     fn server(latency_ms: u64) -> RatesServer {
         RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(latency_ms)))
             .unwrap()
@@ -201,7 +191,7 @@ mod tests {
     fn two_thousand_bases_each_accounted_for_in_order() {
         let server = server(20);
         let config = Config::new(&server.endpoint()).unwrap();
-        let bases = codes(2_000);
+        let bases = rates_core::generated_codes(2_000);
         let report = ThreadPerBase::new().fetch(&bases, &config).unwrap();
         assert_eq!(report.outcomes.len(), bases.len());
         for (outcome, base) in report.outcomes.iter().zip(&bases) {
@@ -225,7 +215,7 @@ mod tests {
     fn a_thread_that_cannot_start_is_a_spawn_outcome_for_its_base() {
         let server = server(0);
         let config = Config::new(&server.endpoint()).unwrap();
-        let bases = codes(3);
+        let bases = rates_core::generated_codes(3);
         // No OS can reserve a petabyte of stack: every spawn fails.
         let strategy = ThreadPerBase::new().with_stack_size(1 << 50);
         let report = strategy.fetch(&bases, &config).unwrap();
@@ -246,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_panicking_thread_is_a_panic_outcome_for_its_base_alone() {
-        let bases = codes(5);
+        let bases = rates_core::generated_codes(5);
         let outcomes = each_on_its_own_thread(&bases, STACK_SIZE, |base| {
             assert!(base != bases[2], "lost {base}");
             Outcome::failed(base, 7, Error::status(404, None))

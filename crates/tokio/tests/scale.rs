@@ -3,22 +3,9 @@
 
 use std::time::Duration;
 
-use rates_core::{Config, CurrencyCode, Strategy};
+use rates_core::{Config, Strategy};
 use rates_server::{RatesServer, ServerConfig};
 use rates_tokio::Tokio;
-
-fn codes(n: usize) -> Vec<CurrencyCode> {
-    (0..n)
-        .map(|i| {
-            let i = i % (26 * 26 * 26);
-            let s: String = [i / 676, i / 26 % 26, i % 26]
-                .iter()
-                .map(|d| char::from(b'A' + *d as u8))
-                .collect();
-            s.parse().unwrap()
-        })
-        .collect()
-}
 
 #[test]
 fn ten_thousand_bases_at_a_thousand_in_flight() {
@@ -27,7 +14,7 @@ fn ten_thousand_bases_at_a_thousand_in_flight() {
     let config = Config::new(&server.endpoint())
         .unwrap()
         .with_concurrency(1_000);
-    let bases = codes(10_000);
+    let bases = rates_core::generated_codes(10_000);
     let report = Tokio::new().fetch(&bases, &config).unwrap();
     assert_eq!(report.outcomes.len(), 10_000);
     for (o, base) in report.outcomes.iter().zip(&bases) {
