@@ -97,11 +97,13 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
     };
     let server = RatesServer::start(config).context("starting the server")?;
     let addr = server.addr();
-    println!("rates server listening on http://{addr}");
-    println!("  try: curl 'http://{addr}/rates?base=USD&symbols=EUR,PLN'");
-    println!(
+    say(&format!("rates server listening on http://{addr}"));
+    say(&format!(
+        "  try: curl 'http://{addr}/rates?base=USD&symbols=EUR,PLN'"
+    ));
+    say(&format!(
         "  fetch from it: rates fetch --endpoint 'http://{addr}/rates?base={{base}}&symbols={{symbols}}'"
-    );
+    ));
     let started = Instant::now();
     let tick = a.stats_every.max(Duration::from_millis(100));
     let mut last = 0;
