@@ -15,10 +15,20 @@ use clap::{Parser, Subcommand};
 /// concurrency strategies (sequential, threads, pools, processes, async
 /// runtimes), and measure what each costs and delivers.
 ///
-/// With no --endpoint, `fetch` and `compare` start the embedded mock rates
-/// API on 127.0.0.1 (100 ms latency by default), so everything runs offline.
+/// Without --endpoint, `fetch` starts the embedded mock rates API on
+/// 127.0.0.1 (100 ms latency by default); `compare` always does, with the
+/// scenario's latency. Everything runs offline.
 #[derive(Debug, Parser)]
-#[command(name = "rates", version, max_term_width = 100)]
+#[command(
+    name = "rates",
+    version,
+    max_term_width = 100,
+    after_help = "Examples:
+  rates fetch                                  the classic matrix, one base after another
+  rates fetch --strategy tokio --bases 10000 --concurrency 1000
+  rates compare --scenario fanout --runs 10    every strategy, one table
+  rates serve --port 8080 --latency 50ms..150ms --rate-limit 2/s --error-rate 5%"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
