@@ -75,4 +75,14 @@ for s in $STRATEGIES; do
     | tee -a "$OUT/scale.txt"
 done
 stop
+echo "== throttled: 200 bases, 5 ms, concurrency 16, rate limit 100/s: CPU of the client process"
+serve 5ms
+printf '%-15s %8s %s\n' strategy wall "cpu (whole client process, start-up included)" | tee "$OUT/throttled-cpu.txt"
+for s in $STRATEGIES; do
+  line=$($RATES fetch --strategy "$s" --bases 200 --concurrency 16 --rate-limit 100/s --endpoint "$ENDPOINT" --resources 2>/dev/null || true)
+  t=$(echo "$line" | awk '/time elapsed/ {sub("s","",$3); print $3}')
+  cpu=$(echo "$line" | sed -n 's/^resources: cpu \([^,]*\),.*/\1/p')
+  printf '%-15s %7ss %s\n' "$s" "$t" "$cpu" | tee -a "$OUT/throttled-cpu.txt"
+done
+stop
 echo "results in $OUT"
