@@ -17,12 +17,14 @@ pub struct Rates {
     pub rates: BTreeMap<CurrencyCode, f64>,
 }
 
+/// The wire shape. Codes are parsed (and validated) as they are read, with
+/// no string allocated per key.
 #[derive(Deserialize)]
-struct Wire {
-    base: String,
-    #[serde(default)]
-    date: Option<String>,
-    rates: BTreeMap<String, f64>,
+struct Wire<'a> {
+    base: CurrencyCode,
+    #[serde(default, borrow)]
+    date: Option<std::borrow::Cow<'a, str>>,
+    rates: BTreeMap<CurrencyCode, f64>,
 }
 
 /// Decodes a `{"base": ..., "date": ..., "rates": {...}}` body for `base`.
@@ -41,44 +43,29 @@ struct Wire {
 /// # Ok::<(), rates_core::Error>(())
 /// ```
 pub fn decode(base: CurrencyCode, body: &[u8]) -> Result<Rates, Error> {
-    let wire: Wire = serde_json::from_slice(body).map_err(|e| {
+    let wire: Wire<'_> = serde_json::from_slice(body).map_err(|e| {
         Error::new(
             ErrorKind::Decode,
             format!("the response is not a rates document: {e}"),
         )
     })?;
-    let sent = CurrencyCode::new(&wire.base).map_err(|_| {
-        Error::new(
-            ErrorKind::Decode,
-            format!("the response names an invalid base `{}`", wire.base),
-        )
-    })?;
-    if sent != base {
+    if wire.base != base {
         return Err(Error::new(
             ErrorKind::Decode,
-            format!("asked for base {base} but the response is for {sent}"),
+            format!("asked for base {base} but the response is for {}", wire.base),
         ));
     }
-    let mut rates = BTreeMap::new();
-    for (code, rate) in wire.rates {
-        let code = CurrencyCode::new(&code).map_err(|_| {
-            Error::new(
-                ErrorKind::Decode,
-                format!("the response has an invalid currency code `{code}`"),
-            )
-        })?;
-        if !(rate.is_finite() && rate > 0.0) {
-            return Err(Error::new(
-                ErrorKind::Decode,
-                format!("the response has an impossible rate {rate} for {code}"),
-            ));
-        }
-        rates.insert(code, rate);
+    let mut rates = wire.rates;
+    if let Some((code, rate)) = rates.iter().find(|(_, r)| !(r.is_finite() && **r > 0.0)) {
+        return Err(Error::new(
+            ErrorKind::Decode,
+            format!("the response has an impossible rate {rate} for {code}"),
+        ));
     }
     rates.insert(base, 1.0);
     Ok(Rates {
         base,
-        date: wire.date.unwrap_or_default(),
+        date: wire.date.map(std::borrow::Cow::into_owned).unwrap_or_default(),
         rates,
     })
 }
@@ -113,5 +100,7 @@ mod tests {
             let err = decode(usd(), body).unwrap_err();
             assert!(err.is_decode(), "{err}");
         }
+        let err = decode(usd(), br#"{"base":"USD","rates":{"E1R":1.0}}"#).unwrap_err();
+        assert!(err.to_string().contains("`E1R`"), "{err}");
     }
 }
