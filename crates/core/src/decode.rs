@@ -52,7 +52,10 @@ pub fn decode(base: CurrencyCode, body: &[u8]) -> Result<Rates, Error> {
     if wire.base != base {
         return Err(Error::new(
             ErrorKind::Decode,
-            format!("asked for base {base} but the response is for {}", wire.base),
+            format!(
+                "asked for base {base} but the response is for {}",
+                wire.base
+            ),
         ));
     }
     let mut rates = wire.rates;
@@ -65,7 +68,10 @@ pub fn decode(base: CurrencyCode, body: &[u8]) -> Result<Rates, Error> {
     rates.insert(base, 1.0);
     Ok(Rates {
         base,
-        date: wire.date.map(std::borrow::Cow::into_owned).unwrap_or_default(),
+        date: wire
+            .date
+            .map(std::borrow::Cow::into_owned)
+            .unwrap_or_default(),
         rates,
     })
 }
