@@ -333,13 +333,37 @@ impl<R: AsyncRuntime> AsyncClient<R> {
         }
     }
 
+    /// Waits `d` (a throttle slot or a backoff). With no open connection it
+    /// connects meanwhile, so the request leaves the moment the wait ends:
+    /// the throttle records the send when the wait ends, and a connect made
+    /// after it would let a slow connect push the request late, next to the
+    /// ones after it. A failed or unfinished connect here is not an attempt;
+    /// the send connects again and reports its own error.
+    async fn wait(&mut self, d: Duration) {
+        let until = Instant::now() + d;
+        if self.conn.as_ref().is_none_or(Conn::is_closed) {
+            let connecting = async { connect(&self.runtime, &self.target).await.ok() };
+            let waited = async {
+                self.runtime.sleep(d).await;
+                None
+            };
+            if let Some(conn) = connecting.or(waited).await {
+                self.conn = Some(conn);
+            }
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            self.runtime.sleep(left).await;
+        }
+    }
+
     /// Drives `fetch` to [`Step::Done`]; a panic inside a send ends it early
     /// with that panic as the outcome (the attempt counts, as in
     /// [`rates_core::fetch_blocking`]).
     async fn drive(&mut self, fetch: &mut BaseFetch<'_>) -> Option<Outcome> {
         loop {
             match fetch.next(Instant::now()) {
-                Step::Sleep(d) => self.runtime.sleep(d).await,
+                Step::Sleep(d) => self.wait(d).await,
                 Step::Send => {
                     let path = fetch.path_and_query();
                     match AssertUnwindSafe(self.get(&path)).catch_unwind().await {
