@@ -34,6 +34,8 @@ struct Row {
     ok: usize,
     failed: usize,
     peak_in_flight: usize,
+    /// Most requests the server saw in any one second, over the timed runs.
+    busiest_second: usize,
     requests: u64,
     error: Option<String>,
     note: Option<String>,
@@ -112,6 +114,9 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
                         row.ok = report.successes().count();
                         row.failed = report.failures().count();
                         row.peak_in_flight = row.peak_in_flight.max(stats.peak_in_flight);
+                        row.busiest_second = row
+                            .busiest_second
+                            .max(stats.max_in_window(Duration::from_secs(1)));
                         row.requests = stats.requests;
                         if row.note.is_none() {
                             row.note.clone_from(&report.note);
@@ -148,6 +153,7 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
                     "requests_per_s": m.map(|d| bases.len() as f64 / d.as_secs_f64().max(1e-9)),
                     "requests_last_run": r.requests,
                     "peak_in_flight": r.peak_in_flight,
+                    "busiest_second_at_server": r.busiest_second,
                     "error": r.error,
                     "note": r.note,
                 })
@@ -189,6 +195,12 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
                 ),
                 (_, Some(e)) => println!("{:<15} {e}", s.name()),
                 (None, None) => println!("{:<15} no timed runs", s.name()),
+            }
+            if let Some(limit) = scenario.rate_limit.filter(|_| r.error.is_none()) {
+                println!(
+                    "{:<15}   busiest second at the server: {} requests (limit {limit}/s)",
+                    "", r.busiest_second
+                );
             }
             if let Some(note) = &r.note {
                 println!("{:<15}   note: {note}", "");
