@@ -188,13 +188,27 @@ impl RateLimit {
         self.per_second
     }
 
-    /// The spacing the client keeps between request starts.
-    ///
-    /// It is 1% wider than `1 / rate`, so that the jitter between sending a
-    /// request and its arrival cannot push `rate + 1` arrivals into one second
-    /// at the server.
+    /// Headroom for the jitter between sending a request and the server
+    /// seeing it: a quarter of the plain spacing `1 / rate`, at least 10 ms
+    /// and at most 50 ms. A slow first connection or a busy machine can delay
+    /// one request more than the next; without headroom, `rate + 1` requests
+    /// could then arrive within one second at the server.
+    pub fn margin(&self) -> Duration {
+        Duration::from_secs_f64(0.25 / self.per_second)
+            .clamp(Duration::from_millis(10), Duration::from_millis(50))
+    }
+
+    /// The window the client counts `rate` requests in: one second plus the
+    /// [`margin`](Self::margin).
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(1) + self.margin()
+    }
+
+    /// The spacing the client keeps between request starts:
+    /// [`window`](Self::window) / rate. At 100/s that is 10.1 ms (1% under
+    /// the limit); at 5/s, 210 ms.
     pub fn interval(&self) -> Duration {
-        Duration::from_secs_f64(1.01 / self.per_second)
+        self.window().div_f64(self.per_second)
     }
 }
 
@@ -490,6 +504,17 @@ mod tests {
             assert!(err.is_invalid_input());
             assert!(err.to_string().contains(bad), "{err}");
         }
+    }
+
+    #[test]
+    fn rate_limit_headroom_scales_with_the_spacing() {
+        let at = |r: f64| RateLimit::per_second(r).unwrap();
+        assert_eq!(at(100.0).margin(), Duration::from_millis(10));
+        assert_eq!(at(100.0).interval(), Duration::from_micros(10_100));
+        assert_eq!(at(10.0).margin(), Duration::from_millis(25));
+        assert_eq!(at(5.0).margin(), Duration::from_millis(50));
+        assert_eq!(at(5.0).interval(), Duration::from_millis(210));
+        assert_eq!(at(0.5).window(), Duration::from_millis(1050));
     }
 
     #[test]

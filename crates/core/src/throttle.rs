@@ -12,8 +12,8 @@ use crate::RateLimit;
 ///
 /// A limiter made [`for_limit`](Gcra::for_limit) also keeps a log of when
 /// requests were actually sent ([`record_send`](Gcra::record_send)), and never
-/// grants a slot less than a second (plus a small margin) after the send
-/// `rate` places earlier. Spacing alone is not enough on a busy machine: a
+/// grants a slot less than a [window](RateLimit::window) (a second plus
+/// headroom) after the send `rate` places earlier. Spacing alone is not enough on a busy machine: a
 /// worker that wakes late from its slot would otherwise send close behind the
 /// requests after it, and `rate + 1` requests would reach the server within
 /// one second.
@@ -38,10 +38,6 @@ pub struct Gcra {
     sent: VecDeque<Instant>,
 }
 
-/// The window a rate is counted over, plus the margin that absorbs the
-/// jitter between sending a request and its arrival.
-const WINDOW: Duration = Duration::from_millis(1010);
-
 impl Gcra {
     /// A limiter allowing one request per `interval`.
     pub fn new(interval: Duration) -> Self {
@@ -49,16 +45,17 @@ impl Gcra {
             interval,
             tat: None,
             per_window: 0,
-            window: WINDOW,
+            window: Duration::from_secs(1),
             sent: VecDeque::new(),
         }
     }
 
     /// A limiter for `limit`: spacing of [`RateLimit::interval`], and at most
-    /// `floor(rate)` recorded sends in any second.
+    /// `floor(rate)` recorded sends in any [`RateLimit::window`].
     pub fn for_limit(limit: RateLimit) -> Self {
         let mut gcra = Self::new(limit.interval());
         gcra.per_window = (limit.rate().floor() as usize).max(1);
+        gcra.window = limit.window();
         gcra
     }
 
@@ -220,13 +217,14 @@ mod tests {
     #[test]
     fn a_late_send_pushes_the_next_window() {
         let t0 = Instant::now();
-        let mut gcra = Gcra::for_limit(RateLimit::per_second(2.0).unwrap());
+        let limit = RateLimit::per_second(2.0).unwrap();
+        let mut gcra = Gcra::for_limit(limit);
         let first = gcra.reserve(t0);
         gcra.record_send(first + Duration::from_millis(400));
         let second = gcra.reserve(t0);
         gcra.record_send(second);
         let third = gcra.reserve(t0);
-        assert!(third >= first + Duration::from_millis(400) + WINDOW);
+        assert!(third >= first + Duration::from_millis(400) + limit.window());
     }
 
     #[test]
