@@ -422,25 +422,63 @@ impl Config {
     }
 }
 
-/// A shared count of bases finished so far, bumped by the attempt loop every
-/// strategy shares, so any display can follow any strategy's run.
+/// What a run's observers see as it goes: bases finished so far, when the
+/// first one finished, and the latency of every request, all fed by the
+/// attempt loop every strategy shares, so any display or measurement can
+/// follow any strategy's run with the same code.
 ///
 /// ```
 /// use rates_core::Progress;
 /// let progress = Progress::default();
 /// assert_eq!(progress.done(), 0);
+/// assert_eq!(progress.first_done_at(), None);
+/// assert_eq!(progress.latency_quantile(0.5), None);
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct Progress(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+pub struct Progress(std::sync::Arc<ProgressInner>);
+
+#[derive(Debug, Default)]
+struct ProgressInner {
+    done: std::sync::atomic::AtomicUsize,
+    first_done: std::sync::OnceLock<std::time::Instant>,
+    latency: crate::histogram::Histogram,
+}
 
 impl Progress {
     /// Bases finished so far.
     pub fn done(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When the first base of the run finished (succeeded or failed).
+    pub fn first_done_at(&self) -> Option<std::time::Instant> {
+        self.0.first_done.get().copied()
+    }
+
+    /// The `q` quantile (0.5 for the median, 0.99) of the latency of one
+    /// request, from the moment the attempt loop said "send" to the moment
+    /// its answer (or error) was recorded; `None` before any request.
+    /// Accurate to about 3% (a log-linear histogram of microseconds).
+    pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
+        self.0.latency.quantile(q).map(Duration::from_micros)
+    }
+
+    /// Requests whose latency was recorded.
+    pub fn requests(&self) -> u64 {
+        self.0.latency.count()
     }
 
     pub(crate) fn finish_one(&self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.first_done.get_or_init(std::time::Instant::now);
+        self.0
+            .done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_latency(&self, latency: Duration) {
+        self.0
+            .latency
+            .record(latency.as_micros().try_into().unwrap_or(u64::MAX));
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// What went wrong, broadly. Match on it, or use the predicates on [`Error`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// Bad input from the caller: an invalid code, endpoint or setting.
@@ -31,17 +31,96 @@ pub enum ErrorKind {
     Runtime,
 }
 
+impl ErrorKind {
+    /// The kind's name in JSON: `invalid_input`, `http_status`, `timeout`,
+    /// `connection`, `decode`, `body_too_large`, `worker_crash`, `panic`,
+    /// `spawn` or `runtime`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid_input",
+            Self::Status(_) => "http_status",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Decode => "decode",
+            Self::BodyTooLarge => "body_too_large",
+            Self::WorkerCrash => "worker_crash",
+            Self::Panic => "panic",
+            Self::Spawn => "spawn",
+            Self::Runtime => "runtime",
+        }
+    }
+
+    fn from_name(name: &str, status: Option<u16>) -> Result<Self, String> {
+        Ok(match name {
+            "invalid_input" => Self::InvalidInput,
+            "http_status" => Self::Status(
+                status.ok_or_else(|| "an http_status error needs its `status`".to_owned())?,
+            ),
+            "timeout" => Self::Timeout,
+            "connection" => Self::Connection,
+            "decode" => Self::Decode,
+            "body_too_large" => Self::BodyTooLarge,
+            "worker_crash" => Self::WorkerCrash,
+            "panic" => Self::Panic,
+            "spawn" => Self::Spawn,
+            "runtime" => Self::Runtime,
+            other => return Err(format!("unknown error kind `{other}`")),
+        })
+    }
+}
+
 /// An error for one base, or for a whole run.
 ///
 /// It says what happened ([`kind`](Error::kind)) and, in its message, which input
 /// failed and what to do about it.
+///
+/// In JSON it reads `{"kind": "http_status", "status": 429, "message":
+/// "HTTP 429 Too Many Requests (Retry-After 1s)", "retry_after_s": 1.0}`:
+/// the kind by [name](ErrorKind::name), `status` only for HTTP statuses,
+/// `retry_after_s` only when the server sent one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "ErrorRepr", try_from = "ErrorRepr")]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     /// The server's `Retry-After`, for 429 and 503 answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_after_ms: Option<u64>,
+}
+
+/// The JSON shape of an [`Error`].
+#[derive(Serialize, Deserialize)]
+struct ErrorRepr {
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_s: Option<f64>,
+}
+
+impl From<Error> for ErrorRepr {
+    fn from(e: Error) -> Self {
+        Self {
+            kind: e.kind.name().to_owned(),
+            status: e.status_code(),
+            message: e.message,
+            retry_after_s: e.retry_after_ms.map(|ms| ms as f64 / 1000.0),
+        }
+    }
+}
+
+impl TryFrom<ErrorRepr> for Error {
+    type Error = String;
+    fn try_from(r: ErrorRepr) -> Result<Self, String> {
+        Ok(Self {
+            kind: ErrorKind::from_name(&r.kind, r.status)?,
+            message: r.message,
+            retry_after_ms: r
+                .retry_after_s
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| (s * 1000.0).round() as u64),
+        })
+    }
 }
 
 impl Error {
@@ -214,8 +293,19 @@ mod tests {
         assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
         assert_eq!(e.to_string(), "HTTP 429 Too Many Requests (Retry-After 2s)");
         let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"http_status","status":429,"message":"HTTP 429 Too Many Requests (Retry-After 2s)","retry_after_s":2.0}"#
+        );
         let back: Error = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
+        let timeout = serde_json::to_value(Error::new(ErrorKind::Timeout, "slow")).unwrap();
+        assert_eq!(
+            timeout,
+            serde_json::json!({"kind": "timeout", "message": "slow"})
+        );
+        let bad = serde_json::from_str::<Error>(r#"{"kind":"gremlins","message":"x"}"#);
+        assert!(bad.unwrap_err().to_string().contains("gremlins"));
     }
 
     #[test]

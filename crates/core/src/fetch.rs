@@ -41,6 +41,8 @@ pub struct BaseFetch<'a> {
     attempts: u32,
     not_before: Option<Instant>,
     slot: Option<Instant>,
+    /// When the request in flight was sent (for the latency record).
+    sent_at: Option<Instant>,
     result: Option<Result<Rates, Error>>,
 }
 
@@ -54,6 +56,7 @@ impl<'a> BaseFetch<'a> {
             attempts: 0,
             not_before: None,
             slot: None,
+            sent_at: None,
             result: None,
         }
     }
@@ -94,12 +97,16 @@ impl<'a> BaseFetch<'a> {
             self.slot = None;
             throttle.record_send(now);
         }
+        self.sent_at = Some(now);
         Step::Send
     }
 
     /// Feeds back the result of the request sent after [`Step::Send`].
     pub fn record(&mut self, response: Result<RawResponse, Error>, now: Instant) {
         self.attempts += 1;
+        if let (Some(progress), Some(sent)) = (&self.config.progress, self.sent_at.take()) {
+            progress.record_latency(now.saturating_duration_since(sent));
+        }
         let error = match response {
             Ok(r) if (200..300).contains(&r.status) => match decode(self.base, &r.body) {
                 Ok(rates) => {
@@ -228,6 +235,35 @@ mod tests {
         }
         fetch_blocking("PLN".parse().unwrap(), &cfg, None, |_| panic!("x"));
         assert_eq!(progress.done(), 3);
+        assert!(progress.first_done_at().is_some());
+    }
+
+    #[test]
+    fn latency_is_recorded_per_request() {
+        let mut cfg = config();
+        let progress = crate::Progress::default();
+        cfg.progress = Some(progress.clone());
+        let mut calls = 0;
+        fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| {
+            calls += 1;
+            std::thread::sleep(Duration::from_millis(20));
+            if calls == 1 {
+                Ok(RawResponse {
+                    status: 500,
+                    retry_after: None,
+                    body: vec![],
+                })
+            } else {
+                Ok(ok_body("USD"))
+            }
+        });
+        assert_eq!(
+            progress.requests(),
+            2,
+            "one latency per request, retries included"
+        );
+        let p50 = progress.latency_quantile(0.5).unwrap();
+        assert!(p50 >= Duration::from_millis(19), "{p50:?}");
     }
 
     #[test]

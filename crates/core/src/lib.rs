@@ -28,6 +28,7 @@ mod config;
 mod decode;
 mod error;
 mod fetch;
+mod histogram;
 mod report;
 mod strategy;
 mod throttle;

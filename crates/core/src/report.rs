@@ -8,7 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::{CurrencyCode, Error, ErrorKind, Rates};
 
 /// The result for one base.
+///
+/// In JSON: `{"base": "USD", "ok": true, "attempts": 1, "date": "...",
+/// "rates": {"EUR": 0.887, ...}}`, or on failure `{"base": "USD", "ok": false,
+/// "attempts": 4, "error": {"kind": "http_status", "status": 500, "message":
+/// "..."}}` (see [`Error`] for the error's shape).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(into = "OutcomeRepr", try_from = "OutcomeRepr")]
 pub struct Outcome {
     /// The base this outcome is for.
     pub base: CurrencyCode,
@@ -26,6 +32,62 @@ impl Outcome {
             attempts,
             result: Err(error),
         }
+    }
+}
+
+/// The JSON shape of an [`Outcome`].
+#[derive(Serialize, Deserialize)]
+struct OutcomeRepr {
+    base: CurrencyCode,
+    ok: bool,
+    attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rates: Option<std::collections::BTreeMap<CurrencyCode, f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<Error>,
+}
+
+impl From<Outcome> for OutcomeRepr {
+    fn from(o: Outcome) -> Self {
+        let (ok, date, rates, error) = match o.result {
+            Ok(r) => (true, Some(r.date), Some(r.rates), None),
+            Err(e) => (false, None, None, Some(e)),
+        };
+        Self {
+            base: o.base,
+            ok,
+            attempts: o.attempts,
+            date,
+            rates,
+            error,
+        }
+    }
+}
+
+impl TryFrom<OutcomeRepr> for Outcome {
+    type Error = String;
+    fn try_from(r: OutcomeRepr) -> Result<Self, String> {
+        let result = match (r.ok, r.rates, r.error) {
+            (true, Some(rates), None) => Ok(Rates {
+                base: r.base,
+                date: r.date.unwrap_or_default(),
+                rates,
+            }),
+            (false, None, Some(e)) => Err(e),
+            _ => {
+                return Err(format!(
+                    "outcome for {}: `ok: true` needs `rates`, `ok: false` needs `error`",
+                    r.base
+                ));
+            }
+        };
+        Ok(Self {
+            base: r.base,
+            attempts: r.attempts,
+            result,
+        })
     }
 }
 
@@ -53,13 +115,18 @@ pub struct Report {
     /// One outcome per input base, in input order.
     pub outcomes: Vec<Outcome>,
     /// Wall time of the whole run, start-up included.
-    #[serde(with = "secs")]
+    #[serde(rename = "wall_s", with = "secs")]
     pub wall: Duration,
     /// Time spent starting workers before the first request (where it applies).
-    #[serde(default, with = "opt_secs")]
+    #[serde(
+        rename = "startup_s",
+        default,
+        with = "opt_secs",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub startup: Option<Duration>,
     /// Peak resident memory of worker processes, summed, in bytes (where it applies).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers_peak_rss_bytes: Option<u64>,
     /// A note from the strategy about how it ran (caps, substitutions).
     #[serde(default)]
@@ -302,5 +369,37 @@ mod tests {
         report.startup = Some(Duration::from_millis(3));
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    }
+
+    #[test]
+    fn outcomes_read_plainly_in_json() {
+        let usd: CurrencyCode = "USD".parse().unwrap();
+        let eur: CurrencyCode = "EUR".parse().unwrap();
+        let failed = Outcome::failed(usd, 4, Error::status(500, None));
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            serde_json::json!({
+                "base": "USD", "ok": false, "attempts": 4,
+                "error": {"kind": "http_status", "status": 500, "message": "HTTP 500 Internal Server Error"}
+            })
+        );
+        let ok = Outcome {
+            base: usd,
+            attempts: 1,
+            result: Ok(Rates {
+                base: usd,
+                date: "2019-04-09".into(),
+                rates: BTreeMap::from([(usd, 1.0), (eur, 0.5)]),
+            }),
+        };
+        let json = serde_json::to_value(&ok).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"base": "USD", "ok": true, "attempts": 1, "date": "2019-04-09",
+                               "rates": {"USD": 1.0, "EUR": 0.5}})
+        );
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), ok);
+        let bad = serde_json::json!({"base": "USD", "ok": true, "attempts": 1});
+        assert!(serde_json::from_value::<Outcome>(bad).is_err());
     }
 }

@@ -1,0 +1,378 @@
+//! The records: what a measured child reports, one timed run, one strategy
+//! over its runs, and the export of a whole comparison.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{TreeUsage, mad, median};
+
+/// The version of the export's JSON shape. It changes only when a field is
+/// removed or changes meaning; new fields may appear within a version.
+pub const SCHEMA: u32 = 1;
+
+/// What the measured child prints on stdout (one JSON object) when its run
+/// is over: the figures only it can know.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChildReport {
+    /// The strategy that ran.
+    pub strategy: String,
+    /// Wall time of the whole `Strategy::fetch` call, in seconds.
+    pub wall_s: f64,
+    /// Bases that succeeded.
+    pub ok: usize,
+    /// Bases that failed.
+    pub failed: usize,
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// From the child's spawn (as the parent timed it) to the first base
+    /// finished, in seconds.
+    pub first_result_s: Option<f64>,
+    /// Median latency of one request, from the attempt loop's timestamps.
+    pub latency_p50_s: Option<f64>,
+    /// 99th percentile of the same.
+    pub latency_p99_s: Option<f64>,
+    /// The child's own peak resident memory (`ru_maxrss`), in bytes.
+    pub own_peak_rss_bytes: Option<u64>,
+    /// The strategy's note on how it ran (caps, waves, substitutions).
+    pub note: Option<String>,
+    /// The first failure, for the report (`kind: message`).
+    pub first_failure: Option<String>,
+}
+
+/// One timed run: the child's report, the tree's usage, and what the server
+/// saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// What the child reported.
+    pub child: ChildReport,
+    /// What its process tree cost.
+    pub usage: TreeUsage,
+    /// From just before the child was spawned to the first request the
+    /// server saw, in seconds.
+    pub startup_s: Option<f64>,
+    /// Most requests in flight at the server.
+    pub peak_in_flight: usize,
+    /// Most requests the server saw in any one second.
+    pub busiest_second: usize,
+    /// Connections the server accepted, when it counts them.
+    pub connections: Option<u64>,
+}
+
+impl RunRecord {
+    /// CPU (user + system) of the tree per request sent, in microseconds.
+    pub fn cpu_per_request_us(&self) -> Option<f64> {
+        let cpu = self.usage.cpu_user_s? + self.usage.cpu_sys_s?;
+        (self.child.requests > 0).then(|| cpu * 1e6 / self.child.requests as f64)
+    }
+}
+
+/// One strategy on one scenario, over its timed runs: a row of every report
+/// and export. Figures of one run are summarised by their median over the
+/// runs, except the peaks of counts (threads, processes, in flight), which
+/// are the most seen in any run. `None` is "not measured" (skipped, or
+/// unavailable on this platform), never zero.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StrategyResult {
+    /// The strategy.
+    pub strategy: String,
+    /// Median wall time of one run, seconds.
+    pub median_s: Option<f64>,
+    /// Fastest run.
+    pub min_s: Option<f64>,
+    /// Slowest run.
+    pub max_s: Option<f64>,
+    /// Median absolute deviation of the runs' wall times.
+    pub mad_s: Option<f64>,
+    /// The ideal no run can beat, seconds (0 where the scenario has none).
+    pub ideal_s: f64,
+    /// `median_s / ideal_s`, where there is an ideal.
+    pub ratio_to_ideal: Option<f64>,
+    /// User CPU seconds of the process tree, per run.
+    pub cpu_user_s: Option<f64>,
+    /// System CPU seconds of the process tree, per run.
+    pub cpu_sys_s: Option<f64>,
+    /// CPU (user + system) per request, microseconds.
+    pub cpu_per_request_us: Option<f64>,
+    /// The spread (MAD) of `cpu_per_request_us` over the runs.
+    pub cpu_per_request_mad_us: Option<f64>,
+    /// Peak resident memory of the whole tree, bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// The spread (MAD) of `peak_rss_bytes` over the runs.
+    pub peak_rss_mad_bytes: Option<u64>,
+    /// Peak resident memory of the strategy's own process alone, bytes.
+    pub parent_peak_rss_bytes: Option<u64>,
+    /// Most OS threads alive in the tree.
+    pub peak_threads: Option<u64>,
+    /// Most processes alive in the tree.
+    pub peak_processes: Option<u64>,
+    /// Voluntary context switches of the tree, per run.
+    pub voluntary_ctx_switches: Option<u64>,
+    /// Involuntary context switches of the tree, per run.
+    pub involuntary_ctx_switches: Option<u64>,
+    /// From spawn to the first request at the server, seconds.
+    pub startup_s: Option<f64>,
+    /// From spawn to the first finished base, seconds.
+    pub first_result_s: Option<f64>,
+    /// Median latency of one request, seconds.
+    pub latency_p50_s: Option<f64>,
+    /// 99th percentile latency of one request, seconds.
+    pub latency_p99_s: Option<f64>,
+    /// Bases that succeeded in the last run.
+    pub ok: usize,
+    /// Bases that failed in the last run.
+    pub failed: usize,
+    /// Requests sent per run (median).
+    pub requests: Option<u64>,
+    /// Most requests in flight at the server in any run.
+    pub peak_in_flight: Option<usize>,
+    /// Most requests the server saw in any one second, in any run.
+    pub busiest_second: Option<usize>,
+    /// Connections the server accepted per run (median), where counted.
+    pub connections: Option<u64>,
+    /// Every timed run's wall time, seconds, in the order run.
+    pub runs_s: Vec<f64>,
+    /// Every timed run, whole.
+    pub runs: Vec<RunRecord>,
+    /// Why it was not run, when it was not.
+    pub skipped: Option<String>,
+    /// Why it failed to run, when it did.
+    pub error: Option<String>,
+    /// The strategy's note on how it ran (caps, waves).
+    pub note: Option<String>,
+}
+
+fn med(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = values.flatten().collect();
+    median(&v)
+}
+
+fn spread(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let v: Vec<f64> = values.flatten().collect();
+    mad(&v)
+}
+
+fn max_of<T: Ord + Copy>(values: impl Iterator<Item = Option<T>>) -> Option<T> {
+    values.flatten().max()
+}
+
+impl StrategyResult {
+    /// A row for a strategy that was not run, saying why.
+    pub fn skipped(strategy: &str, ideal_s: f64, why: String) -> Self {
+        Self {
+            strategy: strategy.to_owned(),
+            ideal_s,
+            skipped: Some(why),
+            ..Self::default()
+        }
+    }
+
+    /// The row summarising `runs` (at least one) against `ideal_s`.
+    pub fn from_runs(strategy: &str, ideal_s: f64, runs: Vec<RunRecord>) -> Self {
+        let walls: Vec<f64> = runs.iter().map(|r| r.child.wall_s).collect();
+        let median_s = median(&walls);
+        let u = |f: fn(&RunRecord) -> Option<f64>| med(runs.iter().map(f));
+        let as_u64 = |x: Option<f64>| x.map(|v| v.round() as u64);
+        let last = runs.last().cloned().unwrap_or_default();
+        Self {
+            strategy: strategy.to_owned(),
+            median_s,
+            min_s: walls.iter().copied().reduce(f64::min),
+            max_s: walls.iter().copied().reduce(f64::max),
+            mad_s: mad(&walls),
+            ideal_s,
+            ratio_to_ideal: median_s.filter(|_| ideal_s > 0.0).map(|m| m / ideal_s),
+            cpu_user_s: u(|r| r.usage.cpu_user_s),
+            cpu_sys_s: u(|r| r.usage.cpu_sys_s),
+            cpu_per_request_us: u(RunRecord::cpu_per_request_us),
+            cpu_per_request_mad_us: spread(runs.iter().map(RunRecord::cpu_per_request_us)),
+            peak_rss_bytes: as_u64(u(|r| r.usage.peak_rss_bytes.map(|b| b as f64))),
+            peak_rss_mad_bytes: as_u64(spread(
+                runs.iter()
+                    .map(|r| r.usage.peak_rss_bytes.map(|b| b as f64)),
+            )),
+            parent_peak_rss_bytes: as_u64(u(|r| {
+                // The child's own ru_maxrss is exact; the sampled root peak
+                // is the fallback where it is missing.
+                r.child
+                    .own_peak_rss_bytes
+                    .or(r.usage.root_peak_rss_bytes)
+                    .map(|b| b as f64)
+            })),
+            peak_threads: max_of(runs.iter().map(|r| r.usage.peak_threads)),
+            peak_processes: max_of(runs.iter().map(|r| r.usage.peak_processes)),
+            voluntary_ctx_switches: as_u64(u(|r| r.usage.voluntary_ctx_switches.map(|c| c as f64))),
+            involuntary_ctx_switches: as_u64(u(|r| {
+                r.usage.involuntary_ctx_switches.map(|c| c as f64)
+            })),
+            startup_s: u(|r| r.startup_s),
+            first_result_s: u(|r| r.child.first_result_s),
+            latency_p50_s: u(|r| r.child.latency_p50_s),
+            latency_p99_s: u(|r| r.child.latency_p99_s),
+            ok: last.child.ok,
+            failed: last.child.failed,
+            requests: as_u64(u(|r| Some(r.child.requests as f64))),
+            peak_in_flight: max_of(runs.iter().map(|r| Some(r.peak_in_flight))),
+            busiest_second: max_of(runs.iter().map(|r| Some(r.busiest_second))),
+            connections: as_u64(u(|r| r.connections.map(|c| c as f64))),
+            runs_s: walls,
+            note: runs.iter().find_map(|r| r.child.note.clone()),
+            error: None,
+            skipped: None,
+            runs,
+        }
+    }
+
+    /// True when it ran at least once.
+    pub fn ran(&self) -> bool {
+        self.median_s.is_some()
+    }
+}
+
+/// The scenario a comparison ran, as exported.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Its name (`classic`, ...), or `custom`.
+    pub name: String,
+    /// One line on it.
+    pub about: String,
+    /// Number of bases.
+    pub bases: usize,
+    /// Server latency per answer, seconds.
+    pub latency_s: f64,
+    /// Client concurrency (most requests in flight).
+    pub concurrency: usize,
+    /// Client rate limit, requests per second.
+    pub rate_limit_per_s: Option<f64>,
+    /// CPU work per item, seconds (0 for none).
+    #[serde(default)]
+    pub work_s: f64,
+    /// The faults the server injects, described.
+    pub faults: Vec<String>,
+    /// Whether requests went over TLS.
+    #[serde(default)]
+    pub tls: bool,
+}
+
+/// The machine and conditions a run was taken in.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// When the run started (UTC, RFC 3339).
+    pub date: String,
+    /// The commit of the working tree (`unknown` outside git), `-dirty` when
+    /// it had changes.
+    pub commit: String,
+    /// The compiler the `rates` binary was built with.
+    pub rustc: String,
+    /// Operating system and architecture.
+    pub os: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// CPU model.
+    pub cpu: String,
+    /// Logical cores.
+    pub cores: usize,
+    /// Total memory, bytes.
+    pub memory_bytes: u64,
+    /// One-minute load average before the run.
+    pub load_before: Option<f64>,
+    /// One-minute load average after the run.
+    pub load_after: Option<f64>,
+    /// The exact command line.
+    pub command: String,
+}
+
+impl Machine {
+    /// A short identity for "same machine?" checks: CPU, cores, memory, OS.
+    pub fn identity(&self) -> String {
+        format!(
+            "{} x{} {} GiB {}",
+            self.cpu,
+            self.cores,
+            self.memory_bytes >> 30,
+            self.os
+        )
+    }
+}
+
+/// The JSON export of one comparison (schema [`SCHEMA`]): what `rates compare
+/// --export-json` writes and `--baseline` reads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Export {
+    /// Always [`SCHEMA`] for this shape.
+    pub schema: u32,
+    /// The tool and its version (`rates 0.1.0`).
+    pub tool: String,
+    /// The scenario and its parameters.
+    pub scenario: ScenarioInfo,
+    /// Timed runs per strategy.
+    pub runs: u32,
+    /// Untimed warm-up runs per strategy.
+    pub warmup: u32,
+    /// The sampling interval of memory, threads and processes, milliseconds.
+    pub sample_interval_ms: u64,
+    /// Where and when it ran.
+    pub machine: Machine,
+    /// One row per strategy, in registry order.
+    pub results: Vec<StrategyResult>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(wall: f64, cpu: f64, rss: u64, requests: u64) -> RunRecord {
+        RunRecord {
+            child: ChildReport {
+                wall_s: wall,
+                requests,
+                ok: 5,
+                ..ChildReport::default()
+            },
+            usage: TreeUsage {
+                cpu_user_s: Some(cpu),
+                cpu_sys_s: Some(0.0),
+                peak_rss_bytes: Some(rss),
+                peak_threads: Some(3),
+                ..TreeUsage::default()
+            },
+            ..RunRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_row_summarises_its_runs() {
+        let row = StrategyResult::from_runs(
+            "x",
+            0.2,
+            vec![
+                run(0.21, 0.001, 10, 5),
+                run(0.20, 0.002, 30, 5),
+                run(0.22, 0.003, 20, 5),
+            ],
+        );
+        assert_eq!(row.median_s, Some(0.21));
+        assert_eq!((row.min_s, row.max_s), (Some(0.20), Some(0.22)));
+        assert!((row.ratio_to_ideal.unwrap() - 1.05).abs() < 1e-9);
+        assert!((row.cpu_per_request_us.unwrap() - 400.0).abs() < 1e-6);
+        assert_eq!(row.peak_rss_bytes, Some(20));
+        assert_eq!(row.peak_threads, Some(3));
+        assert_eq!(row.runs_s, vec![0.21, 0.20, 0.22]);
+        // Unmeasured figures stay unmeasured.
+        assert_eq!(row.peak_processes, None);
+        assert_eq!(row.latency_p50_s, None);
+    }
+
+    #[test]
+    fn the_export_names_its_schema() {
+        let export = Export {
+            schema: SCHEMA,
+            results: vec![StrategyResult::skipped("sync", 500.0, "too slow".into())],
+            ..Export::default()
+        };
+        let json = serde_json::to_value(&export).unwrap();
+        assert_eq!(json["schema"], 1);
+        assert_eq!(json["results"][0]["skipped"], "too slow");
+        assert!(json["results"][0]["median_s"].is_null());
+        let back: Export = serde_json::from_value(json).unwrap();
+        assert_eq!(back, export);
+    }
+}

@@ -1,0 +1,329 @@
+//! Running a command as a measured process tree.
+
+use std::io::{self, Read as _, Write as _};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How a run is measured.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How often the tree's memory, threads and processes are sampled.
+    pub interval: Duration,
+    /// The run is killed (its whole process group) after this long.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    /// Samples every 10 ms; gives up after 10 minutes.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_millis(10),
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the kernel said about a whole process tree. `None` means the figure
+/// is unavailable on this platform (only Linux gives them all), never zero.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TreeUsage {
+    /// User CPU seconds of the child and every descendant it reaped (exact).
+    pub cpu_user_s: Option<f64>,
+    /// System CPU seconds, the same way (exact).
+    pub cpu_sys_s: Option<f64>,
+    /// Most resident memory held by the tree at one sample: the sum of RSS
+    /// over every process in it, in bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Most resident memory of the child process alone, at one sample.
+    pub root_peak_rss_bytes: Option<u64>,
+    /// Most threads alive in the tree at one sample (every process's threads,
+    /// main threads included).
+    pub peak_threads: Option<u64>,
+    /// Most processes alive in the tree at one sample (the child included).
+    pub peak_processes: Option<u64>,
+    /// Voluntary context switches (waits) of the tree (exact).
+    pub voluntary_ctx_switches: Option<u64>,
+    /// Involuntary context switches (preemptions) of the tree (exact).
+    pub involuntary_ctx_switches: Option<u64>,
+    /// Samples taken.
+    pub samples: u64,
+}
+
+/// A finished, measured run.
+#[derive(Debug)]
+pub struct Measured {
+    /// How the child ended (killed by the timeout: see `timed_out`).
+    pub status: ExitStatus,
+    /// Everything it wrote to stdout.
+    pub stdout: Vec<u8>,
+    /// The last 8 KiB it wrote to stderr.
+    pub stderr_tail: String,
+    /// The tree's figures.
+    pub usage: TreeUsage,
+    /// When the child was spawned (just before).
+    pub spawned_at: Instant,
+    /// From spawn to reaping.
+    pub wall: Duration,
+    /// True when the timeout killed it.
+    pub timed_out: bool,
+}
+
+/// Runs `cmd` as a child (in a new process group, so a timeout can end its
+/// whole tree), writes `stdin` to it and closes it, samples its tree every
+/// `options.interval` until it exits, and returns what it printed and what
+/// it cost. The waits between samples sleep.
+///
+/// Call it from one thread at a time in a process that reaps no other
+/// children meanwhile: the CPU figures are the change in this process's
+/// `RUSAGE_CHILDREN` across the run.
+///
+/// # Errors
+/// The command cannot be started, or its pipes fail.
+pub fn measure(
+    mut cmd: Command,
+    stdin: Option<Vec<u8>>,
+    options: &Options,
+) -> io::Result<Measured> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+    }
+    let before = platform::children_usage();
+    let spawned_at = Instant::now();
+    let mut child = cmd.spawn()?;
+    let pid = child.id();
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // A child that exits without reading gets EPIPE here: not our error.
+        let _ = pipe.write_all(&bytes);
+    }
+    let stdout = child.stdout.take().map(|mut out| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = out.by_ref().take(64 << 20).read_to_end(&mut buf);
+            buf
+        })
+    });
+    let stderr = child.stderr.take().map(|mut err| {
+        thread::spawn(move || {
+            let mut tail: Vec<u8> = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = err.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                tail.extend_from_slice(&chunk[..n]);
+                if tail.len() > 8192 {
+                    tail.drain(..tail.len() - 8192);
+                }
+            }
+            String::from_utf8_lossy(&tail).into_owned()
+        })
+    });
+
+    let mut peaks = Peaks::default();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(sample) = platform::sample_tree(pid) {
+            peaks.add(&sample);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if spawned_at.elapsed() >= options.timeout {
+            timed_out = true;
+            break kill_group(&mut child)?;
+        }
+        thread::sleep(options.interval);
+    };
+    let wall = spawned_at.elapsed();
+    let after = platform::children_usage();
+    let stdout = stdout
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    let stderr_tail = stderr
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    let mut usage = platform::usage_between(before, after);
+    peaks.fill(&mut usage);
+    Ok(Measured {
+        status,
+        stdout,
+        stderr_tail,
+        usage,
+        spawned_at,
+        wall,
+        timed_out,
+    })
+}
+
+/// Kills the child's whole process group, then reaps the child.
+fn kill_group(child: &mut Child) -> io::Result<ExitStatus> {
+    #[cfg(unix)]
+    {
+        let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = child.kill();
+    child.wait()
+}
+
+/// One look at the tree.
+#[derive(Debug, Default)]
+struct Sample {
+    rss_bytes: u64,
+    root_rss_bytes: u64,
+    threads: u64,
+    processes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Peaks {
+    samples: u64,
+    rss: u64,
+    root_rss: u64,
+    threads: u64,
+    processes: u64,
+}
+
+impl Peaks {
+    fn add(&mut self, s: &Sample) {
+        self.samples += 1;
+        self.rss = self.rss.max(s.rss_bytes);
+        self.root_rss = self.root_rss.max(s.root_rss_bytes);
+        self.threads = self.threads.max(s.threads);
+        self.processes = self.processes.max(s.processes);
+    }
+
+    fn fill(&self, usage: &mut TreeUsage) {
+        usage.samples = self.samples;
+        if self.samples > 0 {
+            usage.peak_rss_bytes = Some(self.rss);
+            usage.root_peak_rss_bytes = Some(self.root_rss);
+            usage.peak_threads = Some(self.threads);
+            usage.peak_processes = Some(self.processes);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod platform {
+    use std::collections::HashMap;
+
+    use super::Sample;
+
+    /// Every process on the machine with its parent, RSS and thread count,
+    /// then the ones under `root`. A process that exits while being read is
+    /// skipped. `/proc/PID/task/*/children` would be cheaper but is not
+    /// reliable while children exit (proc(5)), so the parent links are read.
+    pub(super) fn sample_tree(root: u32) -> Option<Sample> {
+        let page = procfs::page_size();
+        let root = i32::try_from(root).ok()?;
+        let mut by_parent: HashMap<i32, Vec<(i32, u64, u64)>> = HashMap::new();
+        let mut root_entry = None;
+        for process in procfs::process::all_processes().ok()?.flatten() {
+            let Ok(stat) = process.stat() else { continue };
+            let threads = u64::try_from(stat.num_threads).unwrap_or(0);
+            let entry = (stat.pid, stat.rss * page, threads);
+            if stat.pid == root {
+                root_entry = Some(entry);
+            }
+            by_parent.entry(stat.ppid).or_default().push(entry);
+        }
+        let (_, root_rss, root_threads) = root_entry?;
+        let mut sample = Sample {
+            rss_bytes: root_rss,
+            root_rss_bytes: root_rss,
+            threads: root_threads,
+            processes: 1,
+        };
+        let mut stack = vec![root];
+        // Bounded: each pid is visited once, as a child of its one parent.
+        while let Some(pid) = stack.pop() {
+            for &(child, rss, threads) in by_parent.get(&pid).map_or(&[][..], Vec::as_slice) {
+                sample.rss_bytes += rss;
+                sample.threads += threads;
+                sample.processes += 1;
+                stack.push(child);
+            }
+        }
+        Some(sample)
+    }
+
+    pub(super) use super::unix::{children_usage, usage_between};
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+mod platform {
+    use super::Sample;
+
+    /// Sampling needs `/proc`: memory, threads and processes are unavailable.
+    pub(super) fn sample_tree(_root: u32) -> Option<Sample> {
+        None
+    }
+
+    pub(super) use super::unix::{children_usage, usage_between};
+}
+
+#[cfg(not(unix))]
+mod platform {
+    use super::{Sample, TreeUsage};
+
+    pub(super) fn sample_tree(_root: u32) -> Option<Sample> {
+        None
+    }
+
+    pub(super) fn children_usage() -> Option<()> {
+        None
+    }
+
+    pub(super) fn usage_between(_: Option<()>, _: Option<()>) -> TreeUsage {
+        TreeUsage::default()
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    use nix::sys::resource::{Usage, UsageWho, getrusage};
+
+    use super::TreeUsage;
+
+    pub(crate) fn children_usage() -> Option<Usage> {
+        getrusage(UsageWho::RUSAGE_CHILDREN).ok()
+    }
+
+    fn secs(t: nix::sys::time::TimeVal) -> f64 {
+        t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6
+    }
+
+    /// What the children reaped between `before` and `after` used.
+    pub(crate) fn usage_between(before: Option<Usage>, after: Option<Usage>) -> TreeUsage {
+        let (Some(b), Some(a)) = (before, after) else {
+            return TreeUsage::default();
+        };
+        let count = |x: i64, y: i64| u64::try_from(y.saturating_sub(x)).ok();
+        TreeUsage {
+            cpu_user_s: Some((secs(a.user_time()) - secs(b.user_time())).max(0.0)),
+            cpu_sys_s: Some((secs(a.system_time()) - secs(b.system_time())).max(0.0)),
+            voluntary_ctx_switches: count(
+                b.voluntary_context_switches().into(),
+                a.voluntary_context_switches().into(),
+            ),
+            involuntary_ctx_switches: count(
+                b.involuntary_context_switches().into(),
+                a.involuntary_context_switches().into(),
+            ),
+            ..TreeUsage::default()
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The measurement plumbing, checked with real processes: this test binary
+//! re-runs itself as the measured load (`RATES_MEASURE_LOAD` says which),
+//! so every figure comes from a real process tree.
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use rates_measure::{Options, measure};
+
+const LOAD: &str = "RATES_MEASURE_LOAD";
+const MIB: u64 = 1 << 20;
+
+fn main() -> ExitCode {
+    if let Ok(load) = std::env::var(LOAD) {
+        return run_load(&load);
+    }
+    let mut args = Arguments::from_args();
+    // Each figure is this process's RUSAGE_CHILDREN change across one run:
+    // two runs reaped at once would mix, so the trials run one at a time.
+    args.test_threads = Some(1);
+    let trials = vec![
+        Trial::test("threads_started_are_counted", threads_started_are_counted),
+        Trial::test("cpu_burnt_is_counted", cpu_burnt_is_counted),
+        Trial::test(
+            "memory_of_a_grandchild_is_in_the_tree_peak",
+            memory_of_a_grandchild_is_in_the_tree_peak,
+        ),
+        Trial::test(
+            "stdin_and_stdout_pass_through",
+            stdin_and_stdout_pass_through,
+        ),
+        Trial::test(
+            "a_timeout_ends_the_whole_tree",
+            a_timeout_ends_the_whole_tree,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// The loads, as `name:arg:arg`.
+fn run_load(load: &str) -> ExitCode {
+    let parts: Vec<&str> = load.split(':').collect();
+    let num = |i: usize| {
+        parts
+            .get(i)
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    match parts[0] {
+        // K threads, each alive for MS milliseconds.
+        "threads" => {
+            let handles: Vec<_> = (0..num(1))
+                .map(|_| {
+                    let ms = num(2);
+                    std::thread::spawn(move || std::thread::sleep(Duration::from_millis(ms)))
+                })
+                .collect();
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+        // Burn MS milliseconds of CPU on this thread (the point of the load).
+        "cpu" => {
+            let want = Duration::from_millis(num(1));
+            let mut x = 0u64;
+            while own_cpu() < want {
+                for i in 0..100_000u64 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+                }
+                std::hint::black_box(x);
+            }
+        }
+        // Start a child that holds MIB MiB for MS milliseconds, and wait for it.
+        "grandchild" => {
+            let status = self_command(&format!("hold:{}:{}", num(1), num(2))).status();
+            if !status.is_ok_and(|s| s.success()) {
+                return ExitCode::FAILURE;
+            }
+        }
+        // Hold MIB MiB, every page touched, for MS milliseconds.
+        "hold" => {
+            let bytes = vec![1u8; usize::try_from(num(1) * MIB).unwrap_or(0)];
+            std::thread::sleep(Duration::from_millis(num(2)));
+            std::hint::black_box(&bytes);
+        }
+        "echo" => {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::stdout());
+        }
+        other => {
+            eprintln!("unknown load {other}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn own_cpu() -> Duration {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(
+        Duration::MAX,
+        |u| {
+            let t = |tv: nix::sys::time::TimeVal| {
+                Duration::from_secs(tv.tv_sec() as u64) + Duration::from_micros(tv.tv_usec() as u64)
+            };
+            t(u.user_time()) + t(u.system_time())
+        },
+    )
+}
+
+fn self_command(load: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary's own path"));
+    cmd.env(LOAD, load);
+    cmd
+}
+
+fn opts() -> Options {
+    Options {
+        interval: Duration::from_millis(10),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+fn check(cond: bool, what: String) -> Result<(), Failed> {
+    if cond { Ok(()) } else { Err(what.into()) }
+}
+
+fn threads_started_are_counted() -> Result<(), Failed> {
+    let k = 12;
+    let m = measure(self_command(&format!("threads:{k}:400")), None, &opts())?;
+    check(
+        m.status.success(),
+        format!("load failed: {}", m.stderr_tail),
+    )?;
+    let threads = m.usage.peak_threads.ok_or("threads unmeasured")?;
+    check(threads > k, format!("{k} threads + main, saw {threads}"))?;
+    check(
+        m.usage.peak_processes == Some(1),
+        format!("one process, saw {:?}", m.usage.peak_processes),
+    )
+}
+
+fn cpu_burnt_is_counted() -> Result<(), Failed> {
+    let m = measure(self_command("cpu:300"), None, &opts())?;
+    check(
+        m.status.success(),
+        format!("load failed: {}", m.stderr_tail),
+    )?;
+    let cpu = m.usage.cpu_user_s.ok_or("cpu unmeasured")? + m.usage.cpu_sys_s.unwrap_or(0.0);
+    check(cpu >= 0.3, format!("burnt 0.3 s, saw {cpu} s"))?;
+    check(
+        m.usage.involuntary_ctx_switches.is_some() && m.usage.voluntary_ctx_switches.is_some(),
+        "context switches unmeasured".to_owned(),
+    )
+}
+
+fn memory_of_a_grandchild_is_in_the_tree_peak() -> Result<(), Failed> {
+    let m = measure(self_command("grandchild:96:600"), None, &opts())?;
+    check(
+        m.status.success(),
+        format!("load failed: {}", m.stderr_tail),
+    )?;
+    let peak = m.usage.peak_rss_bytes.ok_or("memory unmeasured")?;
+    check(
+        peak >= 96 * MIB,
+        format!("grandchild held 96 MiB, tree peak {peak} B"),
+    )?;
+    let root = m
+        .usage
+        .root_peak_rss_bytes
+        .ok_or("root memory unmeasured")?;
+    check(
+        root < 32 * MIB,
+        format!("the child itself held little, saw {root} B"),
+    )?;
+    check(
+        m.usage.peak_processes >= Some(2),
+        format!("child and grandchild, saw {:?}", m.usage.peak_processes),
+    )
+}
+
+fn stdin_and_stdout_pass_through() -> Result<(), Failed> {
+    let m = measure(
+        self_command("echo"),
+        Some(b"{\"hello\":1}".to_vec()),
+        &opts(),
+    )?;
+    check(
+        m.status.success(),
+        format!("load failed: {}", m.stderr_tail),
+    )?;
+    check(
+        m.stdout == b"{\"hello\":1}",
+        format!("{:?}", String::from_utf8_lossy(&m.stdout)),
+    )
+}
+
+fn a_timeout_ends_the_whole_tree() -> Result<(), Failed> {
+    let started = Instant::now();
+    let options = Options {
+        interval: Duration::from_millis(10),
+        timeout: Duration::from_millis(300),
+    };
+    let m = measure(self_command("grandchild:1:30000"), None, &options)?;
+    check(m.timed_out, "the timeout was not reported".to_owned())?;
+    check(
+        !m.status.success(),
+        "a killed run is not a success".to_owned(),
+    )?;
+    // The grandchild was killed with its group, so its pipe closed and the
+    // output was collected: measure returned long before the 30 s hold.
+    check(
+        started.elapsed() < Duration::from_secs(20),
+        format!("returned after {:?}", started.elapsed()),
+    )
+}
