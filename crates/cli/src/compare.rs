@@ -1,20 +1,34 @@
-//! `rates compare`.
+//! `rates compare`: every strategy on named scenarios, each timed run in a
+//! process of its own, reported in tables, exports, charts and a results
+//! folder.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use rates_core::Strategy;
+use rates_measure::{Export, Options, ScenarioInfo};
+use rates_registry::Scenario;
 use rates_server::RatesServer;
-use serde_json::json;
+
+use crate::args;
+use crate::bench::{Bench, progress_line};
+use crate::report::{export, machine, out, table};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  rates compare                                   classic, every strategy, two tables and a summary
+  rates compare --scenario fanout --runs 3 --export-json a.json --export-csv a.csv
+  rates compare --scenario all --out results/my-run   exports, SVG charts and REPORT.md
+  rates compare --scenario fanout --strategies tokio,threads --json")]
 pub(crate) struct CompareArgs {
-    /// Scenario to run (see `rates scenarios`).
+    /// Scenario(s) to run: a name, a comma-separated list, or `all` (see
+    /// `rates scenarios`).
     #[arg(long, default_value = "classic")]
     scenario: String,
-    /// Timed runs per strategy; the table shows their median.
+    /// Timed runs per strategy; figures are medians over them.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     runs: u32,
     /// Untimed warm-up runs per strategy before timing starts.
@@ -23,28 +37,46 @@ pub(crate) struct CompareArgs {
     /// Only these strategies (comma-separated); default: all registered.
     #[arg(long)]
     strategies: Option<String>,
-    /// Print the results as JSON.
+    /// Print the JSON export on stdout instead of the tables.
     #[arg(long)]
     json: bool,
+    /// Write the JSON export (schema 1) of the scenario to FILE.
+    #[arg(long, value_name = "FILE")]
+    export_json: Option<PathBuf>,
+    /// Write one CSV row per strategy to FILE.
+    #[arg(long, value_name = "FILE")]
+    export_csv: Option<PathBuf>,
+    /// Write the tables as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    export_markdown: Option<PathBuf>,
+    /// Write a results folder: manifest.json, the three exports and four
+    /// SVG charts per scenario, and REPORT.md.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// How often each run's process tree is sampled for memory, threads and
+    /// processes.
+    #[arg(long, default_value = "10ms", value_parser = args::duration)]
+    sample_interval: Duration,
+    /// A run taking longer is stopped and reported as an error (default: 60 s
+    /// plus ten times the scenario's ideal).
+    #[arg(long, value_parser = args::duration)]
+    run_timeout: Option<Duration>,
 }
 
-#[derive(Debug, Default)]
-struct Row {
-    walls: Vec<Duration>,
-    ok: usize,
-    failed: usize,
-    peak_in_flight: usize,
-    /// Most requests the server saw in any one second, over the timed runs.
-    busiest_second: usize,
-    requests: u64,
-    error: Option<String>,
-    note: Option<String>,
+/// The scenarios named by `--scenario`.
+pub(crate) fn scenarios_named(list: &str) -> Result<Vec<Scenario>> {
+    if list.trim() == "all" {
+        return Ok(rates_registry::scenarios());
+    }
+    list.split(',')
+        .map(|n| Ok(rates_registry::scenario(n.trim())?))
+        .collect()
 }
 
-pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
-    let scenario = rates_registry::scenario(&a.scenario)?;
-    let mut strategies: Vec<Box<dyn Strategy>> = rates_registry::strategies();
-    if let Some(only) = &a.strategies {
+/// The strategies named by `--strategies` (all when `None`), in registry order.
+pub(crate) fn strategies_named(only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
+    let mut strategies = rates_registry::strategies();
+    if let Some(only) = only {
         let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
         for name in &wanted {
             rates_registry::find(name)?;
@@ -52,207 +84,154 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
         strategies.retain(|s| wanted.contains(&s.name()));
     }
     if strategies.is_empty() {
-        bail!("no strategies to compare");
+        bail!("no strategies to compare: name at least one in --strategies");
     }
+    Ok(strategies)
+}
+
+/// What an export says about `scenario`.
+pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
+    ScenarioInfo {
+        name: scenario.name.to_owned(),
+        about: scenario.about.to_owned(),
+        bases: scenario.size,
+        latency_s: scenario.latency.as_secs_f64(),
+        concurrency: scenario.concurrency,
+        rate_limit_per_s: scenario.rate_limit,
+        work_s: 0.0,
+        faults: scenario.faults.iter().map(|f| format!("{f:?}")).collect(),
+        tls: false,
+    }
+}
+
+/// Measures every strategy on `scenario`.
+pub(crate) fn measure_scenario(
+    scenario: &Scenario,
+    strategies: &[Box<dyn Strategy>],
+    runs: u32,
+    warmup: u32,
+    sample_interval: Duration,
+    run_timeout: Option<Duration>,
+) -> Result<Export> {
     let server =
         RatesServer::start(scenario.server_config()).context("starting the embedded server")?;
-    let mut config = scenario.client_config(&server.endpoint())?;
-    config.worker = crate::fetch::self_worker();
+    let config = scenario.client_config(&server.endpoint())?;
     let bases = scenario.bases();
+    let longest_ideal = strategies
+        .iter()
+        .map(|s| scenario.ideal(s.as_ref(), &config))
+        .filter(|d| *d <= rates_registry::MAX_IDEAL)
+        .max()
+        .unwrap_or_default();
+    let bench = Bench {
+        server: &server,
+        config: config.clone(),
+        bases,
+        options: Options {
+            interval: sample_interval,
+            timeout: run_timeout.unwrap_or(Duration::from_secs(60) + longest_ideal * 10),
+        },
+        rate_limited: scenario.rate_limit.is_some(),
+    };
     eprintln!(
-        "scenario {}: {}; {} strategies, {} warm-up + {} timed runs each",
+        "scenario {}: {}; {} strategies, {} warm-up + {} timed runs each, each run in a \
+         process of its own",
         scenario.name,
         scenario.about,
         strategies.len(),
-        a.warmup,
-        a.runs
+        warmup,
+        runs
     );
-
-    let mut rows: Vec<Row> = strategies
-        .iter()
-        .map(|s| match scenario.skip_reason(s.as_ref(), &config) {
-            Some(why) => Row {
-                error: Some(why),
-                ..Row::default()
-            },
-            None => Row {
-                note: s.limitation(bases.len(), &config),
-                ..Row::default()
-            },
-        })
-        .collect();
-    let k = strategies.len();
-    // Round r runs every strategy once, starting at strategy r mod k, so no
-    // strategy always goes first (cold caches) or last (warm server).
-    for round in 0..(a.warmup + a.runs) {
-        let timed = round >= a.warmup;
-        for i in 0..k {
-            let idx = (i + round as usize) % k;
-            let strategy = &strategies[idx];
-            let row = &mut rows[idx];
-            if row.error.is_some() {
-                continue;
-            }
-            server.reset_stats();
-            match strategy.fetch(&bases, &config) {
-                Ok(report) => {
-                    let stats = server.stats();
-                    eprintln!(
-                        "  {} {:<15} {:>8.3}s  {} ok, {} failed",
-                        if timed {
-                            format!("run {}/{}", round - a.warmup + 1, a.runs)
-                        } else {
-                            "warm-up".to_owned()
-                        },
-                        strategy.name(),
-                        report.wall.as_secs_f64(),
-                        report.successes().count(),
-                        report.failures().count()
-                    );
-                    if timed {
-                        row.walls.push(report.wall);
-                        row.ok = report.successes().count();
-                        row.failed = report.failures().count();
-                        row.peak_in_flight = row.peak_in_flight.max(stats.peak_in_flight);
-                        row.busiest_second = row
-                            .busiest_second
-                            .max(stats.max_in_window(Duration::from_secs(1)));
-                        row.requests = stats.requests;
-                        if row.note.is_none() {
-                            row.note.clone_from(&report.note);
-                        }
-                    }
-                }
-                Err(e) => {
-                    eprintln!("  {}: {e}", strategy.name());
-                    row.error = Some(format!("did not run: {e}"));
-                }
-            }
-        }
-    }
-
-    let medians: Vec<Option<Duration>> = rows.iter().map(|r| median(&r.walls)).collect();
-    let fastest = medians.iter().flatten().min().copied();
-    if a.json {
-        let out: Vec<_> = strategies
-            .iter()
-            .zip(&rows)
-            .zip(&medians)
-            .map(|((s, r), m)| {
-                let ideal = scenario.ideal(s.as_ref(), &config);
-                json!({
-                    "strategy": s.name(),
-                    "scenario": scenario.name,
-                    "bases": bases.len(),
-                    "runs_s": r.walls.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
-                    "median_s": m.map(|d| d.as_secs_f64()),
-                    "ideal_s": ideal.as_secs_f64(),
-                    "ratio_to_ideal": m.map(|d| d.as_secs_f64() / ideal.as_secs_f64().max(1e-9)),
-                    "ok": r.ok,
-                    "failed": r.failed,
-                    "requests_per_s": m.map(|d| bases.len() as f64 / d.as_secs_f64().max(1e-9)),
-                    "requests_last_run": r.requests,
-                    "peak_in_flight": r.peak_in_flight,
-                    "busiest_second_at_server": r.busiest_second,
-                    "error": r.error,
-                    "note": r.note,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!(
-            "{:<15} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>11} {:>6}",
-            "strategy",
-            "median",
-            "min",
-            "max",
-            "ideal",
-            "x ideal",
-            "x fastest",
-            "ok/failed",
-            "peak"
-        );
-        for ((s, r), m) in strategies.iter().zip(&rows).zip(&medians) {
-            let ideal = scenario.ideal(s.as_ref(), &config);
-            match (m, &r.error) {
-                (Some(m), None) => println!(
-                    "{:<15} {:>8.3}s {:>8.3}s {:>8.3}s {:>8.3}s {:>8} {:>9.2} {:>9.0} {:>11} {:>6}",
-                    s.name(),
-                    m.as_secs_f64(),
-                    r.walls.iter().min().unwrap_or(m).as_secs_f64(),
-                    r.walls.iter().max().unwrap_or(m).as_secs_f64(),
-                    ideal.as_secs_f64(),
-                    if ideal.is_zero() {
-                        "-".to_owned()
-                    } else {
-                        format!("{:.2}", m.as_secs_f64() / ideal.as_secs_f64())
-                    },
-                    fastest.map_or(f64::NAN, |f| m.as_secs_f64() / f.as_secs_f64().max(1e-9)),
-                    bases.len() as f64 / m.as_secs_f64().max(1e-9),
-                    format!("{}/{}", r.ok, r.failed),
-                    r.peak_in_flight,
-                ),
-                (_, Some(e)) => println!("{:<15} {e}", s.name()),
-                (None, None) => println!("{:<15} no timed runs", s.name()),
-            }
-            if let Some(limit) = scenario.rate_limit.filter(|_| r.error.is_none()) {
-                println!(
-                    "{:<15}   busiest second at the server: {} requests (limit {limit}/s)",
-                    "", r.busiest_second
-                );
-            }
-            if let Some(note) = &r.note {
-                println!("{:<15}   note: {note}", "");
-            }
-        }
-        println!();
-        println!(
-            "median/min/max: wall time of one whole run (start-up of threads, pools, runtimes \
-             or child processes included) over {} timed runs after {} warm-up run(s), every \
-             strategy against the same embedded server, in rotating order.",
-            a.runs, a.warmup
-        );
-        println!(
-            "ideal: ceil(bases / max in flight) x server latency (and >= bases / rate limit): \
-             no strategy can beat it. peak: most requests in flight seen by the server. Not \
-             measured here: CPU time and memory (see `cargo bench` and the report scripts)."
-        );
-    }
-    // Skipped strategies are not failures; strategies that errored or lost
-    // bases are.
-    let all_ran = rows
-        .iter()
-        .all(|r| r.failed == 0 && r.error.as_ref().is_none_or(|e| e.starts_with("skipped")));
-    Ok(if all_ran {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    let results = bench.measure_all(
+        strategies,
+        runs,
+        warmup,
+        |s| scenario.skip_reason(s, &config),
+        |s| scenario.ideal(s, &config).as_secs_f64(),
+        progress_line,
+    );
+    let mut machine = machine::describe();
+    machine.load_after = machine::load();
+    Ok(Export {
+        schema: rates_measure::SCHEMA,
+        tool: format!("rates {}", env!("CARGO_PKG_VERSION")),
+        scenario: scenario_info(scenario),
+        runs,
+        warmup,
+        sample_interval_ms: u64::try_from(sample_interval.as_millis()).unwrap_or(u64::MAX),
+        machine,
+        results,
     })
 }
 
-fn median(walls: &[Duration]) -> Option<Duration> {
-    let mut sorted = walls.to_vec();
-    sorted.sort_unstable();
-    match sorted.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(sorted[n / 2]),
-        n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2),
+/// Exit code 1 when a strategy lost bases or could not run; skipped ones
+/// are not failures.
+pub(crate) fn exit_code(exports: &[Export]) -> ExitCode {
+    let clean = exports
+        .iter()
+        .flat_map(|e| &e.results)
+        .all(|r| r.failed == 0 && r.error.is_none());
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn medians() {
-        let ms = Duration::from_millis;
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[ms(3), ms(1), ms(2)]), Some(ms(2)));
-        assert_eq!(
-            median(&[ms(4), ms(1), ms(2), ms(3)]),
-            Some(Duration::from_micros(2500))
+pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
+    // Every input is checked before anything starts.
+    let scenarios = scenarios_named(&a.scenario)?;
+    let strategies = strategies_named(a.strategies.as_deref())?;
+    let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
+    if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {
+        bail!(
+            "--export-json/--export-csv/--export-markdown write one scenario; for {} scenarios \
+             use --out DIR (one set of exports per scenario)",
+            scenarios.len()
         );
     }
+    if a.sample_interval.is_zero() {
+        bail!("--sample-interval must be positive, like 10ms");
+    }
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the results folder {}", dir.display()))?;
+    }
+    let started = machine::describe();
+    let mut exports = Vec::new();
+    for scenario in &scenarios {
+        let export = measure_scenario(
+            scenario,
+            &strategies,
+            a.runs,
+            a.warmup,
+            a.sample_interval,
+            a.run_timeout,
+        )?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&export)?);
+        } else {
+            println!("{}", table::terminal(&export));
+        }
+        if let Some(p) = &a.export_json {
+            export::write_json(&export, p)?;
+        }
+        if let Some(p) = &a.export_csv {
+            export::write_csv(&export, p)?;
+        }
+        if let Some(p) = &a.export_markdown {
+            export::write_markdown(&export, p)?;
+        }
+        if let Some(dir) = &a.out {
+            out::write_scenario(dir, &export)?;
+        }
+        exports.push(export);
+    }
+    if let Some(dir) = &a.out {
+        let mut machine = started;
+        machine.load_after = machine::load();
+        out::write_report(dir, &machine, &exports)?;
+        eprintln!("wrote {}", dir.join("REPORT.md").display());
+    }
+    Ok(exit_code(&exports))
 }

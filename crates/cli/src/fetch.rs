@@ -112,7 +112,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
 
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
+        serde_json::to_writer_pretty(&mut out, &json_report(&report, &config))?;
         writeln!(out)?;
     } else {
         if bases.len() <= 50 || a.all_rows {
@@ -143,8 +143,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
             writeln!(out, "note: {note}")?;
         }
         writeln!(out, "time elapsed: {:.2}s", report.wall.as_secs_f64())?;
-        if a.resources {
-            let usage = resources::Usage::now();
+        if let Some(usage) = resources::Usage::now().filter(|_| a.resources) {
             writeln!(
                 out,
                 "resources: cpu {:.2}s user + {:.2}s sys, peak rss {:.1} MiB{}{}",
@@ -170,6 +169,24 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// The `fetch --json` document (schema 1): the run's totals, then one
+/// outcome per base in input order (see `Outcome`'s JSON shape).
+fn json_report(report: &rates_core::Report, config: &Config) -> serde_json::Value {
+    serde_json::json!({
+        "schema": 1,
+        "strategy": report.strategy,
+        "endpoint": config.endpoint.template(),
+        "concurrency": config.concurrency,
+        "bases": report.outcomes.len(),
+        "ok": report.successes().count(),
+        "failed": report.failures().count(),
+        "requests": report.total_attempts(),
+        "wall_s": report.wall.as_secs_f64(),
+        "note": report.note,
+        "outcomes": report.outcomes,
     })
 }
 

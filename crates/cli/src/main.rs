@@ -2,8 +2,10 @@
 //! rates API, and compare the strategies side by side.
 
 mod args;
+mod bench;
 mod compare;
 mod fetch;
+mod report;
 mod resources;
 mod serve;
 
@@ -51,6 +53,10 @@ enum Command {
     /// stdin and stdout); started by `rates` itself.
     #[command(hide = true)]
     Worker,
+    /// Run one measured run (a spec on stdin, a JSON report on stdout);
+    /// started by `rates compare` itself.
+    #[command(hide = true)]
+    MeasuredRun,
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker => return rates_process::worker_main(),
+        Command::MeasuredRun => return bench::child_main(),
         Command::Scenarios => {
             for s in rates_registry::scenarios() {
                 println!("{:<10} {}", s.name, s.about);

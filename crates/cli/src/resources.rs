@@ -11,22 +11,19 @@ pub(crate) struct Usage {
 }
 
 impl Usage {
-    pub(crate) fn now() -> Self {
-        // SAFETY: getrusage fills a struct we own; an all-zero rusage is valid.
-        let usage = unsafe {
-            let mut u: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut u);
-            u
+    /// Now, or `None` where the platform cannot say.
+    pub(crate) fn now() -> Option<Self> {
+        use nix::sys::resource::{UsageWho, getrusage};
+        let u = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+        let tv = |t: nix::sys::time::TimeVal| {
+            Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+                + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
         };
-        let tv = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec.max(0) as u64)
-                + Duration::from_micros(t.tv_usec.max(0) as u64)
-        };
-        Self {
-            user: tv(usage.ru_utime),
-            system: tv(usage.ru_stime),
+        Some(Self {
+            user: tv(u.user_time()),
+            system: tv(u.system_time()),
             // Linux reports ru_maxrss in KiB.
-            peak_rss_bytes: usage.ru_maxrss.max(0) as u64 * 1024,
-        }
+            peak_rss_bytes: u64::try_from(u.max_rss()).unwrap_or(0) * 1024,
+        })
     }
 }

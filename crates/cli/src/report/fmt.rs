@@ -1,0 +1,83 @@
+//! Human units for tables, summaries and chart labels.
+
+/// Seconds in the unit that reads best: `85 us`, `202 ms`, `1.23 s`.
+pub(crate) fn secs(s: f64) -> String {
+    if !s.is_finite() {
+        return "-".to_owned();
+    }
+    if s < 1e-3 {
+        format!("{} us", sig3(s * 1e6))
+    } else if s < 1.0 {
+        format!("{} ms", sig3(s * 1e3))
+    } else {
+        format!("{} s", sig3(s))
+    }
+}
+
+/// Microseconds, as [`secs`] would show them.
+pub(crate) fn micros(us: f64) -> String {
+    secs(us / 1e6)
+}
+
+/// Bytes in MiB (or KiB below 1 MiB, GiB from 10 GiB).
+pub(crate) fn bytes(b: u64) -> String {
+    let b = b as f64;
+    if b < f64::from(1 << 20) {
+        format!("{} KiB", sig3(b / 1024.0))
+    } else if b < 10.0 * f64::from(1 << 30) {
+        format!("{} MiB", sig3(b / f64::from(1 << 20)))
+    } else {
+        format!("{} GiB", sig3(b / f64::from(1 << 30)))
+    }
+}
+
+/// A count with thousands separators: `12,345`.
+pub(crate) fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Three significant digits, no exponent: `0.887`, `22.7`, `1234`.
+pub(crate) fn sig3(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = x.abs().log10().floor() as i32;
+    let decimals = usize::try_from(2 - digits).unwrap_or(0);
+    format!("{x:.decimals$}")
+}
+
+/// A ratio: `1.01x`.
+pub(crate) fn ratio(r: f64) -> String {
+    format!("{r:.2}x")
+}
+
+/// `Some(v)` formatted, `-` for a missing figure.
+pub(crate) fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
+    v.map_or_else(|| "-".to_owned(), f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(secs(0.2021), "202 ms");
+        assert_eq!(secs(0.000_085), "85.0 us");
+        assert_eq!(secs(1.234), "1.23 s");
+        assert_eq!(secs(12.0), "12.0 s");
+        assert_eq!(bytes(13 << 20), "13.0 MiB");
+        assert_eq!(bytes(512 << 10), "512 KiB");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(12), "12");
+        assert_eq!(ratio(1.014), "1.01x");
+    }
+}

@@ -1,0 +1,9 @@
+//! Everything written from measured records: tables, exports, charts, and
+//! the results folder. Nothing here measures.
+
+pub(crate) mod chart;
+pub(crate) mod export;
+pub(crate) mod fmt;
+pub(crate) mod machine;
+pub(crate) mod out;
+pub(crate) mod table;

@@ -1,0 +1,346 @@
+//! The comparison as tables (terminal and Markdown) and a short summary.
+
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, TableComponent, presets};
+use rates_measure::{Export, StrategyResult};
+
+use super::fmt::{bytes, count, micros, opt, ratio, secs};
+
+/// Terminal or Markdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Style {
+    Terminal,
+    Markdown,
+}
+
+fn table(style: Style, header: &[&str]) -> Table {
+    let mut t = Table::new();
+    match style {
+        Style::Terminal => {
+            t.load_preset(presets::NOTHING)
+                .set_style(TableComponent::HeaderLines, '-')
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(100);
+        }
+        Style::Markdown => {
+            t.load_preset(presets::ASCII_MARKDOWN);
+        }
+    }
+    t.set_header(header.iter().map(|h| Cell::new(h)));
+    for i in 0..header.len() {
+        if let Some(col) = t.column_mut(i) {
+            if i > 0 {
+                col.set_cell_alignment(CellAlignment::Right);
+            }
+            if style == Style::Terminal {
+                col.set_padding((if i == 0 { 0 } else { 2 }, 0));
+            }
+        }
+    }
+    t
+}
+
+/// What a row that did not run shows in its first figure column.
+fn not_run(r: &StrategyResult) -> Option<&'static str> {
+    if r.skipped.is_some() {
+        Some("skipped")
+    } else if !r.ran() {
+        Some("error")
+    } else {
+        None
+    }
+}
+
+/// Wall time, its spread and the ideal; start-up, first result, latency.
+pub(crate) fn time_table(export: &Export, style: Style) -> Table {
+    let mut t = table(
+        style,
+        &[
+            "strategy",
+            "median",
+            "min",
+            "max",
+            "+/- MAD",
+            "x ideal",
+            "start-up",
+            "1st result",
+            "p50 req",
+            "p99 req",
+        ],
+    );
+    for r in &export.results {
+        let mut cells = vec![r.strategy.clone()];
+        if let Some(what) = not_run(r) {
+            cells.push(what.to_owned());
+        } else {
+            cells.extend([
+                opt(r.median_s, secs),
+                opt(r.min_s, secs),
+                opt(r.max_s, secs),
+                opt(r.mad_s, secs),
+                opt(r.ratio_to_ideal, ratio),
+                opt(r.startup_s, secs),
+                opt(r.first_result_s, secs),
+                opt(r.latency_p50_s, secs),
+                opt(r.latency_p99_s, secs),
+            ]);
+        }
+        t.add_row(cells);
+    }
+    t
+}
+
+/// What each strategy cost, measured over its own process tree.
+pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
+    let mut t = table(
+        style,
+        &[
+            "strategy",
+            "CPU user",
+            "CPU sys",
+            "CPU/req",
+            "mem tree",
+            "mem own",
+            "threads",
+            "procs",
+            "ctx vol",
+            "ctx invol",
+        ],
+    );
+    for r in &export.results {
+        let mut cells = vec![r.strategy.clone()];
+        if let Some(what) = not_run(r) {
+            cells.push(what.to_owned());
+        } else {
+            cells.extend([
+                opt(r.cpu_user_s, secs),
+                opt(r.cpu_sys_s, secs),
+                opt(r.cpu_per_request_us, micros),
+                opt(r.peak_rss_bytes, bytes),
+                opt(r.parent_peak_rss_bytes, bytes),
+                opt(r.peak_threads, count),
+                opt(r.peak_processes, count),
+                opt(r.voluntary_ctx_switches, count),
+                opt(r.involuntary_ctx_switches, count),
+            ]);
+        }
+        t.add_row(cells);
+    }
+    t
+}
+
+/// Lines under the tables: skipped and failed strategies, notes, and the
+/// server's view where it matters.
+pub(crate) fn notes(export: &Export) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &export.results {
+        if let Some(why) = &r.skipped {
+            out.push(format!("{}: {why}", r.strategy));
+        }
+        if let Some(e) = &r.error {
+            out.push(format!("{}: did not run: {e}", r.strategy));
+        }
+        if let Some(note) = &r.note {
+            out.push(format!("{}: note: {note}", r.strategy));
+        }
+        if r.ran() && r.failed > 0 {
+            let first = r
+                .runs
+                .last()
+                .and_then(|run| run.child.first_failure.clone())
+                .unwrap_or_default();
+            out.push(format!(
+                "{}: {} bases failed ({first})",
+                r.strategy, r.failed
+            ));
+        }
+        if let (Some(limit), Some(busiest)) = (export.scenario.rate_limit_per_s, r.busiest_second) {
+            if r.ran() {
+                out.push(format!(
+                    "{}: busiest second at the server: {busiest} requests (limit {limit}/s)",
+                    r.strategy
+                ));
+            }
+        }
+        if let Some(c) = r.connections {
+            out.push(format!("{}: {c} connections opened per run", r.strategy));
+        }
+    }
+    out
+}
+
+/// The hyperfine-style summary: the fastest, the cheapest in CPU and in
+/// memory, then one line per strategy.
+pub(crate) fn summary(export: &Export) -> Vec<String> {
+    let ran: Vec<&StrategyResult> = export.results.iter().filter(|r| r.ran()).collect();
+    let mut out = Vec::new();
+    let best = |key: fn(&StrategyResult) -> Option<f64>| {
+        ran.iter()
+            .filter_map(|r| key(r).map(|v| (*r, v)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let failed: Vec<String> = ran
+        .iter()
+        .filter(|r| r.failed > 0)
+        .map(|r| format!("{} ({} of {})", r.strategy, r.failed, r.ok + r.failed))
+        .collect();
+    if let Some(first) = ran.first() {
+        out.push(if failed.is_empty() {
+            format!(
+                "every base succeeded: {} of {} in every strategy's last run",
+                first.ok + first.failed,
+                first.ok + first.failed
+            )
+        } else {
+            format!("bases failed:         {}", failed.join(", "))
+        });
+    }
+    if let Some((r, m)) = best(|r| r.median_s) {
+        let vs = r
+            .ratio_to_ideal
+            .map(|x| format!(", {} ideal", ratio(x)))
+            .unwrap_or_default();
+        out.push(format!(
+            "fastest:              {} ({}{vs})",
+            r.strategy,
+            secs(m)
+        ));
+    }
+    if let Some((r, c)) = best(|r| r.cpu_per_request_us) {
+        out.push(format!(
+            "least CPU/request:    {} ({} per request)",
+            r.strategy,
+            micros(c)
+        ));
+    }
+    if let Some((r, b)) = best(|r| r.peak_rss_bytes.map(|b| b as f64)) {
+        out.push(format!(
+            "least memory:         {} ({} peak, whole process tree)",
+            r.strategy,
+            bytes(b as u64)
+        ));
+    }
+    for r in &ran {
+        let mut parts = Vec::new();
+        parts.push(match r.ratio_to_ideal {
+            Some(x) => format!("{} ideal", ratio(x)),
+            None => opt(r.median_s, secs),
+        });
+        if let Some(c) = r.cpu_per_request_us {
+            parts.push(format!("{} CPU/request", micros(c)));
+        }
+        if let Some(b) = r.peak_rss_bytes {
+            parts.push(bytes(b));
+        }
+        if let Some(t) = r.peak_threads {
+            parts.push(format!("{t} thread{}", if t == 1 { "" } else { "s" }));
+        }
+        if let Some(p) = r.peak_processes.filter(|&p| p > 1) {
+            parts.push(format!("{p} processes"));
+        }
+        out.push(format!("  {:<15} {}", r.strategy, parts.join(", ")));
+    }
+    out
+}
+
+/// What the figures are, for the text under every report.
+pub(crate) fn legend(export: &Export) -> String {
+    format!(
+        "Each of {runs} timed runs per strategy (after {warmup} warm-up) ran in a fresh \
+         `rates` child process against the same server in the parent, in rotating order. \
+         median/min..max/MAD: wall time of one whole run (start-up of threads, pools, \
+         runtimes or workers included). x ideal: median / (ceil(bases / in flight) x latency, \
+         and >= bases / rate). start-up: spawn to the first request at the server; 1st \
+         result: spawn to the first finished base; p50/p99 req: one request's latency from the \
+         attempt loop's timestamps. CPU: user and system time of the whole process tree \
+         per run, from the kernel (the sum is exact; the user/system split is sampled at \
+         clock ticks), and per request sent (process start-up included). mem tree: most RSS summed \
+         over the child and all its descendants at one sample (every {interval} ms; shared \
+         pages count once per process); mem own: the child process alone. threads, procs: \
+         most alive at one sample. ctx: context switches of the tree per run. Figures are \
+         medians over the runs; threads and procs are the most seen in any run. Not measured: \
+         the server's own costs (it runs in the parent), and spikes shorter than the \
+         sampling interval.",
+        runs = export.runs,
+        warmup = export.warmup,
+        interval = export.sample_interval_ms,
+    )
+}
+
+/// The whole terminal report for one scenario.
+pub(crate) fn terminal(export: &Export) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{}: {}\n\nTime\n{}\n\nCost (each strategy's own process tree)\n{}\n",
+        export.scenario.name,
+        export.scenario.about,
+        time_table(export, Style::Terminal),
+        cost_table(export, Style::Terminal)
+    ));
+    let notes = notes(export);
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+    }
+    out.push_str("\nSummary\n");
+    for line in summary(export) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&textwrap(&legend(export), 100));
+    out.push('\n');
+    out
+}
+
+/// The Markdown report for one scenario (no charts).
+pub(crate) fn markdown(export: &Export) -> String {
+    let mut out = format!(
+        "## {}: {}\n\n### Time\n\n{}\n\n### Cost (each strategy's own process tree)\n\n{}\n\n",
+        export.scenario.name,
+        export.scenario.about,
+        time_table(export, Style::Markdown),
+        cost_table(export, Style::Markdown)
+    );
+    for n in notes(export) {
+        out.push_str(&format!("- {n}\n"));
+    }
+    out.push_str("\n**Summary**\n\n```text\n");
+    for line in summary(export) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str("```\n\n");
+    out.push_str(&legend(export));
+    out.push_str(&format!(
+        "\n\nMachine: {}, {} cores, {}, kernel {}; load {} before, {} after; commit {}.\n",
+        export.machine.cpu,
+        export.machine.cores,
+        bytes(export.machine.memory_bytes),
+        export.machine.kernel,
+        opt(export.machine.load_before, |l| format!("{l:.2}")),
+        opt(export.machine.load_after, |l| format!("{l:.2}")),
+        export.machine.commit,
+    ));
+    out
+}
+
+/// Wraps `text` at `width` columns on spaces.
+fn textwrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
+}
