@@ -174,20 +174,35 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
 
 /// The `fetch --json` document (schema 1): the run's totals, then one
 /// outcome per base in input order (see `Outcome`'s JSON shape).
-fn json_report(report: &rates_core::Report, config: &Config) -> serde_json::Value {
-    serde_json::json!({
-        "schema": 1,
-        "strategy": report.strategy,
-        "endpoint": config.endpoint.template(),
-        "concurrency": config.concurrency,
-        "bases": report.outcomes.len(),
-        "ok": report.successes().count(),
-        "failed": report.failures().count(),
-        "requests": report.total_attempts(),
-        "wall_s": report.wall.as_secs_f64(),
-        "note": report.note,
-        "outcomes": report.outcomes,
-    })
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    schema: u32,
+    strategy: &'a str,
+    endpoint: &'a str,
+    concurrency: usize,
+    bases: usize,
+    ok: usize,
+    failed: usize,
+    requests: u64,
+    wall_s: f64,
+    note: Option<&'a str>,
+    outcomes: &'a [rates_core::Outcome],
+}
+
+fn json_report<'a>(report: &'a rates_core::Report, config: &'a Config) -> JsonReport<'a> {
+    JsonReport {
+        schema: 1,
+        strategy: &report.strategy,
+        endpoint: config.endpoint.template(),
+        concurrency: config.concurrency,
+        bases: report.outcomes.len(),
+        ok: report.successes().count(),
+        failed: report.failures().count(),
+        requests: report.total_attempts(),
+        wall_s: report.wall.as_secs_f64(),
+        note: report.note.as_deref(),
+        outcomes: &report.outcomes,
+    }
 }
 
 /// The worker command for the process strategy: this executable, re-run with

@@ -104,16 +104,28 @@ fn compare_prints_a_row_per_strategy() {
         "--warmup",
         "0",
         "--strategies",
-        "sync",
+        "sync,tokio",
     ]);
     assert_eq!(code, 0, "{stderr}");
+    for table in ["Time", "Cost (each strategy's own process tree)", "Summary"] {
+        assert!(stdout.lines().any(|l| l == table), "{table}: {stdout}");
+    }
+    // Each table's title row matches its columns: the sync row has one
+    // figure per title.
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("strategy") && l.contains("median"))
+        .expect("the time table's header");
     let row = stdout
         .lines()
-        .find(|l| l.starts_with("sync"))
+        .find(|l| l.starts_with("sync "))
         .expect("a sync row");
+    let titles = header.split("  ").filter(|t| !t.trim().is_empty()).count();
+    let cells = row.split("  ").filter(|t| !t.trim().is_empty()).count();
+    assert_eq!(titles, cells, "{header}\n{row}");
     assert!(
-        row.contains("0.500s"),
-        "ideal of sync on classic is 5 x 100 ms: {row}"
+        row.contains("1.0"),
+        "sync runs at its ideal on classic: {row}"
     );
     let (code, _, stderr) = output(&["compare", "--scenario", "nope"]);
     assert_eq!(code, 2);

@@ -1,0 +1,267 @@
+//! The comparison report and the JSON schemas, end to end: real child
+//! processes, real server, real files.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn rates(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rates"))
+        .args(args)
+        .output()
+        .expect("run rates");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn row<'a>(export: &'a Value, strategy: &str) -> &'a Value {
+    export["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["strategy"] == strategy)
+        .unwrap_or_else(|| panic!("no {strategy} row"))
+}
+
+fn num(r: &Value, field: &str) -> f64 {
+    r[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{} has no {field}: {r}", r["strategy"]))
+}
+
+const FIELDS: &[&str] = &[
+    "median_s",
+    "min_s",
+    "max_s",
+    "mad_s",
+    "ideal_s",
+    "ratio_to_ideal",
+    "cpu_user_s",
+    "cpu_sys_s",
+    "cpu_per_request_us",
+    "peak_rss_bytes",
+    "peak_threads",
+    "peak_processes",
+    "voluntary_ctx_switches",
+    "involuntary_ctx_switches",
+    "startup_s",
+    "first_result_s",
+    "latency_p50_s",
+    "latency_p99_s",
+];
+
+#[test]
+fn fanout_exports_carry_every_figure_of_every_tree() {
+    let dir = tempdir("fanout");
+    let (json, csv, md) = (dir.join("a.json"), dir.join("a.csv"), dir.join("a.md"));
+    let (code, _, stderr) = rates(&[
+        "compare",
+        "--scenario",
+        "fanout",
+        "--runs",
+        "3",
+        "--export-json",
+        json.to_str().unwrap(),
+        "--export-csv",
+        csv.to_str().unwrap(),
+        "--export-markdown",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let export: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(export["schema"], 1);
+    assert_eq!(export["scenario"]["bases"], 500);
+    assert!(export["machine"]["cores"].as_u64().unwrap() >= 1);
+    for r in export["results"].as_array().unwrap() {
+        for field in FIELDS {
+            assert!(num(r, field) >= 0.0, "{field} of {}", r["strategy"]);
+        }
+        assert_eq!(r["ok"], 500, "{}", r["strategy"]);
+        assert_eq!(r["failed"], 0);
+        assert_eq!(r["runs_s"].as_array().unwrap().len(), 3);
+        assert!(num(r, "cpu_user_s") + num(r, "cpu_sys_s") > 0.0);
+        assert!(num(r, "min_s") <= num(r, "median_s") && num(r, "median_s") <= num(r, "max_s"));
+        assert!(num(r, "latency_p50_s") <= num(r, "latency_p99_s"));
+        let procs = num(r, "peak_processes");
+        if r["strategy"] == "process" {
+            assert!(procs > 1.0, "process runs workers: {r}");
+        } else {
+            assert_eq!(procs, 1.0, "{} runs in one process", r["strategy"]);
+        }
+    }
+    // The process strategy's tree holds its workers' memory too.
+    let (process, sync) = (row(&export, "process"), row(&export, "sync"));
+    let workers = num(process, "peak_rss_bytes") - num(process, "parent_peak_rss_bytes");
+    assert!(
+        workers > f64::from(4 << 20),
+        "workers hold memory: {workers} B"
+    );
+    assert!(
+        num(process, "peak_rss_bytes") >= num(sync, "peak_rss_bytes") + 0.8 * workers,
+        "process {} vs sync {}",
+        process["peak_rss_bytes"],
+        sync["peak_rss_bytes"]
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for field in FIELDS {
+        assert!(header.contains(field), "CSV column {field}");
+    }
+    assert_eq!(lines.count(), 9, "one CSV row per strategy");
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("| strategy") && md.contains("| tokio"), "{md}");
+}
+
+#[test]
+fn classic_results_folder_has_manifest_exports_charts_and_report() {
+    let dir = tempdir("classic-out");
+    let out = dir.join("run");
+    let (code, stdout, stderr) = rates(&[
+        "compare",
+        "--scenario",
+        "classic",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("fastest:"), "{stdout}");
+    for file in [
+        "manifest.json",
+        "classic.json",
+        "classic.csv",
+        "classic.md",
+        "REPORT.md",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    for field in [
+        "date",
+        "commit",
+        "rustc",
+        "os",
+        "kernel",
+        "cpu",
+        "cores",
+        "memory_bytes",
+        "command",
+    ] {
+        assert!(!manifest["machine"][field].is_null(), "manifest {field}");
+    }
+    let export: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("classic.json")).unwrap()).unwrap();
+    assert!(
+        num(row(&export, "threads"), "peak_threads") >= 5.0,
+        "one thread per base"
+    );
+    assert!(
+        num(row(&export, "sync"), "peak_threads") <= 3.0,
+        "sync is one thread"
+    );
+    let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    let names = rates_registry::names();
+    for (kind, series) in [
+        ("wall", &["median wall time", "ideal"][..]),
+        ("cpu", &["user", "system"][..]),
+        ("memory", &["own process", "child processes"][..]),
+        ("threads", &["threads", "processes"][..]),
+    ] {
+        let file = format!("classic-{kind}.svg");
+        assert!(
+            report.contains(&format!("]({file})")),
+            "REPORT.md shows {file}"
+        );
+        let svg = std::fs::read_to_string(out.join(&file)).unwrap();
+        let doc = roxmltree::Document::parse(&svg)
+            .unwrap_or_else(|e| panic!("{file} is not valid SVG: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
+        for name in &names {
+            assert!(texts.contains(name), "{file} labels {name}");
+        }
+        for s in series {
+            assert!(
+                texts.iter().any(|t| t.contains(s)),
+                "{file} has the {s} series"
+            );
+        }
+        let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
+        assert!(bars > names.len(), "{file} draws a bar per strategy");
+    }
+}
+
+#[test]
+fn several_scenarios_need_a_folder_for_exports() {
+    let (code, _, stderr) = rates(&[
+        "compare",
+        "--scenario",
+        "classic,fanout",
+        "--export-json",
+        "x.json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--out DIR"), "{stderr}");
+}
+
+#[test]
+fn fetch_json_reads_plainly() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/rates?base={{base}}");
+    let (code, stdout, _) = rates(&[
+        "fetch",
+        "--endpoint",
+        &endpoint,
+        "--bases",
+        "USD",
+        "--retries",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["failed"], 1);
+    let outcome = &doc["outcomes"][0];
+    assert_eq!(outcome["base"], "USD");
+    assert_eq!(outcome["ok"], false);
+    assert_eq!(outcome["error"]["kind"], "connection");
+    assert!(!outcome["error"]["message"].as_str().unwrap().is_empty());
+    assert!(
+        !stdout.contains("\"Ok\"") && !stdout.contains("\"Err\""),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = rates(&["fetch", "--latency", "0", "--bases", "usd", "--json"]);
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let outcome = &doc["outcomes"][0];
+    assert_eq!(outcome["ok"], true);
+    assert_eq!(outcome["rates"]["USD"], 1.0);
+    assert!(outcome["error"].is_null());
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
