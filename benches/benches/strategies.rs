@@ -22,12 +22,15 @@
 //! resources), nor the server's capacity (`wrk` on `rates serve` shows it is
 //! far above what any scenario asks).
 //!
-//! Run one scenario: `cargo bench -p rates-benches -- classic`.
+//! Run one scenario: `cargo bench -p rates-benches -- classic` (only the
+//! servers of the scenarios a filter selects are started).
 //! Check they all run once, quickly: `cargo bench -p rates-benches -- --test`.
+//! Criterion's HTML report, every scenario's strategies side by side, is left
+//! in `target/criterion/report/index.html`.
 
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput};
 use rates_core::Strategy;
 use rates_registry::Scenario;
 use rates_server::RatesServer;
@@ -104,11 +107,64 @@ fn run_once(
     report
 }
 
-fn all_scenarios(c: &mut Criterion) {
-    for scenario in rates_registry::scenarios() {
-        bench_scenario(c, &scenario);
+/// Criterion's positional filter, if one was given: every argument that is
+/// not a flag or a flag's value.
+fn filter_from_args() -> Option<String> {
+    const TAKES_VALUE: &[&str] = &[
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--profile-time",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--format",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--nresamples",
+        "-c",
+        "-b",
+        "-s",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(arg) = args.next() {
+        if arg.starts_with('-') {
+            if TAKES_VALUE.contains(&arg.as_str()) {
+                args.next();
+            }
+        } else {
+            filter = Some(arg);
+        }
     }
+    filter
 }
 
-criterion_group!(benches, all_scenarios);
-criterion_main!(benches);
+/// Whether any benchmark of `scenario` can match criterion's `filter`. Plain
+/// filters are matched as substrings of `scenario/strategy/bases`, as
+/// criterion does; a filter with regex syntax starts every scenario.
+fn selected(scenario: &Scenario, filter: Option<&str>) -> bool {
+    let Some(filter) = filter else { return true };
+    if filter.contains(['^', '$', '*', '+', '?', '(', '[', '|', '\\', '.']) {
+        return true;
+    }
+    rates_registry::names()
+        .iter()
+        .any(|s| format!("{}/{s}/{}", scenario.name, scenario.size).contains(filter))
+}
+
+fn main() {
+    let filter = filter_from_args();
+    let mut c = Criterion::default().configure_from_args();
+    for scenario in rates_registry::scenarios() {
+        if selected(&scenario, filter.as_deref()) {
+            bench_scenario(&mut c, &scenario);
+        }
+    }
+    c.final_summary();
+}
