@@ -15,6 +15,7 @@ use rates_server::RatesServer;
 
 use crate::args;
 use crate::bench::{Bench, progress_line};
+use crate::gate::{self, Rules};
 use crate::report::{export, machine, out, table};
 
 #[derive(Debug, Args)]
@@ -22,7 +23,14 @@ use crate::report::{export, machine, out, table};
   rates compare                                   classic, every strategy, two tables and a summary
   rates compare --scenario fanout --runs 3 --export-json a.json --export-csv a.csv
   rates compare --scenario all --out results/my-run   exports, SVG charts and REPORT.md
-  rates compare --scenario fanout --strategies tokio,threads --json")]
+  rates compare --scenario fanout --strategies tokio,threads --json
+  rates compare --scenario fanout --runs 3 --export-json b.json
+  rates compare --scenario fanout --runs 3 --baseline b.json      exit code 3 on a regression
+  rates compare --scenario classic,fanout,throttled --baseline results/baseline
+  rates compare --scenario fanout --save-baseline                 refresh results/baseline/fanout.json
+
+Exit codes: 0 all ran, 1 a strategy failed bases or could not run, 2 bad input,
+3 the gate found a regression.")]
 pub(crate) struct CompareArgs {
     /// Scenario(s) to run: a name, a comma-separated list, or `all` (see
     /// `rates scenarios`).
@@ -61,6 +69,25 @@ pub(crate) struct CompareArgs {
     /// plus ten times the scenario's ideal).
     #[arg(long, value_parser = args::duration)]
     run_timeout: Option<Duration>,
+    /// Gate against a baseline: a JSON export of the same scenario, or a
+    /// folder of them (`results/baseline`, one `SCENARIO.json` each). Exits
+    /// with 3 when a strategy regressed (see --max-regression).
+    #[arg(long, value_name = "FILE|DIR")]
+    baseline: Option<PathBuf>,
+    /// How much worse a gated figure may get: `10%`, or per metric
+    /// `cpu=20%,memory=15%` (ratio, cpu, memory, wall). A change counts only
+    /// if it also exceeds twice the runs' spread (their MADs combined).
+    #[arg(long, default_value = "10%", value_name = "SHARE")]
+    max_regression: String,
+    /// Also gate these metrics (`wall`: absolute median wall time, which only
+    /// means something on the machine that made the baseline). Ratio to
+    /// ideal, CPU per request and peak memory are always gated.
+    #[arg(long, value_name = "METRICS")]
+    gate: Option<String>,
+    /// Write each scenario's JSON export as the new baseline into DIR
+    /// (default results/baseline), with the machine's manifest.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "results/baseline")]
+    save_baseline: Option<PathBuf>,
 }
 
 /// The scenarios named by `--scenario`.
@@ -193,14 +220,31 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     if a.sample_interval.is_zero() {
         bail!("--sample-interval must be positive, like 10ms");
     }
-    if let Some(dir) = &a.out {
+    let rules = Rules::parse(a.gate.as_deref(), &a.max_regression)?;
+    let mut baselines = Vec::new();
+    if let Some(path) = &a.baseline {
+        if scenarios.len() > 1 && !path.is_dir() {
+            bail!(
+                "--baseline {} is one file; for {} scenarios give a folder holding SCENARIO.json \
+                 for each (like results/baseline)",
+                path.display(),
+                scenarios.len()
+            );
+        }
+        for s in &scenarios {
+            let file = gate::baseline_file(path, s.name);
+            baselines.push((export::read_json(&file)?, file));
+        }
+    }
+    for dir in [&a.out, &a.save_baseline].into_iter().flatten() {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the results folder {}", dir.display()))?;
+            .with_context(|| format!("creating the folder {}", dir.display()))?;
     }
     let started = machine::describe();
     let mut exports = Vec::new();
-    for scenario in &scenarios {
-        let export = measure_scenario(
+    let mut regressed = false;
+    for (i, scenario) in scenarios.iter().enumerate() {
+        let mut export = measure_scenario(
             scenario,
             &strategies,
             a.runs,
@@ -208,10 +252,26 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
             a.sample_interval,
             a.run_timeout,
         )?;
+        let mut gate_report = None;
+        if let Some((base, file)) = baselines.get(i) {
+            if let Some(warning) = gate::check_comparable(base, &export, file)? {
+                eprintln!("{warning}");
+            }
+            let (lines, rerun) = gate_with_rerun(a, scenario, base, &mut export, &rules)?;
+            regressed |= lines.iter().any(|l| l.regressed);
+            gate_report = Some((lines, rerun, file.clone()));
+        }
         if a.json {
             println!("{}", serde_json::to_string_pretty(&export)?);
         } else {
             println!("{}", table::terminal(&export));
+        }
+        if let Some((lines, rerun, file)) = &gate_report {
+            let out = if a.json { eprint } else { print };
+            out(format_args!(
+                "{}",
+                table::gate(&export.scenario.name, file, lines, rerun, &rules)
+            ));
         }
         if let Some(p) = &a.export_json {
             export::write_json(&export, p)?;
@@ -225,13 +285,84 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
         if let Some(dir) = &a.out {
             out::write_scenario(dir, &export)?;
         }
+        if let Some(dir) = &a.save_baseline {
+            let file = dir.join(format!("{}.json", scenario.name));
+            export::write_json(&export, &file)?;
+            eprintln!("saved the baseline {}", file.display());
+        }
         exports.push(export);
     }
     if let Some(dir) = &a.out {
-        let mut machine = started;
+        let mut machine = started.clone();
         machine.load_after = machine::load();
         out::write_report(dir, &machine, &exports)?;
         eprintln!("wrote {}", dir.join("REPORT.md").display());
     }
-    Ok(exit_code(&exports))
+    if let Some(dir) = &a.save_baseline {
+        let mut machine = started;
+        machine.load_after = machine::load();
+        export::write(
+            &dir.join("manifest.json"),
+            serde_json::to_string_pretty(&machine)?.as_bytes(),
+        )?;
+    }
+    let code = exit_code(&exports);
+    Ok(if code == ExitCode::SUCCESS && regressed {
+        ExitCode::from(3)
+    } else {
+        code
+    })
+}
+
+/// print!/eprint! as functions.
+fn print(args: std::fmt::Arguments<'_>) {
+    print!("{args}");
+}
+
+fn eprint(args: std::fmt::Arguments<'_>) {
+    eprint!("{args}");
+}
+
+/// Judges `export` against `base`; strategies that look regressed are
+/// measured once more and judged on the re-run. Returns the lines and the
+/// strategies re-run.
+fn gate_with_rerun(
+    a: &CompareArgs,
+    scenario: &Scenario,
+    base: &Export,
+    export: &mut Export,
+    rules: &Rules,
+) -> Result<(Vec<gate::Line>, Vec<String>)> {
+    let lines = gate::judge(base, export, rules);
+    let mut suspects: Vec<String> = lines
+        .iter()
+        .filter(|l| l.regressed)
+        .map(|l| l.strategy.clone())
+        .collect();
+    suspects.dedup();
+    if suspects.is_empty() {
+        return Ok((lines, suspects));
+    }
+    eprintln!(
+        "{} looked regressed: measuring once more before the verdict",
+        suspects.join(", ")
+    );
+    let again = measure_scenario(
+        scenario,
+        &strategies_named(Some(&suspects.join(",")))?,
+        a.runs,
+        a.warmup,
+        a.sample_interval,
+        a.run_timeout,
+    )?;
+    for row in again.results {
+        if let Some(slot) = export
+            .results
+            .iter_mut()
+            .find(|r| r.strategy == row.strategy)
+        {
+            *slot = row;
+        }
+    }
+    Ok((gate::judge(base, export, rules), suspects))
 }

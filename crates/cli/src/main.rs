@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod compare;
 mod fetch;
+mod gate;
 mod report;
 mod resources;
 mod serve;

@@ -265,3 +265,79 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn the_gate_passes_its_own_baseline_and_fails_a_better_one() {
+    let dir = tempdir("gate");
+    let base = dir.join("b.json");
+    let common = [
+        "compare",
+        "--scenario",
+        "classic",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--strategies",
+        "sync,tokio",
+    ];
+    let mut first: Vec<&str> = common.to_vec();
+    first.extend(["--export-json", base.to_str().unwrap()]);
+    let (code, _, stderr) = rates(&first);
+    assert_eq!(code, 0, "{stderr}");
+
+    // Against itself, with a wide limit (this test checks the plumbing, not
+    // the machine's noise): no regression.
+    let mut same: Vec<&str> = common.to_vec();
+    same.extend([
+        "--baseline",
+        base.to_str().unwrap(),
+        "--max-regression",
+        "100%",
+    ]);
+    let (code, stdout, stderr) = rates(&same);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("no regression"), "{stdout}");
+
+    // A baseline 30% better on every gated figure: exit 3, each named.
+    let mut better: Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    for r in better["results"].as_array_mut().unwrap() {
+        for field in ["ratio_to_ideal", "cpu_per_request_us", "peak_rss_bytes"] {
+            let v = r[field].as_f64().unwrap() * 0.7;
+            r[field] = if field == "peak_rss_bytes" {
+                Value::from(v as u64)
+            } else {
+                Value::from(v)
+            };
+        }
+    }
+    let better_path = dir.join("better.json");
+    std::fs::write(&better_path, better.to_string()).unwrap();
+    let mut gate: Vec<&str> = common.to_vec();
+    gate.extend(["--baseline", better_path.to_str().unwrap()]);
+    let (code, stdout, stderr) = rates(&gate);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    for strategy in ["sync", "tokio"] {
+        for metric in ["ratio", "cpu", "memory"] {
+            assert!(
+                stdout.contains(&format!("{strategy} {metric}")),
+                "{strategy} {metric} named in: {stdout}"
+            );
+        }
+    }
+    assert!(stderr.contains("measuring once more"), "{stderr}");
+    assert!(stdout.contains("(re-run)"), "{stdout}");
+
+    // Another scenario's baseline is refused as bad input.
+    let (code, _, stderr) = rates(&[
+        "compare",
+        "--scenario",
+        "fanout",
+        "--runs",
+        "1",
+        "--baseline",
+        base.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not of this"), "{stderr}");
+}

@@ -344,3 +344,61 @@ fn textwrap(text: &str, width: usize) -> String {
     }
     out
 }
+
+/// The gate's verdicts as a table, with the rule and the re-runs.
+pub(crate) fn gate(
+    scenario: &str,
+    baseline: &std::path::Path,
+    lines: &[crate::gate::Line],
+    rerun: &[String],
+    rules: &crate::gate::Rules,
+) -> String {
+    let mut t = table(
+        Style::Terminal,
+        &["strategy", "metric", "baseline", "now", "change", "verdict"],
+    );
+    for l in lines {
+        let verdict = if rerun.contains(&l.strategy) && l.metric.is_some() {
+            format!("{} (re-run)", l.verdict)
+        } else {
+            l.verdict.clone()
+        };
+        t.add_row(vec![
+            l.strategy.clone(),
+            l.metric.map(|m| m.name().to_owned()).unwrap_or_default(),
+            l.baseline.clone(),
+            l.current.clone(),
+            l.change.clone(),
+            verdict,
+        ]);
+    }
+    let regressed: Vec<String> = lines
+        .iter()
+        .filter(|l| l.regressed)
+        .map(|l| format!("{} {}", l.strategy, l.metric.map_or("", |m| m.name())))
+        .collect();
+    let limits: Vec<String> = rules
+        .metrics
+        .iter()
+        .map(|m| {
+            let share = rules.max.iter().find(|x| x.0 == *m).map_or(0.1, |x| x.1);
+            format!("{} {:.0}%", m.name(), share * 100.0)
+        })
+        .collect();
+    let rule = format!(
+        "A figure regresses when it is worse by more than its limit ({}) and by more than \
+         twice the two runs' spreads (+/- MAD) combined; a strategy that looks regressed is \
+         measured once more and judged on that run.",
+        limits.join(", ")
+    );
+    format!(
+        "Gate: {scenario} against {}\n{t}\n{}\n{}\n\n",
+        baseline.display(),
+        if regressed.is_empty() {
+            "no regression".to_owned()
+        } else {
+            format!("REGRESSED: {}", regressed.join(", "))
+        },
+        textwrap(&rule, 100)
+    )
+}
