@@ -6,6 +6,7 @@ mod bench;
 mod compare;
 mod fetch;
 mod gate;
+mod history;
 mod report;
 mod resources;
 mod serve;
@@ -44,6 +45,9 @@ enum Command {
     /// Run every strategy on a named scenario against one embedded server
     /// and print a comparison table.
     Compare(compare::CompareArgs),
+    /// Print how each strategy's figures moved over the results runs in a
+    /// folder, and chart them.
+    History(history::HistoryArgs),
     /// Run the mock rates API in the foreground.
     Serve(serve::ServeArgs),
     /// List the registered strategies, one line each.
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Fetch(a) => fetch::run(&a),
         Command::Compare(a) => compare::run(&a),
         Command::Serve(a) => serve::run(&a),
+        Command::History(a) => history::run(&a),
         Command::Strategies => {
             for s in rates_registry::strategies() {
                 println!("{:<15} {}", s.name(), s.summary());

@@ -341,3 +341,60 @@ fn the_gate_passes_its_own_baseline_and_fails_a_better_one() {
     assert_eq!(code, 2);
     assert!(stderr.contains("not of this"), "{stderr}");
 }
+
+#[test]
+fn history_follows_each_strategy_and_keeps_machines_apart() {
+    let dir = tempdir("history");
+    let results = dir.join("results");
+    let run = |folder: &str, date: &str, cpu: &str, ratio: f64| {
+        let d = results.join(folder);
+        std::fs::create_dir_all(&d).unwrap();
+        let machine = serde_json::json!({"date": date, "commit": "abc", "rustc": "r", "os": "linux",
+            "kernel": "k", "cpu": cpu, "cores": 2, "memory_bytes": 1u64 << 34, "command": "c"});
+        std::fs::write(
+            d.join("manifest.json"),
+            serde_json::json!({"machine": machine}).to_string(),
+        )
+        .unwrap();
+        let export = serde_json::json!({"schema": 1, "tool": "rates", "runs": 3, "warmup": 1,
+            "sample_interval_ms": 10, "machine": machine,
+            "scenario": {"name": "fanout", "about": "", "bases": 500, "latency_s": 0.02,
+                         "concurrency": 50, "rate_limit_per_s": null, "faults": []},
+            "results": [{"strategy": "tokio", "median_s": 0.21 * ratio / 1.05, "ideal_s": 0.2,
+                         "ratio_to_ideal": ratio, "runs_s": [0.21], "runs": [], "ok": 500,
+                         "failed": 0}]});
+        std::fs::write(d.join("fanout.json"), export.to_string()).unwrap();
+    };
+    run("2026-01-01-a", "2026-01-01T10:00:00Z", "CPU A", 1.05);
+    run("2026-02-01-a", "2026-02-01T10:00:00Z", "CPU A", 1.07);
+    run("2026-03-01-b", "2026-03-01T10:00:00Z", "CPU B", 1.20);
+    std::fs::create_dir_all(results.join("notes-only")).unwrap();
+    let out = dir.join("charts");
+    let (code, stdout, stderr) = rates(&[
+        "history",
+        results.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("notes-only: no manifest.json"), "{stderr}");
+    let tokio = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("tokio"))
+        .unwrap();
+    for v in ["1.05x", "1.07x", "1.20x"] {
+        assert!(tokio.contains(v), "{tokio}");
+    }
+    assert!(stdout.contains("on 2 machine(s)"), "{stdout}");
+    let svg = std::fs::read_to_string(out.join("fanout-ratio.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("valid SVG");
+    // Two machines: two separate lines for tokio, never one.
+    let lines = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .count();
+    assert!(lines >= 2, "one line per machine: {lines}");
+    let (code, _, stderr) = rates(&["history", dir.join("nothing").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nothing"), "{stderr}");
+}
