@@ -65,6 +65,10 @@ pub(crate) struct CompareArgs {
     /// processes.
     #[arg(long, default_value = "10ms", value_parser = args::duration)]
     sample_interval: Duration,
+    /// CPU work per item on top of the scenario's (0, 100us, 1ms): done in
+    /// each strategy's own thread, task or child process.
+    #[arg(long, value_parser = args::duration)]
+    work: Option<Duration>,
     /// A run taking longer is stopped and reported as an error (default: 60 s
     /// plus ten times the scenario's ideal).
     #[arg(long, value_parser = args::duration)]
@@ -125,7 +129,7 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
         latency_s: scenario.latency.as_secs_f64(),
         concurrency: scenario.concurrency,
         rate_limit_per_s: scenario.rate_limit,
-        work_s: 0.0,
+        work_s: scenario.work.as_secs_f64(),
         faults: scenario.faults.iter().map(|f| format!("{f:?}")).collect(),
         tls: false,
     }
@@ -207,7 +211,12 @@ pub(crate) fn exit_code(exports: &[Export]) -> ExitCode {
 
 pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     // Every input is checked before anything starts.
-    let scenarios = scenarios_named(&a.scenario)?;
+    let mut scenarios = scenarios_named(&a.scenario)?;
+    if let Some(work) = a.work {
+        for s in &mut scenarios {
+            s.work = work;
+        }
+    }
     let strategies = strategies_named(a.strategies.as_deref())?;
     let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
     if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {

@@ -47,6 +47,10 @@ pub(crate) struct FetchArgs {
     /// range 50ms..150ms.
     #[arg(long, default_value = "100ms", value_parser = args::latency)]
     latency: Latency,
+    /// CPU work done on each successful response, in the strategy's own
+    /// thread, task or child process: 0, 100us, 5ms (calibrated once).
+    #[arg(long, default_value = "0", value_parser = args::duration)]
+    work: Duration,
     /// Also print this process's CPU time and peak memory (with --endpoint,
     /// the client's alone).
     #[arg(long)]
@@ -88,6 +92,9 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     config.request_timeout = a.timeout;
     config.connect_timeout = a.connect_timeout;
     config.worker = crate::fetch::self_worker();
+    if !a.work.is_zero() {
+        config.work = Some(rates_core::Work::calibrated(a.work));
+    }
     config.validate()?;
 
     if let Some(why) = strategy.limitation(bases.len(), &config) {

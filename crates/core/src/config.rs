@@ -333,6 +333,10 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The largest response body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// CPU work done on each successful response, in the thread or task that
+    /// handled it (none by default).
+    #[serde(default)]
+    pub work: Option<crate::Work>,
     /// Counts finished bases as a run goes (for progress displays); not sent
     /// to worker processes.
     #[serde(skip)]
@@ -365,6 +369,7 @@ impl Config {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1 << 20,
+            work: None,
             progress: None,
             worker: None,
         })
@@ -388,6 +393,13 @@ impl Config {
     #[must_use]
     pub fn with_retries(mut self, retries: u32) -> Self {
         self.retry.retries = retries;
+        self
+    }
+
+    /// Sets the CPU work per item.
+    #[must_use]
+    pub fn with_work(mut self, work: Option<crate::Work>) -> Self {
+        self.work = work;
         self
     }
 
@@ -442,6 +454,7 @@ struct ProgressInner {
     done: std::sync::atomic::AtomicUsize,
     first_done: std::sync::OnceLock<std::time::Instant>,
     latency: crate::histogram::Histogram,
+    worked: std::sync::atomic::AtomicUsize,
 }
 
 impl Progress {
@@ -461,6 +474,20 @@ impl Progress {
     /// Accurate to about 3% (a log-linear histogram of microseconds).
     pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
         self.0.latency.quantile(q).map(Duration::from_micros)
+    }
+
+    /// Items whose CPU work ([`Config::work`]) was done.
+    pub fn worked(&self) -> usize {
+        self.0.worked.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts one item's work as done (the attempt loop does; a strategy
+    /// whose work runs elsewhere, as in a child process, calls this when
+    /// it hears of it).
+    pub fn work_done(&self) {
+        self.0
+            .worked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Requests whose latency was recorded.

@@ -110,6 +110,14 @@ impl<'a> BaseFetch<'a> {
         let error = match response {
             Ok(r) if (200..300).contains(&r.status) => match decode(self.base, &r.body) {
                 Ok(rates) => {
+                    // The item's CPU work, here: on whatever thread or task
+                    // drives this loop.
+                    if let Some(work) = &self.config.work {
+                        work.run(&r.body);
+                        if let Some(progress) = &self.config.progress {
+                            progress.work_done();
+                        }
+                    }
                     self.result = Some(Ok(rates));
                     return;
                 }

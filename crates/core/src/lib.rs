@@ -32,6 +32,7 @@ mod histogram;
 mod report;
 mod strategy;
 mod throttle;
+mod work;
 
 pub use code::{CurrencyCode, generated_codes, parse_codes};
 pub use config::{
@@ -43,3 +44,4 @@ pub use fetch::{BaseFetch, RawResponse, Step, fetch_blocking};
 pub use report::{Outcome, Report, matrix_row, three_significant};
 pub use strategy::Strategy;
 pub use throttle::{Gcra, Throttle};
+pub use work::Work;

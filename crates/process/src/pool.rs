@@ -64,7 +64,11 @@ const READER_STACK: usize = 256 * 1024;
 /// ```
 #[derive(Debug)]
 pub struct ProcessPool {
+    /// What the workers are told (the CPU work per item included).
     config: Config,
+    /// What the parent's attempt loop runs with: the same, but the work is
+    /// the workers' to do.
+    local: Config,
     command: WorkerCommand,
     source: Source,
     slots: Vec<Mutex<Slot>>,
@@ -145,6 +149,7 @@ impl ProcessPool {
         )?;
         Ok(Self {
             config: config.clone(),
+            local: config.clone().with_work(None),
             command,
             source,
             slots: (0..processes).map(|_| Mutex::default()).collect(),
@@ -365,7 +370,7 @@ impl ProcessPool {
             };
             // The throttle slot is reserved per attempt in `attempt` and
             // waited for in the worker, right before it sends.
-            let outcome = fetch_blocking(base, &self.config, None, |url| {
+            let outcome = fetch_blocking(base, &self.local, None, |url| {
                 self.attempt(index, &mut slot, url, run.throttle)
             });
             lock(&run.outcomes)[i] = Some(outcome);
@@ -608,6 +613,7 @@ impl Spawner<'_> {
             stdin: Some(stdin),
             replies,
             next_id: 0,
+            progress: self.config.progress.clone(),
         };
         let hello = Request::Hello {
             protocol: PROTOCOL,
@@ -732,6 +738,8 @@ struct Worker {
     stdin: Option<ChildStdin>,
     replies: Receiver<Incoming>,
     next_id: u64,
+    /// The run's progress, told of the work the worker did.
+    progress: Option<rates_core::Progress>,
 }
 
 impl Worker {
@@ -801,10 +809,16 @@ impl Worker {
         {
             Ok(Incoming::Message(Reply::Response { id: got, result })) if got == id => match result
             {
-                Ok(wire) => wire
-                    .into_raw()
-                    .map(Ok)
-                    .map_err(|what| format!("sent {what}")),
+                Ok(wire) => {
+                    if wire.worked {
+                        if let Some(progress) = &self.progress {
+                            progress.work_done();
+                        }
+                    }
+                    wire.into_raw()
+                        .map(Ok)
+                        .map_err(|what| format!("sent {what}"))
+                }
                 Err(e) => Ok(Err(e)),
             },
             Ok(Incoming::Message(Reply::Fatal { message })) => Err(format!("gave up: {message}")),

@@ -101,6 +101,9 @@ pub(crate) struct WireResponse {
     body: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     body_hex: Option<String>,
+    /// The worker did the item's CPU work (`Config::work`) on this answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) worked: bool,
 }
 
 impl From<RawResponse> for WireResponse {
@@ -114,6 +117,7 @@ impl From<RawResponse> for WireResponse {
             retry_after: r.retry_after,
             body,
             body_hex,
+            worked: false,
         }
     }
 }

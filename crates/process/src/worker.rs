@@ -85,7 +85,17 @@ pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), S
                 if let Some(wait) = wait {
                     std::thread::sleep(wait.remaining());
                 }
-                let result = client.get(&url).map(WireResponse::from);
+                let result = client.get(&url).map(|raw| {
+                    // The item's CPU work runs here, in the child, on every
+                    // success; the parent's attempt loop does none.
+                    let work = config
+                        .work
+                        .filter(|_| (200..300).contains(&raw.status))
+                        .map(|w| w.run(&raw.body));
+                    let mut wire = WireResponse::from(raw);
+                    wire.worked = work.is_some();
+                    wire
+                });
                 send(&mut output, &Reply::Response { id, result })?;
             }
             Ok(Request::Hello { .. }) => {

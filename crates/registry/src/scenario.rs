@@ -23,6 +23,9 @@ pub struct Scenario {
     pub rate_limit: Option<f64>,
     /// Faults the server injects (seeded).
     pub faults: Vec<FaultRule>,
+    /// CPU work per item on the client (zero for none), turned into a
+    /// calibrated [`Work`](rates_core::Work) by [`client_config`](Self::client_config).
+    pub work: Duration,
 }
 
 const CLASSIC: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
@@ -39,6 +42,7 @@ pub fn scenarios() -> Vec<Scenario> {
             concurrency: 4,
             rate_limit: None,
             faults: Vec::new(),
+            work: Duration::ZERO,
         },
         Scenario {
             name: "fanout",
@@ -48,6 +52,7 @@ pub fn scenarios() -> Vec<Scenario> {
             concurrency: 50,
             rate_limit: None,
             faults: Vec::new(),
+            work: Duration::ZERO,
         },
         Scenario {
             name: "scale",
@@ -57,6 +62,7 @@ pub fn scenarios() -> Vec<Scenario> {
             concurrency: 1_000,
             rate_limit: None,
             faults: Vec::new(),
+            work: Duration::ZERO,
         },
         Scenario {
             name: "throttled",
@@ -66,6 +72,7 @@ pub fn scenarios() -> Vec<Scenario> {
             concurrency: 16,
             rate_limit: Some(100.0),
             faults: Vec::new(),
+            work: Duration::ZERO,
         },
         Scenario {
             name: "overhead",
@@ -75,6 +82,7 @@ pub fn scenarios() -> Vec<Scenario> {
             concurrency: 64,
             rate_limit: None,
             faults: Vec::new(),
+            work: Duration::ZERO,
         },
         Scenario {
             name: "faulty",
@@ -93,6 +101,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 ),
                 FaultRule::new(Fault::ServerError, When::Share(0.10)),
             ],
+            work: Duration::ZERO,
         },
     ]
 }
@@ -144,11 +153,15 @@ impl Scenario {
             // Enough retries that every base gets through the seeded faults.
             config.retry.retries = 6;
         }
+        if !self.work.is_zero() {
+            config.work = Some(rates_core::Work::calibrated(self.work));
+        }
         Ok(config)
     }
 
     /// The ideal wall time for `strategy`: `ceil(N / in_flight) × latency`,
-    /// and at least `N / rate` under a rate limit. No run can beat it.
+    /// at least `N / rate` under a rate limit, and with CPU work per item at
+    /// least `N × work / min(in_flight, cores)`. No run can beat it.
     pub fn ideal(&self, strategy: &dyn Strategy, config: &Config) -> Duration {
         let in_flight = strategy.max_in_flight(self.size, config).max(1);
         let rounds = self.size.div_ceil(in_flight);
@@ -156,7 +169,11 @@ impl Scenario {
         let by_rate = self.rate_limit.map_or(Duration::ZERO, |r| {
             Duration::from_secs_f64(self.size as f64 / r)
         });
-        by_latency.max(by_rate)
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let by_cpu = self
+            .work
+            .mul_f64(self.size as f64 / in_flight.min(cores) as f64);
+        by_latency.max(by_rate).max(by_cpu)
     }
 
     /// Why `strategy` is not run on this scenario, if it is not: its ideal

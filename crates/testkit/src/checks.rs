@@ -51,6 +51,7 @@ pub fn checks() -> Vec<Check> {
         one_failing_base_spares_the_others,
         rate_limit_holds_at_the_server,
         concurrency_bound_holds_at_the_server,
+        cpu_work_is_done_once_per_base,
     ]
 }
 
@@ -366,4 +367,38 @@ fn concurrency_bound_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
             s.name()
         );
     }
+}
+
+/// With CPU work per item, the results are the same, and the work is done
+/// exactly once for every base that succeeded (by the strategy's own
+/// workers: threads, tasks or child processes, which report it back).
+fn cpu_work_is_done_once_per_base(s: &dyn Strategy, h: &Harness) {
+    let server = h.server(ServerConfig::default().with_latency(Duration::from_millis(1)));
+    let progress = rates_core::Progress::default();
+    let mut config = h
+        .config(&server)
+        .with_work(Some(rates_core::Work::calibrated(Duration::from_micros(
+            200,
+        ))));
+    config.progress = Some(progress.clone());
+    let report = run(s, &CLASSIC, &config);
+    assert_eq!(
+        report.matrix(&config.symbols),
+        CLASSIC_MATRIX,
+        "{}: work must not change results",
+        s.name()
+    );
+    assert_eq!(progress.worked(), 5, "{}: work once per base", s.name());
+    // A failed answer gets no work.
+    let progress = rates_core::Progress::default();
+    let mut failing = h
+        .config(&server)
+        .with_work(Some(rates_core::Work::iterations(1_000)));
+    failing.endpoint = format!("http://{}/nowhere?base={{base}}", server.addr())
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    failing.progress = Some(progress.clone());
+    let report = run(s, &["USD", "EUR"], &failing);
+    assert_eq!(report.failures().count(), 2, "{}", s.name());
+    assert_eq!(progress.worked(), 0, "{}: no work on a 404", s.name());
 }
