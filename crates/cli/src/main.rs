@@ -7,9 +7,11 @@ mod compare;
 mod fetch;
 mod gate;
 mod history;
+mod map;
 mod report;
 mod resources;
 mod serve;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -45,6 +47,12 @@ enum Command {
     /// Run every strategy on a named scenario against one embedded server
     /// and print a comparison table.
     Compare(compare::CompareArgs),
+    /// Vary one knob (bases, concurrency, latency, work) over a list of
+    /// values and measure the strategies at each: CSV, JSON, line charts.
+    Sweep(sweep::SweepArgs),
+    /// The decision map: every strategy at every cell of latency x CPU work;
+    /// heatmaps of the fastest and of the cheapest close to it.
+    Map(map::MapArgs),
     /// Print how each strategy's figures moved over the results runs in a
     /// folder, and chart them.
     History(history::HistoryArgs),
@@ -71,6 +79,8 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare::run(&a),
         Command::Serve(a) => serve::run(&a),
         Command::History(a) => history::run(&a),
+        Command::Sweep(a) => sweep::run(&a),
+        Command::Map(a) => map::run(&a),
         Command::Strategies => {
             for s in rates_registry::strategies() {
                 println!("{:<15} {}", s.name(), s.summary());

@@ -398,3 +398,94 @@ fn history_follows_each_strategy_and_keeps_machines_apart() {
     assert_eq!(code, 2);
     assert!(stderr.contains("nothing"), "{stderr}");
 }
+
+#[test]
+fn sweep_writes_csv_json_and_charts() {
+    let dir = tempdir("sweep");
+    let (code, _, stderr) = rates(&[
+        "sweep",
+        "--strategies",
+        "sync,tokio",
+        "--vary",
+        "bases=4,8",
+        "--latency",
+        "1ms",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
+    assert!(csv.starts_with("bases,strategy,"), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 2,
+        "a row per point and strategy"
+    );
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(json["knob"], "bases");
+    assert_eq!(json["points"].as_array().unwrap().len(), 2);
+    assert_eq!(json["points"][1]["export"]["scenario"]["bases"], 8);
+    for chart in ["ratio", "wall", "cpu", "memory"] {
+        let svg = std::fs::read_to_string(dir.join(format!("sweep-{chart}.svg"))).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("valid SVG");
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
+        assert!(
+            texts.contains(&"sync") && texts.contains(&"tokio"),
+            "{chart}: legend"
+        );
+    }
+    let (code, _, stderr) = rates(&["sweep", "--vary", "speed=1,2", "--out", "x"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown knob `speed`"), "{stderr}");
+}
+
+#[test]
+fn map_writes_heatmaps_and_csv() {
+    let dir = tempdir("map");
+    let (code, _, stderr) = rates(&[
+        "map",
+        "--latency",
+        "0,1ms",
+        "--work",
+        "0",
+        "--bases",
+        "8",
+        "--concurrency",
+        "4",
+        "--strategies",
+        "sync,pool",
+        "--warmup",
+        "0",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let csv = std::fs::read_to_string(dir.join("map.csv")).unwrap();
+    assert!(csv.starts_with("latency_s,work_s,winner,strategy"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 2 * 2);
+    let winners = csv
+        .lines()
+        .filter(|l| l.split(',').nth(2) == Some("true"))
+        .count();
+    assert_eq!(winners, 2, "one winner per cell: {csv}");
+    for map in ["winner", "cpu", "memory"] {
+        let svg = std::fs::read_to_string(dir.join(format!("map-{map}.svg"))).unwrap();
+        let doc = roxmltree::Document::parse(&svg).expect("valid SVG");
+        let named = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .filter(|t| ["sync", "pool"].contains(&t.trim()))
+            .count();
+        assert_eq!(named, 2, "{map}: a strategy named in each of the 2 cells");
+    }
+}

@@ -6,4 +6,5 @@ pub(crate) mod export;
 pub(crate) mod fmt;
 pub(crate) mod machine;
 pub(crate) mod out;
+pub(crate) mod plot;
 pub(crate) mod table;
