@@ -59,7 +59,7 @@ pub(crate) fn child_main() -> ExitCode {
             first_result_s,
             latency_p50_s: progress.latency_quantile(0.5).map(|d| d.as_secs_f64()),
             latency_p99_s: progress.latency_quantile(0.99).map(|d| d.as_secs_f64()),
-            own_peak_rss_bytes: crate::resources::Usage::now().map(|u| u.peak_rss_bytes),
+            own_peak_rss_bytes: crate::resources::own_peak_rss(),
             note: report.note.clone(),
             first_failure: report.failures().next().map(|o| o.to_string()),
         })

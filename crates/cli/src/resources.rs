@@ -22,8 +22,30 @@ impl Usage {
         Some(Self {
             user: tv(u.user_time()),
             system: tv(u.system_time()),
-            // Linux reports ru_maxrss in KiB.
-            peak_rss_bytes: u64::try_from(u.max_rss()).unwrap_or(0) * 1024,
+            peak_rss_bytes: own_peak_rss().unwrap_or_else(|| {
+                // ru_maxrss is in KiB on Linux; after an exec it also counts
+                // the peak of the process that spawned this one, which is
+                // why VmHWM is preferred where there is one.
+                u64::try_from(u.max_rss()).unwrap_or(0) * 1024
+            }),
         })
     }
+}
+
+/// This process's own peak resident memory (`VmHWM`: the high-water mark
+/// of its address space, which starts afresh at exec).
+#[cfg(target_os = "linux")]
+pub(crate) fn own_peak_rss() -> Option<u64> {
+    procfs::process::Process::myself()
+        .ok()?
+        .status()
+        .ok()?
+        .vmhwm
+        .map(|kb| kb * 1024)
+}
+
+/// Not available off Linux.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn own_peak_rss() -> Option<u64> {
+    None
 }

@@ -30,7 +30,7 @@ pub struct ChildReport {
     pub latency_p50_s: Option<f64>,
     /// 99th percentile of the same.
     pub latency_p99_s: Option<f64>,
-    /// The child's own peak resident memory (`ru_maxrss`), in bytes.
+    /// The child's own peak resident memory (`VmHWM`), in bytes.
     pub own_peak_rss_bytes: Option<u64>,
     /// The strategy's note on how it ran (caps, waves, substitutions).
     pub note: Option<String>,
@@ -184,7 +184,13 @@ impl StrategyResult {
             cpu_sys_s: u(|r| r.usage.cpu_sys_s),
             cpu_per_request_us: u(RunRecord::cpu_per_request_us),
             cpu_per_request_mad_us: spread(runs.iter().map(RunRecord::cpu_per_request_us)),
-            peak_rss_bytes: as_u64(u(|r| r.usage.peak_rss_bytes.map(|b| b as f64))),
+            // The tree's sampled peak, but never below the child's own
+            // exact high-water mark (a peak between two samples).
+            peak_rss_bytes: as_u64(u(|r| {
+                r.usage
+                    .peak_rss_bytes
+                    .map(|b| b.max(r.child.own_peak_rss_bytes.unwrap_or(0)) as f64)
+            })),
             peak_rss_mad_bytes: as_u64(spread(
                 runs.iter()
                     .map(|r| r.usage.peak_rss_bytes.map(|b| b as f64)),
