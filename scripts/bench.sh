@@ -1,24 +1,22 @@
 #!/usr/bin/env bash
-# Runs `rates compare --json` for every scenario (or those named) and keeps
-# the JSON in a results folder, for reports and for tracking regressions
-# run over run: each row has median_s, ideal_s and ratio_to_ideal.
+# A results run: `rates compare --out` over every scenario (or those named),
+# written to results/<UTC date>-report: manifest, exports, SVG charts and
+# REPORT.md. Commit the folder to keep it; `rates history results/` reads it.
 #
 # Usage: scripts/bench.sh [SCENARIO...]     (RUNS=5 OUT=results/... to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 RUNS=${RUNS:-5}
-OUT=${OUT:-results/$(date -u +%Y-%m-%dT%H%M)-compare}
-$CARGO build --release -q -p rates-cli
-RATES=target/release/rates
-SCENARIOS=("$@")
-if [ ${#SCENARIOS[@]} -eq 0 ]; then
-  mapfile -t SCENARIOS < <($RATES scenarios | awk '{print $1}')
+OUT=${OUT:-results/$(date -u +%Y-%m-%dT%H%M)-report}
+SCENARIOS=all
+if [ $# -gt 0 ]; then
+  SCENARIOS=$(IFS=,; echo "$*")
 fi
-mkdir -p "$OUT"
-for s in "${SCENARIOS[@]}"; do
-  echo "== $s ($RUNS runs each)" >&2
-  # compare exits 1 when a base failed; keep the JSON and go on.
-  $RATES compare --scenario "$s" --runs "$RUNS" --json > "$OUT/$s.json" || echo "   $s: some bases failed (see $OUT/$s.json)" >&2
-done
-echo "results in $OUT" >&2
+$CARGO build --release -q -p rates-cli
+# compare exits 1 when a strategy lost bases; the folder is still written.
+target/release/rates compare --scenario "$SCENARIOS" --runs "$RUNS" --out "$OUT" || {
+  code=$?
+  [ "$code" -eq 1 ] || exit "$code"
+  echo "some strategy lost bases: see $OUT/REPORT.md" >&2
+}

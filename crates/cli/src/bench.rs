@@ -79,7 +79,9 @@ pub(crate) fn child_main() -> ExitCode {
 /// One measured set-up: a server, a config, bases, and how to measure.
 #[derive(Debug)]
 pub(crate) struct Bench<'a> {
-    pub(crate) server: &'a RatesServer,
+    /// The embedded server, whose view (start-up, requests in flight) the
+    /// records include; `None` for an external server.
+    pub(crate) server: Option<&'a RatesServer>,
     pub(crate) config: Config,
     pub(crate) bases: Vec<CurrencyCode>,
     pub(crate) options: Options,
@@ -109,10 +111,12 @@ impl Bench<'_> {
             spawned_unix_ns: unix_ns(SystemTime::now()),
         };
         let input = serde_json::to_vec(&spec)?;
-        self.server.reset_stats();
+        if let Some(server) = self.server {
+            server.reset_stats();
+        }
         let measured = rates_measure::measure(cmd, Some(input), &self.options)
             .context("starting a measured `rates measured-run` child")?;
-        let stats = self.server.stats();
+        let stats = self.server.map(RatesServer::stats).unwrap_or_default();
         if measured.timed_out {
             bail!(
                 "{strategy} did not finish within {:.0} s and was stopped (raise --run-timeout)",
@@ -138,7 +142,7 @@ impl Bench<'_> {
             usage: measured.usage,
             startup_s: stats.arrivals.first().map(|a| a.0.as_secs_f64()),
             peak_in_flight: stats.peak_in_flight,
-            busiest_second: if self.rate_limited {
+            busiest_second: if self.rate_limited && self.server.is_some() {
                 stats.max_in_window(Duration::from_secs(1))
             } else {
                 0

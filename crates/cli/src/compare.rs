@@ -65,6 +65,12 @@ pub(crate) struct CompareArgs {
     /// processes.
     #[arg(long, default_value = "10ms", value_parser = args::duration)]
     sample_interval: Duration,
+    /// Run against this server (a URL template with {base}) instead of the
+    /// embedded one, say `rates serve` in a process of its own; it must
+    /// behave as the scenario says (latency, faults). Start-up and the
+    /// server's view of requests in flight are then not measured.
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
     /// CPU work per item on top of the scenario's (0, 100us, 1ms): done in
     /// each strategy's own thread, task or child process.
     #[arg(long, value_parser = args::duration)]
@@ -138,15 +144,24 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
 /// Measures every strategy on `scenario`.
 pub(crate) fn measure_scenario(
     scenario: &Scenario,
+    endpoint: Option<&str>,
     strategies: &[Box<dyn Strategy>],
     runs: u32,
     warmup: u32,
     sample_interval: Duration,
     run_timeout: Option<Duration>,
 ) -> Result<Export> {
-    let server =
-        RatesServer::start(scenario.server_config()).context("starting the embedded server")?;
-    let config = scenario.client_config(&server.endpoint())?;
+    let server = match endpoint {
+        Some(_) => None,
+        None => Some(
+            RatesServer::start(scenario.server_config()).context("starting the embedded server")?,
+        ),
+    };
+    let config = match (endpoint, &server) {
+        (Some(e), _) => scenario.client_config(e)?,
+        (None, Some(s)) => scenario.client_config(&s.endpoint())?,
+        (None, None) => unreachable!("a server was started when no endpoint was given"),
+    };
     let bases = scenario.bases();
     let longest_ideal = strategies
         .iter()
@@ -155,7 +170,7 @@ pub(crate) fn measure_scenario(
         .max()
         .unwrap_or_default();
     let bench = Bench {
-        server: &server,
+        server: server.as_ref(),
         config: config.clone(),
         bases,
         options: Options {
@@ -255,6 +270,7 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     for (i, scenario) in scenarios.iter().enumerate() {
         let mut export = measure_scenario(
             scenario,
+            a.endpoint.as_deref(),
             &strategies,
             a.runs,
             a.warmup,
@@ -358,6 +374,7 @@ fn gate_with_rerun(
     );
     let again = measure_scenario(
         scenario,
+        a.endpoint.as_deref(),
         &strategies_named(Some(&suspects.join(",")))?,
         a.runs,
         a.warmup,

@@ -121,6 +121,7 @@ pub(crate) fn run(a: &MapArgs) -> Result<ExitCode> {
             let scenario = custom_scenario(a.bases, a.concurrency, latency, work);
             let mut export = measure_scenario(
                 &scenario,
+                None,
                 &strategies,
                 a.runs,
                 a.warmup,

@@ -216,6 +216,7 @@ pub(crate) fn run(a: &SweepArgs) -> Result<ExitCode> {
         );
         let mut export = measure_scenario(
             &scenario,
+            None,
             &strategies,
             a.runs,
             a.warmup,
