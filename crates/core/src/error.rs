@@ -29,6 +29,11 @@ pub enum ErrorKind {
     Spawn,
     /// The strategy could not run at all (runtime start-up, misuse).
     Runtime,
+    /// The TLS handshake failed: most often the server's certificate is not
+    /// trusted (a private or self-signed CA: add it with `--ca-cert`), or it
+    /// does not name the host. Never retried: another attempt meets the same
+    /// certificate.
+    Tls,
 }
 
 /// An error for one base, or for a whole run.
@@ -146,6 +151,10 @@ impl Error {
     pub fn is_panic(&self) -> bool {
         self.kind == ErrorKind::Panic
     }
+    /// True for [`ErrorKind::Tls`].
+    pub fn is_tls(&self) -> bool {
+        self.kind == ErrorKind::Tls
+    }
 
     /// Whether another attempt at the same request may succeed: timeouts, broken
     /// connections, crashed workers, 408, 429 and 5xx answers.
@@ -171,6 +180,7 @@ impl fmt::Display for ErrorKind {
             Self::Panic => "panic",
             Self::Spawn => "spawn",
             Self::Runtime => "runtime",
+            Self::Tls => "tls",
         };
         f.write_str(name)
     }
@@ -205,6 +215,8 @@ mod tests {
         assert!(!Error::status(404, None).is_retryable());
         assert!(!Error::new(ErrorKind::Decode, "x").is_retryable());
         assert!(Error::new(ErrorKind::Timeout, "x").is_retryable());
+        let tls = Error::new(ErrorKind::Tls, "x");
+        assert!(tls.is_tls() && !tls.is_retryable(), "a certificate does not change");
     }
 
     #[test]
