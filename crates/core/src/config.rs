@@ -573,7 +573,10 @@ mod tests {
             "https://api.frankfurter.dev/v1/latest?base=USD"
         );
         let e = Endpoint::parse("https://[::1]:8443/rates?base={base}").unwrap();
-        assert_eq!((e.host(), e.port(), e.authority()), ("::1", 8443, "[::1]:8443"));
+        assert_eq!(
+            (e.host(), e.port(), e.authority()),
+            ("::1", 8443, "[::1]:8443")
+        );
         assert_eq!(e.path_and_query(code("EUR"), &[]), "/rates?base=EUR");
     }
 

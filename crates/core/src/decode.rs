@@ -119,7 +119,11 @@ mod tests {
         assert_eq!(r.rates.len(), 3);
         assert_eq!(r.rates[&"PLN".parse().unwrap()], 3.8015);
         assert_eq!(r.date, "2019-04-09");
-        let ten = decode(usd(), br#"{"amount":10,"base":"USD","rates":{"EUR":8.868}}"#).unwrap();
+        let ten = decode(
+            usd(),
+            br#"{"amount":10,"base":"USD","rates":{"EUR":8.868}}"#,
+        )
+        .unwrap();
         assert!((ten.rates[&"EUR".parse().unwrap()] - 0.8868).abs() < 1e-12);
         assert_eq!(ten.rates[&usd()], 1.0);
         let err = decode(usd(), br#"{"amount":0,"base":"USD","rates":{}}"#).unwrap_err();

@@ -216,7 +216,10 @@ mod tests {
         assert!(!Error::new(ErrorKind::Decode, "x").is_retryable());
         assert!(Error::new(ErrorKind::Timeout, "x").is_retryable());
         let tls = Error::new(ErrorKind::Tls, "x");
-        assert!(tls.is_tls() && !tls.is_retryable(), "a certificate does not change");
+        assert!(
+            tls.is_tls() && !tls.is_retryable(),
+            "a certificate does not change"
+        );
     }
 
     #[test]
