@@ -37,6 +37,8 @@ struct Row {
     /// Most requests the server saw in any one second, over the timed runs.
     busiest_second: usize,
     requests: u64,
+    /// Connections the server accepted in the last timed run.
+    connections: u64,
     error: Option<String>,
     note: Option<String>,
 }
@@ -56,7 +58,7 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     }
     let server =
         RatesServer::start(scenario.server_config()).context("starting the embedded server")?;
-    let mut config = scenario.client_config(&server.endpoint())?;
+    let mut config = scenario.client_config_for(&server)?;
     config.worker = crate::fetch::self_worker();
     let bases = scenario.bases();
     eprintln!(
@@ -118,6 +120,7 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
                             .busiest_second
                             .max(stats.max_in_window(Duration::from_secs(1)));
                         row.requests = stats.requests;
+                        row.connections = stats.connections;
                         if row.note.is_none() {
                             row.note.clone_from(&report.note);
                         }
@@ -152,6 +155,7 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
                     "failed": r.failed,
                     "requests_per_s": m.map(|d| bases.len() as f64 / d.as_secs_f64().max(1e-9)),
                     "requests_last_run": r.requests,
+                    "connections_last_run": r.connections,
                     "peak_in_flight": r.peak_in_flight,
                     "busiest_second_at_server": r.busiest_second,
                     "error": r.error,
@@ -201,6 +205,9 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
                     "{:<15}   busiest second at the server: {} requests (limit {limit}/s)",
                     "", r.busiest_second
                 );
+            }
+            if r.error.is_none() {
+                println!("{:<15}   connections opened per run: {}", "", r.connections);
             }
             if let Some(note) = &r.note {
                 println!("{:<15}   note: {note}", "");
