@@ -33,8 +33,8 @@ pub(crate) struct FetchArgs {
     endpoint: Option<String>,
     /// A real rates API over HTTPS, with a polite client's defaults
     /// (concurrency 2, rate limit 5/s): vatcomply
-    /// (https://api.vatcomply.com/rates?base=...) or frankfurter
-    /// (https://api.frankfurter.dev/v1/latest?base=...). Needs the network
+    /// (api.vatcomply.com/rates?base=...) or frankfurter
+    /// (api.frankfurter.dev/v1/latest?base=...). Needs the network
     /// unless --endpoint points elsewhere.
     #[arg(long, value_enum)]
     api: Option<Api>,

@@ -65,18 +65,15 @@ pub fn decode(base: CurrencyCode, body: &[u8]) -> Result<Rates, Error> {
         ));
     }
     let mut rates = wire.rates;
-    match wire.amount {
-        None => {}
-        Some(a) if a.is_finite() && a > 0.0 => {
-            if a != 1.0 {
-                rates.values_mut().for_each(|r| *r /= a);
-            }
-        }
-        Some(a) => {
+    if let Some(amount) = wire.amount {
+        if !(amount.is_finite() && amount > 0.0) {
             return Err(Error::new(
                 ErrorKind::Decode,
-                format!("the response has an impossible amount {a}"),
+                format!("the response has an impossible amount {amount}"),
             ));
+        }
+        if amount != 1.0 {
+            rates.values_mut().for_each(|r| *r /= amount);
         }
     }
     if let Some((code, rate)) = rates.iter().find(|(_, r)| !(r.is_finite() && **r > 0.0)) {
