@@ -136,10 +136,11 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
     let addr = server.addr();
     let scheme = server.scheme();
     let endpoint = server.endpoint();
-    say(&format!(
-        "rates server listening on {scheme}://{addr} ({} shape)",
-        a.shape
-    ));
+    // Scripts and tests read the address from this first line's end.
+    say(&format!("rates server listening on {scheme}://{addr}"));
+    if a.shape != Shape::default() {
+        say(&format!("  answering in {}'s shape", a.shape));
+    }
     let example = format!(
         "{scheme}://{addr}{}",
         a.shape
