@@ -396,7 +396,8 @@ impl<R: AsyncRuntime> AsyncClient<R> {
     /// (connecting included) by the request timeout, on the runtime's timer.
     ///
     /// # Errors
-    /// Timeout, connection (refused, reset, closed early, truncated body) and
+    /// Timeout, connection (refused, reset, closed early, truncated body),
+    /// TLS (a certificate not trusted, a failed handshake) and
     /// body-too-large errors, as [`BlockingClient::get`](crate::BlockingClient::get)
     /// classifies them; HTTP statuses are values, not errors.
     pub async fn get(&mut self, path_and_query: &str) -> Result<RawResponse, Error> {
@@ -726,8 +727,9 @@ struct Run {
 /// executor itself, but the workers run wherever `runtime` spawns them.
 ///
 /// # Errors
-/// Only an invalid config ([`InvalidInput`](ErrorKind::InvalidInput)); per-base
-/// failures are outcomes.
+/// Only an invalid config ([`InvalidInput`](ErrorKind::InvalidInput)),
+/// including a CA certificate that cannot be read; per-base failures
+/// (a certificate that is not trusted among them) are outcomes.
 pub async fn fetch_all<R: AsyncRuntime>(
     runtime: R,
     bases: &[CurrencyCode],

@@ -65,8 +65,9 @@ impl BlockingClient {
     /// body, read up to the cap.
     ///
     /// # Errors
-    /// Timeout, connection (refused, reset, truncated) and body-too-large
-    /// errors; HTTP statuses are values, not errors.
+    /// Timeout, connection (refused, reset, truncated), TLS (a certificate
+    /// not trusted, a failed handshake: [`ErrorKind::Tls`]) and
+    /// body-too-large errors; HTTP statuses are values, not errors.
     pub fn get(&self, url: &str) -> Result<RawResponse, Error> {
         if let Some(e) = &self.setup_error {
             return Err(e.clone());
