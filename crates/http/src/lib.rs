@@ -45,6 +45,7 @@ mod async_client;
 #[cfg(feature = "blocking")]
 mod blocking;
 mod retry_after;
+#[cfg(any(feature = "blocking", feature = "async"))]
 mod tls;
 
 #[cfg(feature = "async")]
