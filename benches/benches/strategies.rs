@@ -43,7 +43,7 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
             scenario.name
         ),
     };
-    let mut config = match scenario.client_config(&server.endpoint()) {
+    let mut config = match scenario.client_config_for(&server) {
         Ok(c) => c,
         Err(e) => panic!("scenario {} has a bad config: {e}", scenario.name),
     };

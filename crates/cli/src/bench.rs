@@ -147,7 +147,7 @@ impl Bench<'_> {
             } else {
                 0
             },
-            connections: None,
+            connections: self.server.map(|_| stats.connections),
         })
     }
 

@@ -137,7 +137,7 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
         rate_limit_per_s: scenario.rate_limit,
         work_s: scenario.work.as_secs_f64(),
         faults: scenario.faults.iter().map(|f| format!("{f:?}")).collect(),
-        tls: false,
+        tls: scenario.tls,
     }
 }
 
@@ -159,7 +159,7 @@ pub(crate) fn measure_scenario(
     };
     let config = match (endpoint, &server) {
         (Some(e), _) => scenario.client_config(e)?,
-        (None, Some(s)) => scenario.client_config(&s.endpoint())?,
+        (None, Some(s)) => scenario.client_config_for(s)?,
         (None, None) => unreachable!("a server was started when no endpoint was given"),
     };
     let bases = scenario.bases();

@@ -1,13 +1,14 @@
 //! `rates fetch`.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use rates_core::{Config, RateLimit, parse_codes};
-use rates_server::{Latency, RatesServer, ServerConfig};
+use rates_server::{Latency, RatesServer, ServerConfig, Shape};
 
 use crate::args::{self, Bases};
 use crate::resources;
@@ -24,14 +25,29 @@ pub(crate) struct FetchArgs {
     /// Currencies shown in each matrix row.
     #[arg(long, default_value = "USD,EUR,PLN,NOK,CZK")]
     symbols: String,
-    /// URL template with {base} (and optionally {symbols}); without it the
-    /// embedded server is started on 127.0.0.1.
+    /// URL template with {base} (and optionally {symbols}), http:// or
+    /// https://; without it the embedded server is started on 127.0.0.1.
+    /// With --api it replaces the service's URL: a whole template, or just
+    /// an origin like https://127.0.0.1:8443 to which the API's path is added.
     #[arg(long, short)]
     endpoint: Option<String>,
-    /// Most requests in flight at once.
-    #[arg(long, short, default_value_t = 4)]
-    concurrency: usize,
-    /// Client-side rate limit, like 10/s or 120/m (no burst beyond it).
+    /// A real rates API over HTTPS, with a polite client's defaults
+    /// (concurrency 2, rate limit 5/s): vatcomply
+    /// (api.vatcomply.com/rates?base=...) or frankfurter
+    /// (api.frankfurter.dev/v1/latest?base=...). Needs the network
+    /// unless --endpoint points elsewhere.
+    #[arg(long, value_enum)]
+    api: Option<Api>,
+    /// Trust this root certificate (PEM) for https:// endpoints, in addition
+    /// to the public roots: for a private CA, or the certificate `rates
+    /// serve --tls` prints.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Most requests in flight at once [default: 4; 2 with --api].
+    #[arg(long, short)]
+    concurrency: Option<usize>,
+    /// Client-side rate limit, like 10/s or 120/m (no burst beyond it)
+    /// [default: none; 5/s with --api].
     #[arg(long, value_parser = str::parse::<RateLimit>)]
     rate_limit: Option<RateLimit>,
     /// Retries after a failed attempt (timeouts, connection errors, 429, 5xx).
@@ -64,12 +80,56 @@ pub(crate) struct FetchArgs {
     all_rows: bool,
 }
 
+/// A real rates API, named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Api {
+    /// vatcomply.com: `/rates?base=USD&symbols=...`.
+    Vatcomply,
+    /// frankfurter.dev (v1): `/v1/latest?base=USD&symbols=...`.
+    Frankfurter,
+}
+
+impl Api {
+    /// The service's origin.
+    fn origin(self) -> &'static str {
+        match self {
+            Self::Vatcomply => "https://api.vatcomply.com",
+            Self::Frankfurter => "https://api.frankfurter.dev",
+        }
+    }
+
+    /// Its response shape (which also gives its path).
+    fn shape(self) -> Shape {
+        match self {
+            Self::Vatcomply => Shape::Vatcomply,
+            Self::Frankfurter => Shape::Frankfurter,
+        }
+    }
+
+    /// The endpoint template: the service's own, or `endpoint` (a whole
+    /// template, or an origin to which the API's path is added).
+    fn endpoint(self, endpoint: Option<&str>) -> String {
+        let path = self.shape().path_template();
+        match endpoint {
+            Some(e) if e.contains("{base}") => e.to_owned(),
+            Some(origin) => format!("{}{path}", origin.trim_end_matches('/')),
+            None => format!("{}{path}", self.origin()),
+        }
+    }
+}
+
+/// Concurrency and rate limit with --api: a free public service is asked
+/// for no more than this unless the user says otherwise.
+const API_CONCURRENCY: usize = 2;
+const API_RATE_PER_SECOND: f64 = 5.0;
+
 pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     let strategy = rates_registry::find(&a.strategy)?;
     // Validate every input before anything starts or is sent.
     let bases = a.bases.codes()?;
     let symbols = parse_codes(&a.symbols).context("in --symbols")?;
-    let server = match &a.endpoint {
+    let api_endpoint = a.api.map(|api| api.endpoint(a.endpoint.as_deref()));
+    let server = match api_endpoint.as_ref().or(a.endpoint.as_ref()) {
         Some(_) => None,
         None => Some(
             RatesServer::start(ServerConfig {
@@ -79,15 +139,25 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
             .context("starting the embedded server")?,
         ),
     };
-    let endpoint = match (&a.endpoint, &server) {
+    let endpoint = match (api_endpoint.as_ref().or(a.endpoint.as_ref()), &server) {
         (Some(e), _) => e.clone(),
         (None, Some(s)) => s.endpoint(),
         (None, None) => unreachable!("a server was started when no endpoint was given"),
     };
     let mut config = Config::new(&endpoint).context("in --endpoint")?;
+    if let Some(path) = &a.ca_cert {
+        config = config.with_ca_cert_file(path).context("in --ca-cert")?;
+    }
     config.symbols = symbols;
-    config.concurrency = a.concurrency;
-    config.rate_limit = a.rate_limit;
+    let polite = a.api.is_some();
+    config.concurrency = a
+        .concurrency
+        .unwrap_or(if polite { API_CONCURRENCY } else { 4 });
+    config.rate_limit = match a.rate_limit {
+        Some(limit) => Some(limit),
+        None if polite => Some(RateLimit::per_second(API_RATE_PER_SECOND)?),
+        None => None,
+    };
     config.retry.retries = a.retries;
     config.request_timeout = a.timeout;
     config.connect_timeout = a.connect_timeout;
@@ -97,6 +167,17 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     }
     config.validate()?;
 
+    if let Some(api) = a.api {
+        eprintln!(
+            "note: --api {}: concurrency {}, rate limit {}, User-Agent {} (a polite client of a free service)",
+            api.shape(),
+            config.concurrency,
+            config
+                .rate_limit
+                .map_or_else(|| "none".to_owned(), |r| r.to_string()),
+            concat!("rates/", env!("CARGO_PKG_VERSION")),
+        );
+    }
     if let Some(why) = strategy.limitation(bases.len(), &config) {
         eprintln!("note: {why}");
     }

@@ -33,7 +33,9 @@ use clap::{Parser, Subcommand};
   rates fetch                                  the classic matrix, one base after another
   rates fetch --strategy tokio --bases 10000 --concurrency 1000
   rates compare --scenario fanout --runs 10    every strategy, one table
-  rates serve --port 8080 --latency 50ms..150ms --rate-limit 2/s --error-rate 5%"
+  rates serve --port 8080 --latency 50ms..150ms --rate-limit 2/s --error-rate 5%
+  rates serve --tls --port 8443                prints the certificate to pass to fetch --ca-cert
+  rates fetch --api frankfurter                the real API over HTTPS (needs the network)"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -1,13 +1,14 @@
 //! `rates serve`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use clap::Args;
 use rates_core::RateLimit;
-use rates_server::{Fault, FaultRule, Latency, RatesServer, ServerConfig, When};
+use rates_server::{Fault, FaultRule, Latency, RatesServer, ServerConfig, ServerTls, Shape, When};
 
 use crate::args;
 
@@ -62,6 +63,26 @@ pub(crate) struct ServeArgs {
     /// Print a line of request counts this often while requests arrive.
     #[arg(long, default_value = "5s", value_parser = args::duration)]
     stats_every: Duration,
+    /// Serve HTTPS with a certificate generated now for 127.0.0.1,
+    /// localhost and ::1; its PEM is written to a file whose path is printed
+    /// (pass it to `rates fetch --ca-cert`).
+    #[arg(long)]
+    tls: bool,
+    /// Serve HTTPS with this certificate chain (PEM) instead of a generated
+    /// one; needs --key.
+    #[arg(long, requires = "key", value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, requires = "cert", value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Where to write the generated certificate (default: rates-serve-PORT.pem
+    /// in the temporary directory).
+    #[arg(long, value_name = "FILE")]
+    cert_out: Option<PathBuf>,
+    /// Answer in this API's JSON shape: vatcomply ({"base", "date",
+    /// "rates"}) or frankfurter (adds "amount"). Both paths are served either way.
+    #[arg(long, default_value = "vatcomply")]
+    shape: Shape,
 }
 
 pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
@@ -84,6 +105,20 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
             faults.push(FaultRule::new(fault, When::Share(share)));
         }
     }
+    let tls = match (&a.cert, &a.key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &PathBuf| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading `{}`", path.display()))
+            };
+            Some(ServerTls::Pem {
+                cert_chain: read(cert)?,
+                key: read(key)?,
+            })
+        }
+        _ if a.tls => Some(ServerTls::Generated),
+        _ => None,
+    };
     let defaults = ServerConfig::default();
     let config = ServerConfig {
         addr: SocketAddr::new(a.host, a.port),
@@ -94,16 +129,53 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
         stall: a.stall,
         max_connections: a.max_connections,
         threads: a.threads.unwrap_or(defaults.threads),
+        tls,
+        shape: a.shape,
     };
     let server = RatesServer::start(config).context("starting the server")?;
     let addr = server.addr();
-    say(&format!("rates server listening on http://{addr}"));
-    say(&format!(
-        "  try: curl 'http://{addr}/rates?base=USD&symbols=EUR,PLN'"
-    ));
-    say(&format!(
-        "  fetch from it: rates fetch --endpoint 'http://{addr}/rates?base={{base}}&symbols={{symbols}}'"
-    ));
+    let scheme = server.scheme();
+    let endpoint = server.endpoint();
+    // Scripts and tests read the address from this first line's end.
+    say(&format!("rates server listening on {scheme}://{addr}"));
+    if a.shape != Shape::default() {
+        say(&format!("  answering in {}'s shape", a.shape));
+    }
+    let example = format!(
+        "{scheme}://{addr}{}",
+        a.shape
+            .path_template()
+            .replace("{base}", "USD")
+            .replace("{symbols}", "EUR,PLN")
+    );
+    match server.certificate_pem() {
+        None => {
+            say(&format!("  try: curl '{example}'"));
+            say(&format!(
+                "  fetch from it: rates fetch --endpoint '{endpoint}'"
+            ));
+        }
+        Some(pem) => {
+            let path = match (&a.cert, &a.cert_out) {
+                (Some(cert), _) => cert.clone(),
+                (None, out) => {
+                    let path = out.clone().unwrap_or_else(|| {
+                        std::env::temp_dir().join(format!("rates-serve-{}.pem", addr.port()))
+                    });
+                    std::fs::write(&path, pem).with_context(|| {
+                        format!("writing the certificate to `{}`", path.display())
+                    })?;
+                    path
+                }
+            };
+            let path = path.display();
+            say(&format!("certificate: {path}"));
+            say(&format!("  try: curl --cacert {path} '{example}'"));
+            say(&format!(
+                "  fetch from it: rates fetch --endpoint '{endpoint}' --ca-cert {path}"
+            ));
+        }
+    }
     let started = Instant::now();
     let tick = a.stats_every.max(Duration::from_millis(100));
     let mut last = 0;

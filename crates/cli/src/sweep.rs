@@ -183,6 +183,7 @@ pub(crate) fn custom_scenario(
         rate_limit: None,
         faults: Vec::new(),
         work,
+        tls: false,
     }
 }
 

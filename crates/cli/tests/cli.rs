@@ -225,3 +225,125 @@ fn serve_answers_and_rate_limits() {
     assert_eq!(statuses[2].0, 429, "{statuses:?}");
     assert_eq!(statuses[2].1.as_deref(), Some("1"));
 }
+
+/// Starts `rates serve` with `args` on a free port and returns the child and
+/// the lines it printed before its first request (read for up to 10 s).
+fn serve(args: &[&str]) -> (std::process::Child, Vec<String>) {
+    let mut child = rates()
+        .args(["serve", "--port", "0", "--duration", "60s"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start rates serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        let done = line.contains("fetch from it:");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+/// The value after `prefix` on the line that has it.
+fn after<'a>(lines: &'a [String], prefix: &str) -> &'a str {
+    lines
+        .iter()
+        .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest.trim()))
+        .unwrap_or_else(|| panic!("no `{prefix}` in {lines:?}"))
+}
+
+#[test]
+fn serve_tls_prints_its_certificate_and_fetch_trusts_it_with_ca_cert() {
+    let dir = std::env::temp_dir().join(format!("rates-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert_out = dir.join("cert.pem");
+    let (mut child, lines) = serve(&["--tls", "--cert-out", cert_out.to_str().unwrap()]);
+    let addr = after(&lines, "listening on https://").to_owned();
+    let cert = after(&lines, "certificate:").to_owned();
+    assert_eq!(cert, cert_out.display().to_string(), "{lines:?}");
+    let pem = std::fs::read_to_string(&cert).unwrap();
+    assert!(pem.contains("BEGIN CERTIFICATE"), "{pem}");
+    let endpoint = format!("https://{addr}/rates?base={{base}}&symbols={{symbols}}");
+
+    let (code, stdout, stderr) = output(&[
+        "fetch",
+        "--strategy",
+        "tokio",
+        "--endpoint",
+        &endpoint,
+        "--ca-cert",
+        &cert,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with(rates_testkit::CLASSIC_MATRIX),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = output(&["fetch", "--endpoint", &endpoint, "--retries", "3"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("5 of 5 bases failed"), "{stdout}");
+    assert!(
+        stdout.contains("USD: tls error after 1 attempt")
+            && stdout.contains("not trusted")
+            && stdout.contains("--ca-cert"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn fetch_with_an_unreadable_ca_cert_names_the_file() {
+    let (code, _, stderr) = output(&[
+        "fetch",
+        "--endpoint",
+        "https://127.0.0.1:1/rates?base={base}",
+        "--ca-cert",
+        "/nonexistent/ca.pem",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/nonexistent/ca.pem"), "{stderr}");
+}
+
+#[test]
+fn api_preset_keeps_its_shape_and_politeness_with_a_local_endpoint() {
+    let (mut child, lines) = serve(&["--shape", "frankfurter"]);
+    let addr = after(&lines, "listening on http://").to_owned();
+    let (code, stdout, stderr) = output(&[
+        "fetch",
+        "--api",
+        "frankfurter",
+        "--endpoint",
+        &format!("http://{addr}"),
+        "--strategy",
+        "threads",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with(rates_testkit::CLASSIC_MATRIX),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("from http://{addr}/v1/latest?base={{base}}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("concurrency 2") && stderr.contains("rate limit 5/s"),
+        "{stderr}"
+    );
+}

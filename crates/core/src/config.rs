@@ -12,13 +12,18 @@ use crate::{CurrencyCode, Error};
 /// `http://127.0.0.1:8080/rates?base={base}&symbols={symbols}`.
 ///
 /// `{symbols}` is optional; it becomes the comma-separated symbols of the
-/// [`Config`]. Only plain `http://` is supported: the clients carry no TLS stack.
+/// [`Config`]. Both `http://` and `https://` are accepted (default ports 80
+/// and 443); for `https://` the clients verify the server's certificate
+/// against the public roots and [`Config::ca_cert_pem`].
 ///
 /// ```
 /// use rates_core::Endpoint;
 /// let e: Endpoint = "http://127.0.0.1:8080/latest?from={base}".parse()?;
 /// assert_eq!(e.host(), "127.0.0.1");
 /// assert_eq!(e.port(), 8080);
+/// let e: Endpoint = "https://api.vatcomply.com/rates?base={base}".parse()?;
+/// assert!(e.is_https());
+/// assert_eq!(e.port(), 443);
 /// # Ok::<(), rates_core::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +32,8 @@ pub struct Endpoint {
     template: String,
     host: String,
     port: u16,
+    /// `https://` rather than `http://`.
+    tls: bool,
     /// Index in `template` where the path begins.
     path_start: usize,
 }
@@ -36,7 +43,7 @@ impl Endpoint {
     ///
     /// # Errors
     /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the template when it
-    /// is not `http://host[:port]/path...` with a `{base}` placeholder.
+    /// is not `http[s]://host[:port]/path...` with a `{base}` placeholder.
     pub fn parse(template: &str) -> Result<Self, Error> {
         let bad = |why: &str| {
             Error::invalid_input(format!(
@@ -44,12 +51,13 @@ impl Endpoint {
                  http://127.0.0.1:8080/rates?base={{base}}"
             ))
         };
-        let rest = match template.strip_prefix("http://") {
-            Some(rest) => rest,
-            None if template.starts_with("https://") => {
-                return Err(bad("https is not supported (the clients carry no TLS)"));
-            }
-            None => return Err(bad("it must start with http://")),
+        let (tls, rest) = match (
+            template.strip_prefix("http://"),
+            template.strip_prefix("https://"),
+        ) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            (None, None) => return Err(bad("it must start with http:// or https://")),
         };
         if !template.contains("{base}") {
             return Err(bad("it has no {base} placeholder"));
@@ -63,7 +71,7 @@ impl Endpoint {
                     .map_err(|_| bad(&format!("`{p}` is not a port number")))?;
                 (h, port)
             }
-            _ => (authority, 80),
+            _ => (authority, if tls { 443 } else { 80 }),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
@@ -76,8 +84,19 @@ impl Endpoint {
             template: template.to_owned(),
             host: host.to_owned(),
             port,
-            path_start: "http://".len() + authority_len,
+            tls,
+            path_start: template.len() - rest.len() + authority_len,
         })
+    }
+
+    /// Whether it is an `https://` endpoint.
+    pub fn is_https(&self) -> bool {
+        self.tls
+    }
+
+    /// `"https"` or `"http"`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
     }
 
     /// The host to connect to.
@@ -92,7 +111,8 @@ impl Endpoint {
 
     /// The `Host` header value (`host:port`).
     pub fn authority(&self) -> &str {
-        &self.template["http://".len()..self.path_start]
+        let start = self.scheme().len() + "://".len();
+        &self.template[start..self.path_start]
     }
 
     /// The template as given.
@@ -114,7 +134,8 @@ impl Endpoint {
     /// The full URL for `base`.
     pub fn url(&self, base: CurrencyCode, symbols: &[CurrencyCode]) -> String {
         format!(
-            "http://{}{}",
+            "{}://{}{}",
+            self.scheme(),
             self.authority(),
             self.path_and_query(base, symbols)
         )
@@ -337,6 +358,12 @@ pub struct Config {
     /// handled it (none by default).
     #[serde(default)]
     pub work: Option<crate::Work>,
+    /// Root certificates (PEM, one or more) trusted for `https://` endpoints
+    /// besides the public roots, such as the one `rates serve --tls` writes.
+    /// The contents, not a path, so they travel to worker processes with the
+    /// rest of the config. There is no switch that turns verification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_pem: Option<String>,
     /// Counts finished bases as a run goes (for progress displays); not sent
     /// to worker processes.
     #[serde(skip)]
@@ -346,6 +373,9 @@ pub struct Config {
     #[serde(default)]
     pub worker: Option<WorkerCommand>,
 }
+
+/// What a PEM certificate block starts with.
+const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----";
 
 /// The symbols of the classic matrix.
 pub const DEFAULT_SYMBOLS: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
@@ -370,6 +400,7 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 1 << 20,
             work: None,
+            ca_cert_pem: None,
             progress: None,
             worker: None,
         })
@@ -410,6 +441,37 @@ impl Config {
         self
     }
 
+    /// Trusts the root certificate(s) in `pem` for `https://` endpoints, in
+    /// addition to the public roots.
+    #[must_use]
+    pub fn with_ca_cert_pem(mut self, pem: impl Into<String>) -> Self {
+        self.ca_cert_pem = Some(pem.into());
+        self
+    }
+
+    /// Trusts the root certificate(s) in the PEM file at `path`, in addition
+    /// to the public roots.
+    ///
+    /// # Errors
+    /// [`InvalidInput`](crate::ErrorKind::InvalidInput) naming the file when it
+    /// cannot be read or holds no PEM certificate.
+    pub fn with_ca_cert_file(self, path: &std::path::Path) -> Result<Self, Error> {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_input(format!(
+                "cannot read the CA certificate `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        if !pem.contains(PEM_CERTIFICATE) {
+            return Err(Error::invalid_input(format!(
+                "`{}` holds no PEM certificate (a `{PEM_CERTIFICATE}` block): \
+                 pass the certificate file, such as the one `rates serve --tls` prints",
+                path.display()
+            )));
+        }
+        Ok(self.with_ca_cert_pem(pem))
+    }
+
     /// Checks the settings that the types cannot.
     ///
     /// # Errors
@@ -429,6 +491,14 @@ impl Config {
             return Err(Error::invalid_input(
                 "invalid body cap 0: allow at least a few hundred bytes",
             ));
+        }
+        if let Some(pem) = &self.ca_cert_pem {
+            if !pem.contains(PEM_CERTIFICATE) {
+                return Err(Error::invalid_input(format!(
+                    "invalid CA certificate: it holds no PEM certificate (a \
+                     `{PEM_CERTIFICATE}` block); pass the certificate's PEM text"
+                )));
+            }
         }
         Ok(())
     }
@@ -554,13 +624,33 @@ mod tests {
         assert_eq!(e.path_and_query(code("EUR"), &[]), "/?base=EUR");
         let e = Endpoint::parse("http://[::1]:81/latest?from={base}").unwrap();
         assert_eq!((e.host(), e.port()), ("::1", 81));
+        assert!(!e.is_https());
+    }
+
+    #[test]
+    fn https_endpoints_default_to_port_443() {
+        let e = Endpoint::parse("https://api.frankfurter.dev/v1/latest?base={base}").unwrap();
+        assert!(e.is_https());
+        assert_eq!((e.host(), e.port()), ("api.frankfurter.dev", 443));
+        assert_eq!(e.authority(), "api.frankfurter.dev");
+        assert_eq!(
+            e.url(code("USD"), &[]),
+            "https://api.frankfurter.dev/v1/latest?base=USD"
+        );
+        let e = Endpoint::parse("https://[::1]:8443/rates?base={base}").unwrap();
+        assert_eq!(
+            (e.host(), e.port(), e.authority()),
+            ("::1", 8443, "[::1]:8443")
+        );
+        assert_eq!(e.path_and_query(code("EUR"), &[]), "/rates?base=EUR");
     }
 
     #[test]
     fn endpoint_errors_name_the_input() {
         for bad in [
             "ftp://x/{base}",
-            "https://x/{base}",
+            "https://x:443x/{base}",
+            "https:///{base}",
             "http://x/rates",
             "http://x:99999/{base}",
             "http:///{base}",
@@ -621,6 +711,11 @@ mod tests {
             .with_rate_limit(Some(RateLimit::per_second(3.0).unwrap()));
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), c);
+        let tls = Config::new("https://127.0.0.1:1/rates?base={base}")
+            .unwrap()
+            .with_ca_cert_pem("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+        let json = serde_json::to_string(&tls).unwrap();
+        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), tls);
     }
 
     #[test]
@@ -633,6 +728,10 @@ mod tests {
                 .validate()
                 .is_err()
         );
+        assert!(c.clone().with_ca_cert_pem("not a cert").validate().is_err());
         assert!(c.validate().is_ok());
+        let missing = std::path::Path::new("/nonexistent/ca.pem");
+        let err = c.with_ca_cert_file(missing).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
     }
 }

@@ -17,20 +17,26 @@ pub struct Rates {
     pub rates: BTreeMap<CurrencyCode, f64>,
 }
 
-/// The wire shape. Codes are parsed (and validated) as they are read, with
-/// no string allocated per key.
+/// The wire shape: vatcomply's `{"base", "date", "rates"}`, or
+/// frankfurter's, which adds `"amount"` (the rates are for that many units
+/// of the base). Other fields are ignored. Codes are parsed (and validated)
+/// as they are read, with no string allocated per key.
 #[derive(Deserialize)]
 struct Wire<'a> {
+    #[serde(default)]
+    amount: Option<f64>,
     base: CurrencyCode,
     #[serde(default, borrow)]
     date: Option<std::borrow::Cow<'a, str>>,
     rates: BTreeMap<CurrencyCode, f64>,
 }
 
-/// Decodes a `{"base": ..., "date": ..., "rates": {...}}` body for `base`.
+/// Decodes a `{"base": ..., "date": ..., "rates": {...}}` body for `base`
+/// (vatcomply's shape), or frankfurter's `{"amount": 1.0, "base": ...}`.
 ///
 /// Checks that the body is about `base`, that every code is valid and every
-/// rate finite and positive, and fills in `rates[base] = 1.0`.
+/// rate finite and positive, divides by frankfurter's `amount` when it is not
+/// 1, and fills in `rates[base] = 1.0`.
 ///
 /// # Errors
 /// [`ErrorKind::Decode`] saying what was wrong with the body.
@@ -59,6 +65,17 @@ pub fn decode(base: CurrencyCode, body: &[u8]) -> Result<Rates, Error> {
         ));
     }
     let mut rates = wire.rates;
+    if let Some(amount) = wire.amount {
+        if !(amount.is_finite() && amount > 0.0) {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!("the response has an impossible amount {amount}"),
+            ));
+        }
+        if amount != 1.0 {
+            rates.values_mut().for_each(|r| *r /= amount);
+        }
+    }
     if let Some((code, rate)) = rates.iter().find(|(_, r)| !(r.is_finite() && **r > 0.0)) {
         return Err(Error::new(
             ErrorKind::Decode,
@@ -90,6 +107,24 @@ mod tests {
         assert_eq!(r.rates.len(), 2);
         assert_eq!(r.rates[&usd()], 1.0);
         assert_eq!(r.date, "");
+    }
+
+    #[test]
+    fn accepts_frankfurters_shape() {
+        let body = br#"{"amount":1.0,"base":"USD","date":"2019-04-09","rates":{"EUR":0.8868,"PLN":3.8015}}"#;
+        let r = decode(usd(), body).unwrap();
+        assert_eq!(r.rates.len(), 3);
+        assert_eq!(r.rates[&"PLN".parse().unwrap()], 3.8015);
+        assert_eq!(r.date, "2019-04-09");
+        let ten = decode(
+            usd(),
+            br#"{"amount":10,"base":"USD","rates":{"EUR":8.868}}"#,
+        )
+        .unwrap();
+        assert!((ten.rates[&"EUR".parse().unwrap()] - 0.8868).abs() < 1e-12);
+        assert_eq!(ten.rates[&usd()], 1.0);
+        let err = decode(usd(), br#"{"amount":0,"base":"USD","rates":{}}"#).unwrap_err();
+        assert!(err.is_decode(), "{err}");
     }
 
     #[test]

@@ -29,12 +29,17 @@ pub enum ErrorKind {
     Spawn,
     /// The strategy could not run at all (runtime start-up, misuse).
     Runtime,
+    /// The TLS handshake failed: most often the server's certificate is not
+    /// trusted (a private or self-signed CA: add it with `--ca-cert`), or it
+    /// does not name the host. Never retried: another attempt meets the same
+    /// certificate.
+    Tls,
 }
 
 impl ErrorKind {
     /// The kind's name in JSON: `invalid_input`, `http_status`, `timeout`,
     /// `connection`, `decode`, `body_too_large`, `worker_crash`, `panic`,
-    /// `spawn` or `runtime`.
+    /// `spawn`, `runtime` or `tls`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::InvalidInput => "invalid_input",
@@ -47,6 +52,7 @@ impl ErrorKind {
             Self::Panic => "panic",
             Self::Spawn => "spawn",
             Self::Runtime => "runtime",
+            Self::Tls => "tls",
         }
     }
 
@@ -64,6 +70,7 @@ impl ErrorKind {
             "panic" => Self::Panic,
             "spawn" => Self::Spawn,
             "runtime" => Self::Runtime,
+            "tls" => Self::Tls,
             other => return Err(format!("unknown error kind `{other}`")),
         })
     }
@@ -225,6 +232,10 @@ impl Error {
     pub fn is_panic(&self) -> bool {
         self.kind == ErrorKind::Panic
     }
+    /// True for [`ErrorKind::Tls`].
+    pub fn is_tls(&self) -> bool {
+        self.kind == ErrorKind::Tls
+    }
 
     /// Whether another attempt at the same request may succeed: timeouts, broken
     /// connections, crashed workers, 408, 429 and 5xx answers.
@@ -250,6 +261,7 @@ impl fmt::Display for ErrorKind {
             Self::Panic => "panic",
             Self::Spawn => "spawn",
             Self::Runtime => "runtime",
+            Self::Tls => "tls",
         };
         f.write_str(name)
     }
@@ -284,6 +296,11 @@ mod tests {
         assert!(!Error::status(404, None).is_retryable());
         assert!(!Error::new(ErrorKind::Decode, "x").is_retryable());
         assert!(Error::new(ErrorKind::Timeout, "x").is_retryable());
+        let tls = Error::new(ErrorKind::Tls, "x");
+        assert!(
+            tls.is_tls() && !tls.is_retryable(),
+            "a certificate does not change"
+        );
     }
 
     #[test]

@@ -9,6 +9,11 @@
 //! channel, so a worker that dies never hangs the run, and its base reads as
 //! a worker crash ([`Report::from_slots`]) instead of being lost.
 //!
+//! For `https://` endpoints each connection is wrapped in TLS by
+//! `futures-rustls` over the runtime's stream (seen through a small
+//! hyper-to-`futures-io` adapter), so the one connector written here serves
+//! every runtime; the handshake counts as part of connecting.
+//!
 //! hyper's connection future is polled by the worker that sends on it, not
 //! spawned as a task of its own: every wake-up of a request lands on the one
 //! task waiting for it, and dropping a connection (after an error, a timeout,
@@ -32,6 +37,7 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper::body::{Body as _, Incoming};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper::header::{HOST, HeaderValue, RETRY_AFTER, USER_AGENT};
+use hyper::rt::ReadBufCursor;
 use hyper::{Request, Response};
 use rates_core::{
     BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Report, Step,
@@ -118,6 +124,21 @@ struct Target {
     connect_timeout: Duration,
     request_timeout: Duration,
     max_body: usize,
+    /// For `https://`: the TLS set-up, or why there can be none.
+    tls: Option<Result<Tls, Error>>,
+}
+
+/// The TLS set-up shared by every connection of a run (so sessions can be
+/// resumed across them).
+struct Tls {
+    connector: futures_rustls::TlsConnector,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls").field("name", &self.name).finish()
+    }
 }
 
 impl Target {
@@ -131,6 +152,9 @@ impl Target {
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
             max_body: config.max_body_bytes,
+            tls: endpoint.is_https().then(|| {
+                crate::tls::connector(config).map(|(connector, name)| Tls { connector, name })
+            }),
         }
     }
 
@@ -144,7 +168,7 @@ impl Target {
         })?;
         Request::get(path_and_query)
             .header(HOST, host)
-            .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
+            .header(USER_AGENT, HeaderValue::from_static(crate::USER_AGENT))
             .body(Empty::new())
             .map_err(|e| {
                 Error::invalid_input(format!(
@@ -154,6 +178,9 @@ impl Target {
     }
 
     fn connection_error(&self, e: &(dyn StdError + 'static)) -> Error {
+        if let Some(tls) = crate::tls::rustls_error(e) {
+            return crate::tls::error(&self.authority, tls);
+        }
         let kind = if is_timed_out(e) {
             ErrorKind::Timeout
         } else {
@@ -175,8 +202,6 @@ impl Target {
         )
     }
 }
-
-const USER_AGENT_VALUE: &str = concat!("rates/", env!("CARGO_PKG_VERSION"));
 
 /// An error and its sources, joined with `": "`.
 fn chain(e: &(dyn StdError + 'static)) -> String {
@@ -217,7 +242,100 @@ fn is_timed_out(e: &(dyn StdError + 'static)) -> bool {
 pub struct AsyncClient<R: AsyncRuntime> {
     runtime: R,
     target: Arc<Target>,
-    conn: Option<Conn<R::Io>>,
+    conn: Option<Conn<Stream<R::Io>>>,
+}
+
+/// A connection's bytes: the runtime's stream, or TLS over it.
+enum Stream<Io> {
+    Plain(Io),
+    Tls(Box<smol_hyper::rt::FuturesIo<futures_rustls::client::TlsStream<Compat<Io>>>>),
+}
+
+impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> hyper::rt::Read for Stream<Io> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Self::Tls(tls) => Pin::new(&mut **tls).poll_read(cx, buf),
+        }
+    }
+}
+
+impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> hyper::rt::Write for Stream<Io> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Self::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(io) => Pin::new(io).poll_flush(cx),
+            Self::Tls(tls) => Pin::new(&mut **tls).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Self::Tls(tls) => Pin::new(&mut **tls).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The runtime's stream (hyper's I/O traits) seen through `futures-io`'s,
+/// which `futures-rustls` drives: the one adapter that lets the same TLS
+/// connector serve every runtime.
+struct Compat<Io>(Io);
+
+impl<Io: hyper::rt::Read + Unpin> futures_io::AsyncRead for Compat<Io> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut read = hyper::rt::ReadBuf::new(buf);
+        match Pin::new(&mut self.0).poll_read(cx, read.unfilled()) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(read.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<Io: hyper::rt::Write + Unpin> futures_io::AsyncWrite for Compat<Io> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }
 
 /// One HTTP/1.1 connection: the handle requests are sent on, and the
@@ -278,7 +396,8 @@ impl<R: AsyncRuntime> AsyncClient<R> {
     /// (connecting included) by the request timeout, on the runtime's timer.
     ///
     /// # Errors
-    /// Timeout, connection (refused, reset, closed early, truncated body) and
+    /// Timeout, connection (refused, reset, closed early, truncated body),
+    /// TLS (a certificate not trusted, a failed handshake) and
     /// body-too-large errors, as [`BlockingClient::get`](crate::BlockingClient::get)
     /// classifies them; HTTP statuses are values, not errors.
     pub async fn get(&mut self, path_and_query: &str) -> Result<RawResponse, Error> {
@@ -389,7 +508,7 @@ impl<R: AsyncRuntime> AsyncClient<R> {
 async fn attempt<R: AsyncRuntime>(
     runtime: &R,
     target: &Target,
-    slot: &mut Option<Conn<R::Io>>,
+    slot: &mut Option<Conn<Stream<R::Io>>>,
     path_and_query: &str,
 ) -> Result<RawResponse, Error> {
     let mut fresh = false;
@@ -465,38 +584,64 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static> Conn<Io> {
     }
 }
 
-/// Connects (bounded by the connect timeout) and performs the HTTP/1.1
-/// handshake (no I/O: it only sets the connection up).
-async fn connect<R: AsyncRuntime>(runtime: &R, target: &Target) -> Result<Conn<R::Io>, Error> {
-    let connecting = async { Some(runtime.connect(&target.host, target.port).await) };
+/// Connects and, for `https://`, performs the TLS handshake (both bounded
+/// by the connect timeout), then sets HTTP/1.1 up on the stream (no I/O).
+async fn connect<R: AsyncRuntime>(
+    runtime: &R,
+    target: &Target,
+) -> Result<Conn<Stream<R::Io>>, Error> {
+    let tls = match &target.tls {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => return Err(e.clone()),
+    };
+    let connecting = async {
+        let io = runtime
+            .connect(&target.host, target.port)
+            .await
+            .map_err(|e| {
+                let kind = if e.kind() == io::ErrorKind::TimedOut {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Connection
+                };
+                Error::new(
+                    kind,
+                    format!("could not connect to {}: {e}", target.authority),
+                )
+            })?;
+        let Some(tls) = tls else {
+            return Ok(Stream::Plain(io));
+        };
+        match tls.connector.connect(tls.name.clone(), Compat(io)).await {
+            Ok(stream) => Ok(Stream::Tls(Box::new(smol_hyper::rt::FuturesIo::new(
+                stream,
+            )))),
+            Err(e) => Err(match crate::tls::rustls_error(&e) {
+                Some(r) => crate::tls::error(&target.authority, r),
+                None => Error::new(
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        ErrorKind::Timeout
+                    } else {
+                        ErrorKind::Connection
+                    },
+                    format!("the TLS handshake with {} broke off: {e}", target.authority),
+                ),
+            }),
+        }
+    };
     let timeout = async {
         runtime.sleep(target.connect_timeout).await;
-        None
+        Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "could not connect to {} within the {:?} connect timeout \
+                 (raise connect_timeout)",
+                target.authority, target.connect_timeout
+            ),
+        ))
     };
-    let io = match connecting.or(timeout).await {
-        Some(Ok(io)) => io,
-        Some(Err(e)) => {
-            let kind = if e.kind() == io::ErrorKind::TimedOut {
-                ErrorKind::Timeout
-            } else {
-                ErrorKind::Connection
-            };
-            return Err(Error::new(
-                kind,
-                format!("could not connect to {}: {e}", target.authority),
-            ));
-        }
-        None => {
-            return Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "could not connect to {} within the {:?} connect timeout \
-                     (raise connect_timeout)",
-                    target.authority, target.connect_timeout
-                ),
-            ));
-        }
-    };
+    let io = connecting.or(timeout).await?;
     let (sender, connection) = http1::handshake(io)
         .await
         .map_err(|e| target.connection_error(&e))?;
@@ -582,8 +727,9 @@ struct Run {
 /// executor itself, but the workers run wherever `runtime` spawns them.
 ///
 /// # Errors
-/// Only an invalid config ([`InvalidInput`](ErrorKind::InvalidInput)); per-base
-/// failures are outcomes.
+/// Only an invalid config ([`InvalidInput`](ErrorKind::InvalidInput)),
+/// including a CA certificate that cannot be read; per-base failures
+/// (a certificate that is not trusted among them) are outcomes.
 pub async fn fetch_all<R: AsyncRuntime>(
     runtime: R,
     bases: &[CurrencyCode],
@@ -594,6 +740,10 @@ pub async fn fetch_all<R: AsyncRuntime>(
     if bases.is_empty() {
         return Ok(Report::empty(runtime.name()));
     }
+    let target = Arc::new(Target::new(config));
+    if let Some(Err(e)) = &target.tls {
+        return Err(e.clone());
+    }
     let run = Arc::new(Run {
         bases: bases.into(),
         config: config.clone(),
@@ -601,7 +751,6 @@ pub async fn fetch_all<R: AsyncRuntime>(
         next: AtomicUsize::new(0),
         slots: Mutex::new(vec![None; bases.len()]),
     });
-    let target = Arc::new(Target::new(config));
     // Nothing is ever sent: `recv` returns once every worker has dropped its
     // sender, whether it finished or its task was dropped.
     let (alive, all_done) = async_channel::bounded::<()>(1);

@@ -1,5 +1,5 @@
-//! The blocking client: ureq 3 with keep-alive, timeouts, a body cap, and
-//! HTTP statuses returned as values.
+//! The blocking client: ureq 3 with keep-alive, timeouts, a body cap, TLS
+//! (ureq's rustls support), and HTTP statuses returned as values.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -16,20 +16,36 @@ use crate::parse_retry_after;
 pub struct BlockingClient {
     agent: ureq::Agent,
     max_body: u64,
+    /// A config the client cannot work with (an unreadable CA certificate):
+    /// every request fails with it.
+    setup_error: Option<Error>,
 }
 
 impl BlockingClient {
     /// A client whose pool keeps up to `idle_connections` idle connections
     /// for reuse (use the number of threads that will share it).
+    ///
+    /// `https://` endpoints are verified against Mozilla's roots plus
+    /// [`Config::ca_cert_pem`]. A CA certificate that cannot be read makes
+    /// every request fail with [`ErrorKind::InvalidInput`].
     pub fn new(config: &Config, idle_connections: usize) -> Self {
+        let (roots, setup_error) = match root_certs(config) {
+            Ok(roots) => (roots, None),
+            Err(e) => (ureq::tls::RootCerts::WebPki, Some(e)),
+        };
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(roots)
+            .build();
         let config_ = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.request_timeout))
             .max_idle_connections(idle_connections.max(1))
             .max_idle_connections_per_host(idle_connections.max(1))
             .max_redirects(0)
-            .user_agent(concat!("rates/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::USER_AGENT)
             // ureq's 128 KiB default buffers are zero-filled per connection:
             // 256 KiB resident each, which dominates one-connection-per-base
             // strategies. A rates answer is a few hundred bytes.
@@ -41,6 +57,7 @@ impl BlockingClient {
         Self {
             agent,
             max_body: u64::try_from(config.max_body_bytes).unwrap_or(u64::MAX),
+            setup_error,
         }
     }
 
@@ -48,10 +65,14 @@ impl BlockingClient {
     /// body, read up to the cap.
     ///
     /// # Errors
-    /// Timeout, connection (refused, reset, truncated) and body-too-large
-    /// errors; HTTP statuses are values, not errors.
+    /// Timeout, connection (refused, reset, truncated), TLS (a certificate
+    /// not trusted, a failed handshake: [`ErrorKind::Tls`]) and
+    /// body-too-large errors; HTTP statuses are values, not errors.
     pub fn get(&self, url: &str) -> Result<RawResponse, Error> {
-        let mut response = self.agent.get(url).call().map_err(|e| classify(&e))?;
+        if let Some(e) = &self.setup_error {
+            return Err(e.clone());
+        }
+        let mut response = self.agent.get(url).call().map_err(|e| classify(&e, url))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -60,7 +81,7 @@ impl BlockingClient {
             .and_then(parse_retry_after);
         let body = response.body_mut().with_config().limit(self.max_body);
         let body = if (200..300).contains(&status) {
-            body.read_to_vec().map_err(|e| classify(&e))?
+            body.read_to_vec().map_err(|e| classify(&e, url))?
         } else {
             // Drain a small error body so the connection can be reused; its
             // content does not matter.
@@ -86,6 +107,24 @@ impl BlockingClient {
     }
 }
 
+/// Mozilla's roots (ureq's default), plus the config's CA certificates when
+/// it has any: ureq takes either its built-in list or a list of our own, so
+/// adding one means listing Mozilla's too.
+fn root_certs(config: &Config) -> Result<ureq::tls::RootCerts, Error> {
+    use ureq::tls::{Certificate, RootCerts};
+    let extra = crate::tls::extra_roots(config)?;
+    if extra.is_empty() {
+        return Ok(RootCerts::WebPki);
+    }
+    let public = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()));
+    let extra = extra
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned());
+    Ok(RootCerts::from(public.chain(extra)))
+}
+
 /// Resolves IP-literal hosts (`127.0.0.1`, `[::1]`) directly and others
 /// with ureq's default resolver. With a timeout configured, the default
 /// resolver starts a thread for every request, even on a kept-alive
@@ -108,7 +147,12 @@ impl Resolver for LiteralFirst {
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let literal = uri.authority().and_then(|a| {
             let ip: IpAddr = a.host().trim_matches(['[', ']']).parse().ok()?;
-            Some(SocketAddr::new(ip, a.port_u16().unwrap_or(80)))
+            let default_port = if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            };
+            Some(SocketAddr::new(ip, a.port_u16().unwrap_or(default_port)))
         });
         match literal {
             Some(addr) => {
@@ -121,8 +165,21 @@ impl Resolver for LiteralFirst {
     }
 }
 
-fn classify(e: &ureq::Error) -> Error {
+/// Turns a ureq error for a request to `url` into ours: a TLS failure is
+/// [`ErrorKind::Tls`] (never retried), however ureq wraps it.
+fn classify(e: &ureq::Error, url: &str) -> Error {
     use ureq::Error as U;
+    let rustls = match e {
+        U::Rustls(r) => Some(r),
+        U::Io(io) => crate::tls::rustls_error(io),
+        _ => None,
+    };
+    if let Some(r) = rustls {
+        let authority = url.split_once("://").map_or(url, |(_, rest)| {
+            rest.split(['/', '?']).next().unwrap_or(rest)
+        });
+        return crate::tls::error(authority, r);
+    }
     let kind = match e {
         U::Timeout(_) | U::BodyStalled => ErrorKind::Timeout,
         U::BodyExceedsLimit(_) => ErrorKind::BodyTooLarge,
@@ -159,6 +216,7 @@ mod tests {
             ("http://127.0.0.1:9/x", "127.0.0.1:9"),
             ("http://[::1]:81/x", "[::1]:81"),
             ("http://10.1.2.3/x", "10.1.2.3:80"),
+            ("https://10.1.2.3/x", "10.1.2.3:443"),
         ] {
             let got = r.resolve(&uri.parse().unwrap(), &config, timeout).unwrap();
             assert_eq!(got.len(), 1);

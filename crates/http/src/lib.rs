@@ -13,7 +13,19 @@
 //!   timeouts, body cap, statuses-as-values and error kinds as the blocking
 //!   client, on the runtime's own timer.
 //!
-//! Features: `blocking` (default) and `async`. Only plain `http://` is supported.
+//! Both speak `http://` and `https://`. TLS is rustls on the `ring`
+//! provider (no OpenSSL, no C toolchain beyond what `ring` needs): the
+//! blocking client through ureq's rustls support, the async client through
+//! `futures-rustls` over the runtime's own stream, so one connector serves
+//! tokio, smol and async-std. Certificates are verified against Mozilla's
+//! root store as compiled into `webpki-roots` (the same on every machine),
+//! plus any roots in [`Config::ca_cert_pem`](rates_core::Config::ca_cert_pem);
+//! nothing turns verification off. A failed handshake is
+//! [`ErrorKind::Tls`](rates_core::ErrorKind::Tls), and never retried.
+//!
+//! Both send `User-Agent: rates/VERSION` ([`USER_AGENT`]) on every request.
+//!
+//! Features: `blocking` (default) and `async`.
 //!
 //! # Examples
 //!
@@ -33,6 +45,8 @@ mod async_client;
 #[cfg(feature = "blocking")]
 mod blocking;
 mod retry_after;
+#[cfg(any(feature = "blocking", feature = "async"))]
+mod tls;
 
 #[cfg(feature = "async")]
 pub use async_client::{AsyncClient, AsyncRuntime, fetch_all};
@@ -41,3 +55,6 @@ pub use blocking::BlockingClient;
 #[cfg(feature = "async")]
 pub use hyper::rt::{Read as HyperRead, Write as HyperWrite};
 pub use retry_after::parse_retry_after;
+
+/// The `User-Agent` both clients send: `rates/` and this crate's version.
+pub const USER_AGENT: &str = concat!("rates/", env!("CARGO_PKG_VERSION"));

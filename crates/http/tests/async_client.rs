@@ -288,3 +288,94 @@ fn a_path_that_is_not_a_uri_fails_before_connecting() {
     }
     assert_eq!(runtime.connects(), 0);
 }
+
+fn tls_config_for(server: &RatesServer) -> Config {
+    let mut config = config_for(server);
+    config.ca_cert_pem = server.certificate_pem().map(str::to_owned);
+    config
+}
+
+#[test]
+fn tls_connections_are_kept_alive_too() {
+    let server = server(ServerConfig::default().with_generated_tls());
+    let config = tls_config_for(&server).with_concurrency(4);
+    assert!(config.endpoint.is_https());
+    let runtime = TestRuntime::new(Mode::Normal);
+    let bases = rates_core::generated_codes(40);
+    let report = runtime
+        .block_on(fetch_all(runtime.clone(), &bases, &config))
+        .unwrap();
+    assert!(report.all_succeeded(), "{:?}", report.failures().next());
+    assert_eq!(runtime.connects(), 4, "one TLS connection per worker");
+    let stats = server.stats();
+    assert_eq!((stats.requests, stats.connections), (40, 4));
+}
+
+#[test]
+fn tls_errors_are_classified_like_the_blocking_client() {
+    let tls = server(ServerConfig::default().with_generated_tls());
+    assert_eq!(
+        both_clients(&tls_config_for(&tls)),
+        [Ok((200, None)), Ok((200, None))],
+        "the server's certificate trusted"
+    );
+    assert_eq!(
+        both_clients(&config_for(&tls)),
+        [Err(ErrorKind::Tls), Err(ErrorKind::Tls)],
+        "public roots only"
+    );
+    // https:// to a plain HTTP server: no TLS answer at all.
+    let plain = server(ServerConfig::default());
+    let mut config = config_for(&plain);
+    config.endpoint = plain
+        .endpoint()
+        .replacen("http://", "https://", 1)
+        .parse()
+        .unwrap();
+    assert_eq!(
+        both_clients(&config),
+        [Err(ErrorKind::Tls), Err(ErrorKind::Tls)]
+    );
+    assert_eq!(tls.stats().requests, 2);
+    assert_eq!(plain.stats().requests, 0);
+}
+
+#[test]
+fn a_silent_peer_times_the_handshake_out() {
+    // The kernel completes the TCP connection; nobody ever answers the
+    // ClientHello.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut config = Config::new(&format!("https://127.0.0.1:{port}/rates?base={{base}}")).unwrap();
+    config.connect_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_millis(500);
+    assert_eq!(
+        both_clients(&config),
+        [Err(ErrorKind::Timeout), Err(ErrorKind::Timeout)]
+    );
+    drop(listener);
+}
+
+#[test]
+fn an_unreadable_ca_certificate_is_invalid_input() {
+    let mut config = Config::new("https://127.0.0.1:1/rates?base={base}").unwrap();
+    config.ca_cert_pem =
+        Some("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".to_owned());
+    let runtime = TestRuntime::new(Mode::Normal);
+    let err = runtime
+        .block_on(fetch_all(
+            runtime.clone(),
+            &rates_core::generated_codes(1),
+            &config,
+        ))
+        .unwrap_err();
+    assert!(
+        err.is_invalid_input() && err.to_string().contains("--ca-cert"),
+        "{err}"
+    );
+    assert_eq!(runtime.connects(), 0);
+    assert_eq!(
+        both_clients(&config),
+        [Err(ErrorKind::InvalidInput), Err(ErrorKind::InvalidInput)]
+    );
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rates_core::{Config, CurrencyCode, Error, RateLimit, Strategy, generated_codes};
-use rates_server::{Fault, FaultRule, ServerConfig, When};
+use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 
 /// A benchmark scenario: how many bases, how the server behaves, how the
 /// client is configured, and the ideal wall time no strategy can beat.
@@ -26,6 +26,9 @@ pub struct Scenario {
     /// CPU work per item on the client (zero for none), turned into a
     /// calibrated [`Work`](rates_core::Work) by [`client_config`](Self::client_config).
     pub work: Duration,
+    /// Served over HTTPS, with a certificate the server generates and the
+    /// client trusts ([`Scenario::client_config_for`]).
+    pub tls: bool,
 }
 
 const CLASSIC: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
@@ -43,6 +46,7 @@ pub fn scenarios() -> Vec<Scenario> {
             rate_limit: None,
             faults: Vec::new(),
             work: Duration::ZERO,
+            tls: false,
         },
         Scenario {
             name: "fanout",
@@ -53,6 +57,7 @@ pub fn scenarios() -> Vec<Scenario> {
             rate_limit: None,
             faults: Vec::new(),
             work: Duration::ZERO,
+            tls: false,
         },
         Scenario {
             name: "scale",
@@ -63,6 +68,7 @@ pub fn scenarios() -> Vec<Scenario> {
             rate_limit: None,
             faults: Vec::new(),
             work: Duration::ZERO,
+            tls: false,
         },
         Scenario {
             name: "throttled",
@@ -73,6 +79,7 @@ pub fn scenarios() -> Vec<Scenario> {
             rate_limit: Some(100.0),
             faults: Vec::new(),
             work: Duration::ZERO,
+            tls: false,
         },
         Scenario {
             name: "overhead",
@@ -83,6 +90,7 @@ pub fn scenarios() -> Vec<Scenario> {
             rate_limit: None,
             faults: Vec::new(),
             work: Duration::ZERO,
+            tls: false,
         },
         Scenario {
             name: "faulty",
@@ -101,6 +109,19 @@ pub fn scenarios() -> Vec<Scenario> {
                 ),
                 FaultRule::new(Fault::ServerError, When::Share(0.10)),
             ],
+            work: Duration::ZERO,
+            tls: false,
+        },
+        Scenario {
+            name: "tls",
+            about: "the classic five bases over HTTPS, 100 ms latency, concurrency 4: \
+                    what the handshake costs",
+            size: 5,
+            latency: ms(100),
+            concurrency: 4,
+            rate_limit: None,
+            faults: Vec::new(),
+            tls: true,
             work: Duration::ZERO,
         },
     ]
@@ -132,12 +153,28 @@ impl Scenario {
         generated_codes(self.size)
     }
 
-    /// The server configuration: latency, faults and a fixed seed.
+    /// The server configuration: latency, faults, a fixed seed, and TLS
+    /// with a generated certificate when the scenario says so.
     pub fn server_config(&self) -> ServerConfig {
         let mut config = ServerConfig::default().with_latency(self.latency);
         config.faults.clone_from(&self.faults);
         config.seed = 0x5eed;
+        if self.tls {
+            config = config.with_generated_tls();
+        }
         config
+    }
+
+    /// The client configuration for `server` (started from
+    /// [`server_config`](Self::server_config)): its endpoint, and for a TLS
+    /// scenario its certificate as a trusted root.
+    ///
+    /// # Errors
+    /// When the server's endpoint is invalid.
+    pub fn client_config_for(&self, server: &RatesServer) -> Result<Config, Error> {
+        let mut config = self.client_config(&server.endpoint())?;
+        config.ca_cert_pem = server.certificate_pem().map(str::to_owned);
+        Ok(config)
     }
 
     /// The client configuration for a server at `endpoint`.
@@ -231,6 +268,24 @@ mod tests {
             .unwrap();
         assert!(why.contains("500 s"), "{why}");
         assert_eq!(fanout.skip_reason(&rates_sync::Sequential, &config), None);
+    }
+
+    #[test]
+    fn tls_scenario_trusts_its_server() {
+        let tls = scenario("tls").unwrap();
+        assert_eq!(tls.bases().len(), 5);
+        let server = RatesServer::start(tls.server_config()).unwrap();
+        let config = tls.client_config_for(&server).unwrap();
+        assert!(config.endpoint.is_https());
+        assert_eq!(config.ca_cert_pem.as_deref(), server.certificate_pem());
+        assert!(config.ca_cert_pem.is_some());
+        let report = rates_sync::Sequential.fetch(&tls.bases(), &config).unwrap();
+        assert!(
+            report.all_succeeded(),
+            "{:?}",
+            report.failures().collect::<Vec<_>>()
+        );
+        assert!(server.stats().connections >= 1);
     }
 
     #[test]

@@ -17,8 +17,9 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::faults::{Fault, FaultRule, Latency, pick};
 use crate::stats::{Recorder, Stats};
-use crate::table;
+use crate::table::{self, Shape};
 use crate::timer::PreciseTimer;
+use crate::tls::{ServerTls, acceptor};
 
 /// How the server behaves. Every knob is reproducible from `seed`.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +41,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Runtime worker threads (default: the number of cores).
     pub threads: usize,
+    /// Serve HTTPS instead of plain HTTP (default: plain).
+    pub tls: Option<ServerTls>,
+    /// The JSON shape of a good answer (default: vatcomply's).
+    pub shape: Shape,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +58,8 @@ impl Default for ServerConfig {
             stall: Duration::from_secs(60),
             max_connections: 10_000,
             threads: std::thread::available_parallelism().map_or(2, usize::from),
+            tls: None,
+            shape: Shape::default(),
         }
     }
 }
@@ -76,6 +83,21 @@ impl ServerConfig {
         self
     }
 
+    /// Serves HTTPS with a certificate generated at start (for `127.0.0.1`,
+    /// `localhost` and `::1`); see [`RatesServer::certificate_pem`].
+    #[must_use]
+    pub fn with_generated_tls(mut self) -> Self {
+        self.tls = Some(ServerTls::Generated);
+        self
+    }
+
+    /// Answers in this shape.
+    #[must_use]
+    pub fn with_shape(mut self, shape: Shape) -> Self {
+        self.shape = shape;
+        self
+    }
+
     /// Sets the server-side rate limit.
     #[must_use]
     pub fn with_rate_limit(mut self, per_second: Option<f64>) -> Self {
@@ -90,6 +112,7 @@ struct Shared {
     recorder: Recorder,
     bodies: BodyCache,
     timer: PreciseTimer,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 type BodyKey = (CurrencyCode, Option<Vec<CurrencyCode>>);
@@ -105,12 +128,12 @@ impl BodyCache {
     /// Entries kept at most (a few hundred bytes each).
     const CAPACITY: usize = 100_000;
 
-    fn get(&self, base: CurrencyCode, symbols: Option<Vec<CurrencyCode>>) -> Bytes {
+    fn get(&self, shape: Shape, base: CurrencyCode, symbols: Option<Vec<CurrencyCode>>) -> Bytes {
         let key = (base, symbols);
         if let Some(b) = self.map.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return b.clone();
         }
-        let body = Bytes::from(table::body(key.0, key.1.as_deref()));
+        let body = Bytes::from(table::body(shape, key.0, key.1.as_deref()));
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() < Self::CAPACITY {
             map.insert(key, body.clone());
@@ -133,6 +156,7 @@ impl BodyCache {
 pub struct RatesServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    certificate_pem: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -143,8 +167,9 @@ impl RatesServer {
     /// Raises the soft open-files limit so `max_connections` can be held.
     ///
     /// # Errors
-    /// A non-loopback address, an address in use, or a hard open-files limit
-    /// too low for `max_connections` (the message says how to fix each).
+    /// A non-loopback address, an address in use, a hard open-files limit
+    /// too low for `max_connections`, or a TLS certificate or key that cannot
+    /// be used (the message says how to fix each).
     pub fn start(config: ServerConfig) -> io::Result<Self> {
         if !config.addr.ip().is_loopback() {
             return Err(io::Error::new(
@@ -155,6 +180,13 @@ impl RatesServer {
                 ),
             ));
         }
+        let (tls, certificate_pem) = match &config.tls {
+            Some(tls) => {
+                let (acceptor, pem) = acceptor(tls)?;
+                (Some(acceptor), Some(pem))
+            }
+            None => (None, None),
+        };
         raise_open_files_limit(config.max_connections as u64 + 256)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.max(1))
@@ -179,6 +211,7 @@ impl RatesServer {
             recorder: Recorder::new(),
             bodies: BodyCache::default(),
             timer: PreciseTimer::start()?,
+            tls,
         });
         let (tx, rx) = oneshot::channel();
         let task_shared = Arc::clone(&shared);
@@ -192,6 +225,7 @@ impl RatesServer {
         Ok(Self {
             addr,
             shared,
+            certificate_pem,
             shutdown: Some(tx),
             thread: Some(thread),
         })
@@ -202,12 +236,31 @@ impl RatesServer {
         self.addr
     }
 
-    /// An endpoint template for clients: `http://ADDR/rates?base={base}&symbols={symbols}`.
+    /// An endpoint template for clients:
+    /// `http://ADDR/rates?base={base}&symbols={symbols}` (`https://` with
+    /// TLS; `/v1/latest?...` in frankfurter's shape).
     pub fn endpoint(&self) -> String {
         format!(
-            "http://{}/rates?base={{base}}&symbols={{symbols}}",
-            self.addr
+            "{}://{}{}",
+            self.scheme(),
+            self.addr,
+            self.shared.config.shape.path_template()
         )
+    }
+
+    /// `"https"` when it serves TLS, else `"http"`.
+    pub fn scheme(&self) -> &'static str {
+        if self.certificate_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// With TLS, the certificate chain it presents (PEM): what a client
+    /// must trust (`Config::ca_cert_pem`, `--ca-cert`) to talk to it.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
     }
 
     /// What it saw since it started or was last reset.
@@ -280,16 +333,23 @@ async fn accept_loop(
         match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
+                shared.recorder.connected();
                 let shared = Arc::clone(&shared);
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let shared = Arc::clone(&shared);
-                        async move { handle(&shared, req).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match shared.tls.clone() {
+                        None => serve(TokioIo::new(stream), shared).await,
+                        Some(tls) => {
+                            // A client that refuses the certificate, or
+                            // never finishes the handshake, just goes away.
+                            let handshake = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                tokio_rustls::TlsAcceptor::from(tls).accept(stream),
+                            );
+                            if let Ok(Ok(stream)) = handshake.await {
+                                serve(TokioIo::new(stream), shared).await;
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -306,6 +366,21 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// Serves HTTP/1.1 with keep-alive on one connection until it closes.
+async fn serve<Io>(io: Io, shared: Arc<Shared>)
+where
+    Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let shared = Arc::clone(&shared);
+        async move { handle(&shared, req).await }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await;
 }
 
 /// An error that makes hyper close the connection without an answer.
@@ -328,7 +403,11 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
         Route::Rates { base: Ok(b), .. } => Some(*b),
         _ => None,
     };
-    let arrival = recorder.arrive(base, config.rate_limit);
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let arrival = recorder.arrive(base, user_agent, config.rate_limit);
     if let Some(wait) = arrival.limited {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         recorder.answered(429);
@@ -374,7 +453,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
     let response = match fault {
         None => {
             recorder.answered(200);
-            json_bytes(StatusCode::OK, shared.bodies.get(base, symbols))
+            json_bytes(
+                StatusCode::OK,
+                shared.bodies.get(config.shape, base, symbols),
+            )
         }
         Some(Fault::ServerError) => {
             recorder.answered(500);
@@ -404,7 +486,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
         }
         Some(Fault::Truncated) => {
             recorder.aborted();
-            let full = shared.bodies.get(base, symbols);
+            let full = shared.bodies.get(config.shape, base, symbols);
             let mut response = Response::new(ServerBody::truncated(full));
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -436,7 +518,7 @@ enum Route {
 
 impl Route {
     fn parse(path: &str, query: Option<&str>) -> Self {
-        if path != "/rates" && path != "/latest" {
+        if !matches!(path, "/rates" | "/latest" | "/v1/latest") {
             return Self::NotFound(path.to_owned());
         }
         let mut base = None;

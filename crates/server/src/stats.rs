@@ -16,6 +16,12 @@ const MAX_ARRIVALS: usize = 2_000_000;
 pub struct Stats {
     /// Requests received (every path, every answer).
     pub requests: u64,
+    /// Connections accepted (TCP; with TLS, handshakes that failed included):
+    /// how much a client reuses its connections.
+    pub connections: u64,
+    /// Requests by `User-Agent` (`""` for none); at most 16 different
+    /// values are told apart, the rest count as `"(other)"`.
+    pub user_agents: BTreeMap<String, u64>,
     /// Answers sent, by status code.
     pub by_status: BTreeMap<u16, u64>,
     /// Requests closed without an answer (drop, truncation, stall).
@@ -63,10 +69,14 @@ impl Stats {
 /// Statuses counted without a lock; others go to `Inner::other_statuses`.
 const COMMON_STATUSES: [u16; 5] = [200, 404, 422, 429, 500];
 
+/// Different `User-Agent` values told apart at most.
+const MAX_USER_AGENTS: usize = 16;
+
 #[derive(Debug)]
 struct Inner {
     origin: Instant,
     requests: u64,
+    user_agents: BTreeMap<String, u64>,
     other_statuses: BTreeMap<u16, u64>,
     peak_in_flight: usize,
     per_base: HashMap<CurrencyCode, u32>,
@@ -78,6 +88,7 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct Recorder {
     in_flight: AtomicUsize,
+    connections: AtomicU64,
     common_statuses: [AtomicU64; COMMON_STATUSES.len()],
     aborted: AtomicU64,
     inner: Mutex<Inner>,
@@ -107,11 +118,13 @@ impl Recorder {
     pub(crate) fn new() -> Self {
         Self {
             in_flight: AtomicUsize::new(0),
+            connections: AtomicU64::new(0),
             common_statuses: Default::default(),
             aborted: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 origin: Instant::now(),
                 requests: 0,
+                user_agents: BTreeMap::new(),
                 other_statuses: BTreeMap::new(),
                 peak_in_flight: 0,
                 per_base: HashMap::new(),
@@ -125,13 +138,31 @@ impl Recorder {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records an accepted connection.
+    pub(crate) fn connected(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records an arrival; checks the rate limit (`per_second`) for it.
-    pub(crate) fn arrive(&self, base: Option<CurrencyCode>, limit: Option<f64>) -> Arrival<'_> {
+    pub(crate) fn arrive(
+        &self,
+        base: Option<CurrencyCode>,
+        user_agent: Option<&str>,
+        limit: Option<f64>,
+    ) -> Arrival<'_> {
         let now = Instant::now();
         let current = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         let guard = InFlight(self);
         let mut inner = self.lock();
         inner.requests += 1;
+        let agent = user_agent.unwrap_or("");
+        if let Some(n) = inner.user_agents.get_mut(agent) {
+            *n += 1;
+        } else if inner.user_agents.len() < MAX_USER_AGENTS {
+            inner.user_agents.insert(agent.to_owned(), 1);
+        } else {
+            *inner.user_agents.entry("(other)".to_owned()).or_insert(0) += 1;
+        }
         inner.peak_in_flight = inner.peak_in_flight.max(current);
         if inner.arrivals.len() < MAX_ARRIVALS {
             let at = now.saturating_duration_since(inner.origin);
@@ -194,6 +225,8 @@ impl Recorder {
         }
         Stats {
             requests: inner.requests,
+            connections: self.connections.load(Ordering::Relaxed),
+            user_agents: inner.user_agents.clone(),
             by_status,
             aborted: self.aborted.load(Ordering::Relaxed),
             peak_in_flight: inner.peak_in_flight,
@@ -206,6 +239,8 @@ impl Recorder {
         let mut inner = self.lock();
         inner.origin = Instant::now();
         inner.requests = 0;
+        inner.user_agents.clear();
+        self.connections.store(0, Ordering::Relaxed);
         inner.other_statuses.clear();
         for count in &self.common_statuses {
             count.store(0, Ordering::Relaxed);
@@ -239,12 +274,33 @@ mod tests {
     fn rate_limit_refuses_past_the_limit() {
         let r = Recorder::new();
         let usd = "USD".parse().ok();
-        assert!(r.arrive(usd, Some(2.0)).limited.is_none());
-        assert!(r.arrive(usd, Some(2.0)).limited.is_none());
-        let third = r.arrive(usd, Some(2.0));
+        assert!(r.arrive(usd, None, Some(2.0)).limited.is_none());
+        assert!(r.arrive(usd, None, Some(2.0)).limited.is_none());
+        let third = r.arrive(usd, None, Some(2.0));
         assert!(third.limited.is_some_and(|d| d <= Duration::from_secs(1)));
         assert_eq!(third.nth, 0, "refused requests do not count for the base");
         drop(third);
         assert_eq!(r.snapshot().per_base[&"USD".parse().unwrap()], 2);
+    }
+
+    #[test]
+    fn connections_and_user_agents_are_counted_and_reset() {
+        let r = Recorder::new();
+        r.connected();
+        drop(r.arrive(None, Some("rates/0.1.0"), None));
+        drop(r.arrive(None, Some("rates/0.1.0"), None));
+        drop(r.arrive(None, None, None));
+        for i in 0..20 {
+            drop(r.arrive(None, Some(&format!("bot/{i}")), None));
+        }
+        let stats = r.snapshot();
+        assert_eq!(stats.connections, 1);
+        assert_eq!(stats.user_agents["rates/0.1.0"], 2);
+        assert_eq!(stats.user_agents[""], 1);
+        assert_eq!(stats.user_agents.len(), MAX_USER_AGENTS + 1);
+        assert_eq!(stats.user_agents.values().sum::<u64>(), 23);
+        r.reset();
+        let stats = r.snapshot();
+        assert_eq!((stats.connections, stats.user_agents.len()), (0, 0));
     }
 }

@@ -40,6 +40,54 @@ pub(crate) const REFERENCE: [(&str, f64); 33] = [
     ("ZAR", 15.784),
 ];
 
+/// The JSON shape of a good answer, after a real rates API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Shape {
+    /// vatcomply's: `{"base":"USD","date":"2019-04-09","rates":{...}}`.
+    #[default]
+    Vatcomply,
+    /// frankfurter's (v1): `{"amount":1.0,"base":"USD","date":...,"rates":{...}}`.
+    Frankfurter,
+}
+
+impl Shape {
+    /// Its name, as `rates serve --shape` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vatcomply => "vatcomply",
+            Self::Frankfurter => "frankfurter",
+        }
+    }
+
+    /// The path and query of its API, as an endpoint template.
+    pub fn path_template(self) -> &'static str {
+        match self {
+            Self::Vatcomply => "/rates?base={base}&symbols={symbols}",
+            Self::Frankfurter => "/v1/latest?base={base}&symbols={symbols}",
+        }
+    }
+}
+
+impl std::str::FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "vatcomply" => Ok(Self::Vatcomply),
+            "frankfurter" => Ok(Self::Frankfurter),
+            _ => Err(format!(
+                "unknown shape `{s}`: choose vatcomply or frankfurter"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The date every answer carries.
 pub(crate) const DATE: &str = "2019-04-09";
 
@@ -72,12 +120,17 @@ pub fn reference_codes() -> impl Iterator<Item = CurrencyCode> {
     REFERENCE.iter().filter_map(|(c, _)| c.parse().ok())
 }
 
-/// The JSON body for `base`, listing `symbols` (or every reference code),
-/// without the base itself, like the real APIs.
-pub(crate) fn body(base: CurrencyCode, symbols: Option<&[CurrencyCode]>) -> String {
+/// The JSON body for `base` in `shape`, listing `symbols` (or every
+/// reference code), without the base itself, like the real APIs.
+pub(crate) fn body(shape: Shape, base: CurrencyCode, symbols: Option<&[CurrencyCode]>) -> String {
     use std::fmt::Write as _;
-    let mut out = String::with_capacity(64 + 24 * symbols.map_or(REFERENCE.len(), <[_]>::len));
-    let _ = write!(out, r#"{{"base":"{base}","date":"{DATE}","rates":{{"#);
+    let mut out = String::with_capacity(80 + 24 * symbols.map_or(REFERENCE.len(), <[_]>::len));
+    if shape == Shape::Frankfurter {
+        out.push_str(r#"{"amount":1.0,"#);
+    } else {
+        out.push('{');
+    }
+    let _ = write!(out, r#""base":"{base}","date":"{DATE}","rates":{{"#);
     let mut first = true;
     let mut push = |code: CurrencyCode| {
         if code == base {
@@ -118,11 +171,14 @@ mod tests {
 
     #[test]
     fn body_omits_base_and_decodes() {
-        let b = body(c("USD"), Some(&[c("USD"), c("EUR"), c("XYZ")]));
-        let rates = rates_core::decode(c("USD"), b.as_bytes()).unwrap();
-        assert_eq!(rates.rates.len(), 3);
-        assert!((rates.rates[&c("EUR")] - 0.886761).abs() < 1e-6);
-        assert!(!b.contains(r#""USD":"#));
+        for shape in [Shape::Vatcomply, Shape::Frankfurter] {
+            let b = body(shape, c("USD"), Some(&[c("USD"), c("EUR"), c("XYZ")]));
+            let rates = rates_core::decode(c("USD"), b.as_bytes()).unwrap();
+            assert_eq!(rates.rates.len(), 3);
+            assert!((rates.rates[&c("EUR")] - 0.886761).abs() < 1e-6);
+            assert!(!b.contains(r#""USD":"#));
+            assert_eq!(b.contains(r#""amount":1.0"#), shape == Shape::Frankfurter);
+        }
     }
 
     #[test]

@@ -154,3 +154,89 @@ fn dropping_the_server_closes_its_port() {
     drop(server);
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
 }
+
+#[test]
+fn frankfurter_shape_adds_amount_and_serves_the_v1_path() {
+    let server =
+        RatesServer::start(ServerConfig::default().with_shape(rates_server::Shape::Frankfurter))
+            .unwrap();
+    assert!(
+        server.endpoint().contains("/v1/latest?base={base}"),
+        "{}",
+        server.endpoint()
+    );
+    let (status, _, body) = get(&server, "/v1/latest?base=USD&symbols=EUR,PLN");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"{"amount":1.0,"base":"USD","date":"2019-04-09","rates":{"EUR":0.886761,"PLN":3.80438}}"#
+    );
+    let (_, _, vat_path) = get(&server, "/rates?base=USD&symbols=EUR,PLN");
+    assert_eq!(vat_path, body, "the shape, not the path, decides the body");
+}
+
+#[test]
+fn tls_serves_https_with_a_certificate_clients_can_trust() {
+    let server = RatesServer::start(ServerConfig::default().with_generated_tls()).unwrap();
+    assert!(
+        server.endpoint().starts_with("https://"),
+        "{}",
+        server.endpoint()
+    );
+    let pem = server.certificate_pem().expect("a certificate").to_owned();
+    let roots = ureq::tls::parse_pem(pem.as_bytes())
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(roots.len(), 1);
+    let trusting = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+                .build(),
+        )
+        .build()
+        .new_agent();
+    for host in ["127.0.0.1", "localhost"] {
+        let url = format!("https://{host}:{}/rates?base=USD", server.addr().port());
+        let body = trusting
+            .get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("{url}: {e}"))
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        assert!(body.contains(r#""base":"USD""#), "{body}");
+    }
+    // Public roots only: the generated certificate is refused.
+    let url = format!("https://127.0.0.1:{}/rates?base=USD", server.addr().port());
+    let err = ureq::get(&url).call().unwrap_err();
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    let stats = server.stats();
+    assert_eq!(stats.requests, 2, "the refused handshake sent no request");
+    assert_eq!(stats.connections, 3, "every accepted connection counts");
+    server.reset_stats();
+    assert_eq!(server.stats().connections, 0);
+}
+
+#[test]
+fn plain_http_has_no_certificate() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    assert_eq!(server.certificate_pem(), None);
+    assert!(server.endpoint().starts_with("http://"));
+}
+
+#[test]
+fn a_broken_certificate_is_refused_at_start_with_a_hint() {
+    let config = ServerConfig {
+        tls: Some(rates_server::ServerTls::Pem {
+            cert_chain: "not pem".into(),
+            key: "not pem".into(),
+        }),
+        ..ServerConfig::default()
+    };
+    let err = RatesServer::start(config).unwrap_err();
+    assert!(err.to_string().contains("--cert"), "{err}");
+}

@@ -52,6 +52,13 @@ pub fn checks() -> Vec<Check> {
         rate_limit_holds_at_the_server,
         concurrency_bound_holds_at_the_server,
         cpu_work_is_done_once_per_base,
+        user_agent_names_the_project,
+        frankfurter_shape,
+        tls_classic_matrix,
+        tls_failing_base,
+        tls_stalled_server_times_out,
+        tls_body_cap,
+        tls_untrusted_certificate_is_refused,
     ]
 }
 
@@ -401,4 +408,145 @@ fn cpu_work_is_done_once_per_base(s: &dyn Strategy, h: &Harness) {
     let report = run(s, &["USD", "EUR"], &failing);
     assert_eq!(report.failures().count(), 2, "{}", s.name());
     assert_eq!(progress.worked(), 0, "{}: no work on a 404", s.name());
+}
+
+fn user_agent_names_the_project(s: &dyn Strategy, h: &Harness) {
+    let server = h.server(ServerConfig::default());
+    let config = h.config(&server);
+    let report = run(s, &CLASSIC, &config);
+    assert!(report.all_succeeded(), "{}", s.name());
+    let agents = server.stats().user_agents;
+    let want = format!("rates/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        agents.keys().collect::<Vec<_>>(),
+        [&want],
+        "{}: every request names the project and its version",
+        s.name()
+    );
+}
+
+fn frankfurter_shape(s: &dyn Strategy, h: &Harness) {
+    let server = h.server(ServerConfig::default().with_shape(rates_server::Shape::Frankfurter));
+    let config = h.config(&server);
+    assert!(
+        config.endpoint.template().contains("/v1/latest?"),
+        "{}",
+        config.endpoint
+    );
+    let report = run(s, &CLASSIC, &config);
+    assert!(report.all_succeeded(), "{}", s.name());
+    assert_eq!(
+        report.matrix(&config.symbols),
+        CLASSIC_MATRIX,
+        "{}",
+        s.name()
+    );
+}
+
+fn tls_classic_matrix(s: &dyn Strategy, h: &Harness) {
+    let server = h.tls_server(ServerConfig::default());
+    let config = h.config(&server);
+    assert!(config.endpoint.is_https(), "{}", config.endpoint);
+    let report = run(s, &CLASSIC, &config);
+    assert!(
+        report.all_succeeded(),
+        "{}: {:?}",
+        s.name(),
+        report.failures().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        report.matrix(&config.symbols),
+        CLASSIC_MATRIX,
+        "{}",
+        s.name()
+    );
+    assert_eq!(report.total_attempts(), 5, "{}", s.name());
+    let stats = server.stats();
+    assert_eq!(stats.status_count(200), 5, "{}", s.name());
+    assert!(
+        (1..=5).contains(&stats.connections),
+        "{}: {} connections for 5 requests",
+        s.name(),
+        stats.connections
+    );
+}
+
+fn tls_failing_base(s: &dyn Strategy, h: &Harness) {
+    let pln: CurrencyCode = "PLN".parse().unwrap_or_else(|e| panic!("{e}"));
+    let server = h.tls_server(
+        ServerConfig::default().with_fault(FaultRule::new(Fault::ServerError, When::Base(pln))),
+    );
+    let config = h.config(&server).with_retries(2);
+    let report = run(s, &CLASSIC, &config);
+    let failed: Vec<_> = report.failures().collect();
+    assert_eq!(failed.len(), 1, "{}: {failed:?}", s.name());
+    assert_eq!(failed[0].base, pln, "{}", s.name());
+    assert_eq!(
+        error_of(s, failed[0]).status_code(),
+        Some(500),
+        "{}",
+        s.name()
+    );
+    assert_eq!(failed[0].attempts, 3, "{}", s.name());
+    assert_eq!(server.stats().per_base[&pln], 3, "{}", s.name());
+}
+
+fn tls_stalled_server_times_out(s: &dyn Strategy, h: &Harness) {
+    let server = h
+        .tls_server(ServerConfig::default().with_fault(FaultRule::new(Fault::Stall, When::Always)));
+    let timeout = Duration::from_millis(300);
+    let config = h
+        .config(&server)
+        .with_retries(1)
+        .with_request_timeout(timeout);
+    let started = Instant::now();
+    let report = run(s, &["USD", "EUR"], &config);
+    let elapsed = started.elapsed();
+    for o in &report.outcomes {
+        assert!(error_of(s, o).is_timeout(), "{}: {o}", s.name());
+        assert_eq!(o.attempts, 2, "{}: {o}", s.name());
+    }
+    // As over plain HTTP: far below the 60 s stall.
+    let bound = timeout * 4 + Duration::from_secs(5);
+    assert!(
+        elapsed < bound,
+        "{}: took {elapsed:?}, bound {bound:?}",
+        s.name()
+    );
+}
+
+fn tls_body_cap(s: &dyn Strategy, h: &Harness) {
+    let server = h.tls_server(ServerConfig::default());
+    let mut config = h.config(&server);
+    config.max_body_bytes = 40;
+    let report = run(s, &["USD", "EUR"], &config);
+    for o in &report.outcomes {
+        assert!(error_of(s, o).is_body_too_large(), "{}: {o}", s.name());
+        assert_eq!(o.attempts, 1, "{}: {o}", s.name());
+    }
+}
+
+/// No CA given, and a CA that is not the server's: both are refused with
+/// the TLS error kind, at the first attempt (a certificate does not change
+/// on retry), before any request reaches the server.
+fn tls_untrusted_certificate_is_refused(s: &dyn Strategy, h: &Harness) {
+    let server = h.tls_server(ServerConfig::default());
+    let other = h.tls_server(ServerConfig::default());
+    let wrong_ca = other.certificate_pem().map(str::to_owned);
+    for ca in [None, wrong_ca] {
+        let mut config = h.config(&server).with_retries(3);
+        config.ca_cert_pem = ca;
+        let report = run(s, &CLASSIC, &config);
+        for o in &report.outcomes {
+            let err = error_of(s, o);
+            assert!(err.is_tls(), "{}: {o}", s.name());
+            assert!(
+                err.to_string().contains("not trusted") && err.to_string().contains("--ca-cert"),
+                "{}: {err}",
+                s.name()
+            );
+            assert_eq!(o.attempts, 1, "{}: {o}", s.name());
+        }
+        assert_eq!(server.stats().requests, 0, "{}", s.name());
+    }
 }

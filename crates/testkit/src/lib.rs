@@ -48,11 +48,18 @@ impl Harness {
         RatesServer::start(config).unwrap_or_else(|e| panic!("cannot start the test server: {e}"))
     }
 
+    /// Starts a server that serves HTTPS with a certificate of its own.
+    pub fn tls_server(&self, config: ServerConfig) -> RatesServer {
+        self.server(config.with_generated_tls())
+    }
+
     /// A client config for `server` with test-friendly backoff (10 ms start)
-    /// and the harness's worker program.
+    /// and the harness's worker program; for a TLS server, it trusts the
+    /// server's certificate.
     pub fn config(&self, server: &RatesServer) -> Config {
         let mut config = Config::new(&server.endpoint())
             .unwrap_or_else(|e| panic!("server endpoint rejected: {e}"));
+        config.ca_cert_pem = server.certificate_pem().map(str::to_owned);
         config.retry.initial_backoff = Duration::from_millis(10);
         config.worker.clone_from(&self.worker);
         config
