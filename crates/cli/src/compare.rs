@@ -58,6 +58,7 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
         RatesServer::start(scenario.server_config()).context("starting the embedded server")?;
     let mut config = scenario.client_config(&server.endpoint())?;
     config.worker = crate::fetch::self_worker();
+    config.server_in_process = true;
     let bases = scenario.bases();
     eprintln!(
         "scenario {}: {}; {} strategies, {} warm-up + {} timed runs each",

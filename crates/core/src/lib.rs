@@ -28,11 +28,12 @@ mod config;
 mod decode;
 mod error;
 mod fetch;
+pub mod limits;
 mod report;
 mod strategy;
 mod throttle;
 
-pub use code::{CurrencyCode, generated_codes, parse_codes};
+pub use code::{CurrencyCode, DISTINCT_CODES, generated_codes, parse_codes};
 pub use config::{
     Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPolicy, WorkerCommand,
 };
