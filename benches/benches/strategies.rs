@@ -47,6 +47,7 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
         Ok(c) => c,
         Err(e) => panic!("scenario {} has a bad config: {e}", scenario.name),
     };
+    config.server_in_process = true;
     if let Some(worker) = option_env!("CARGO_BIN_EXE_rates-bench-worker") {
         config.worker = Some(rates_core::WorkerCommand {
             program: worker.into(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rates_core::{CurrencyCode, parse_codes};
+use rates_core::{CurrencyCode, DISTINCT_CODES, parse_codes};
 use rates_server::Latency;
 
 /// Parses `100ms`, `2s`, `1.5s` or `0`.
@@ -62,12 +62,37 @@ pub(crate) enum Bases {
     Count(usize),
 }
 
+/// The most bases one run accepts: a million outcomes is a few hundred MiB
+/// of report, and far past any comparison the scenarios make.
+pub(crate) const MAX_BASES: usize = 1_000_000;
+
 impl Bases {
     /// Resolves to codes.
+    ///
+    /// # Errors
+    /// An invalid code, or a count over [`MAX_BASES`], by name.
     pub(crate) fn codes(&self) -> Result<Vec<CurrencyCode>, rates_core::Error> {
         match self {
             Self::List(list) => parse_codes(&list.join(",")),
+            Self::Count(n) if *n > MAX_BASES => Err(rates_core::Error::invalid_input(format!(
+                "--bases {n} is more than the {MAX_BASES} bases one run accepts \
+                 (and there are only {DISTINCT_CODES} distinct codes): ask for at most \
+                 --bases 1000000"
+            ))),
             Self::Count(n) => Ok(rates_registry::generated_codes(*n)),
+        }
+    }
+
+    /// What the user should know about these bases before the run: that
+    /// generated codes repeat past [`DISTINCT_CODES`].
+    pub(crate) fn note(&self) -> Option<String> {
+        match self {
+            Self::Count(n) if *n > DISTINCT_CODES => Some(format!(
+                "codes repeat after 17,576: {n} bases are the {DISTINCT_CODES} distinct \
+                 three-letter codes, each asked for up to {} times",
+                n.div_ceil(DISTINCT_CODES)
+            )),
+            _ => None,
         }
     }
 }
@@ -140,5 +165,22 @@ mod tests {
         let codes = bases("USD,U5D").unwrap().codes().unwrap_err();
         assert!(codes.to_string().contains("U5D"));
         assert_eq!(bases("3").unwrap().codes().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn counts_past_the_distinct_codes_are_announced_and_absurd_ones_refused() {
+        assert_eq!(bases("17576").unwrap().note(), None);
+        let note = bases("17577").unwrap().note().unwrap();
+        assert!(note.contains("codes repeat after 17,576"), "{note}");
+        assert!(note.contains("up to 2 times"), "{note}");
+        let million = bases("1,000,000").unwrap();
+        assert_eq!(million.codes().unwrap().len(), MAX_BASES);
+        let err = bases("99999999").unwrap().codes().unwrap_err();
+        assert!(err.is_invalid_input());
+        let msg = err.to_string();
+        assert!(
+            msg.contains("--bases 99999999") && msg.contains("1000000"),
+            "{msg}"
+        );
     }
 }

@@ -157,11 +157,14 @@ pub(crate) fn measure_scenario(
             RatesServer::start(scenario.server_config()).context("starting the embedded server")?,
         ),
     };
-    let config = match (endpoint, &server) {
+    let mut config = match (endpoint, &server) {
         (Some(e), _) => scenario.client_config(e)?,
         (None, Some(s)) => scenario.client_config_for(s)?,
         (None, None) => unreachable!("a server was started when no endpoint was given"),
     };
+    // Each run's child holds only its own end of each connection; the
+    // embedded server's ends are in this process.
+    config.server_in_process = false;
     let bases = scenario.bases();
     let longest_ideal = strategies
         .iter()

@@ -67,6 +67,11 @@ pub(crate) struct FetchArgs {
     /// thread, task or child process: 0, 100us, 5ms (calibrated once).
     #[arg(long, default_value = "0", value_parser = args::duration)]
     work: Duration,
+    /// The most OS threads `threads`, `pool` and `rayon` start at once
+    /// (default: what the OS limits allow; see the note printed when they
+    /// bind).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_threads: Option<u64>,
     /// Also print this process's CPU time and peak memory (with --endpoint,
     /// the client's alone).
     #[arg(long)]
@@ -165,6 +170,10 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     if !a.work.is_zero() {
         config.work = Some(rates_core::Work::calibrated(a.work));
     }
+    config.max_threads = a
+        .max_threads
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    config.server_in_process = server.is_some();
     config.validate()?;
 
     if let Some(api) = a.api {
@@ -178,7 +187,19 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
             concat!("rates/", env!("CARGO_PKG_VERSION")),
         );
     }
+    if let Some(note) = a.bases.note() {
+        eprintln!("note: {note}");
+    }
     if let Some(why) = strategy.limitation(bases.len(), &config) {
+        eprintln!("note: {why}");
+    }
+    // Make room for the connections (raising the soft open-files limit),
+    // or say before sending anything that fewer will be held.
+    let files = rates_core::limits::open_files_for(
+        strategy.max_in_flight(bases.len(), &config),
+        config.files_per_connection(),
+    );
+    if let Some(why) = files.why.filter(|_| strategy.bounded()) {
         eprintln!("note: {why}");
     }
     {

@@ -12,10 +12,10 @@ use rates_measure::{Export, StrategyResult};
 use serde::{Deserialize, Serialize};
 
 use crate::args;
-use crate::compare::{exit_code, measure_scenario, strategies_named};
+use crate::compare::{exit_code, strategies_named};
 use crate::report::plot::{Cell, Heatmap, cpu_detail, memory_detail};
 use crate::report::{export, fmt};
-use crate::sweep::{Knob, custom_scenario, show};
+use crate::sweep::{Knob, custom_scenario, measure_point, show};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -119,20 +119,12 @@ pub(crate) fn run(a: &MapArgs) -> Result<ExitCode> {
                 show(Knob::Work, work.as_secs_f64())
             );
             let scenario = custom_scenario(a.bases, a.concurrency, latency, work);
-            let mut export = measure_scenario(
-                &scenario,
-                None,
-                &strategies,
-                a.runs,
-                a.warmup,
-                Duration::from_millis(10),
-                None,
-            )?;
-            export.scenario.name = format!(
+            let name = format!(
                 "latency={},work={}",
                 show(Knob::Latency, latency.as_secs_f64()),
                 show(Knob::Work, work.as_secs_f64())
             );
+            let export = measure_point(&scenario, name, &strategies, a.runs, a.warmup)?;
             cells.push(MapCell {
                 latency_s: latency.as_secs_f64(),
                 work_s: work.as_secs_f64(),

@@ -187,6 +187,28 @@ pub(crate) fn custom_scenario(
     }
 }
 
+/// Measures one sweep point or map cell as `compare` measures, on the
+/// embedded server, and names its export `name`.
+pub(crate) fn measure_point(
+    scenario: &Scenario,
+    name: String,
+    strategies: &[Box<dyn rates_core::Strategy>],
+    runs: u32,
+    warmup: u32,
+) -> Result<Export> {
+    let mut export = measure_scenario(
+        scenario,
+        None,
+        strategies,
+        runs,
+        warmup,
+        Duration::from_millis(10),
+        None,
+    )?;
+    export.scenario.name = name;
+    Ok(export)
+}
+
 /// The value as the knob shows it: `1,000` or `10 ms`.
 pub(crate) fn show(knob: Knob, v: f64) -> String {
     use crate::report::fmt;
@@ -215,16 +237,8 @@ pub(crate) fn run(a: &SweepArgs) -> Result<ExitCode> {
             a.vary.knob.name(),
             show(a.vary.knob, value)
         );
-        let mut export = measure_scenario(
-            &scenario,
-            None,
-            &strategies,
-            a.runs,
-            a.warmup,
-            Duration::from_millis(10),
-            None,
-        )?;
-        export.scenario.name = format!("{}={}", a.vary.knob.name(), show(a.vary.knob, value));
+        let name = format!("{}={}", a.vary.knob.name(), show(a.vary.knob, value));
+        let export = measure_point(&scenario, name, &strategies, a.runs, a.warmup)?;
         points.push(Point { value, export });
     }
     write(&a.out, a.vary.knob, points)

@@ -323,29 +323,33 @@ fn the_gate_passes_its_own_baseline_and_fails_a_better_one() {
     gate.extend(["--baseline", better_path.to_str().unwrap()]);
     let (code, stdout, stderr) = rates(&gate);
     assert_eq!(code, 3, "{stdout}{stderr}");
-    // Ratio and memory are steady enough to regress past any spread; CPU
-    // per request may be judged noise on a busy machine, never ok.
+    // Memory does not move with the machine's load, so it regresses past
+    // any spread; wall time and CPU may be judged noise on a busy machine,
+    // never ok. (The rule itself is tested on constructed exports.)
     let named = stdout
         .lines()
         .find(|l| l.starts_with("REGRESSED: "))
         .unwrap_or_else(|| panic!("a REGRESSED line: {stdout}"));
     for strategy in ["sync", "tokio"] {
-        for metric in ["ratio", "memory"] {
+        assert!(
+            named.contains(&format!("{strategy} memory")),
+            "{strategy} memory named in: {stdout}"
+        );
+        for metric in ["ratio", "cpu"] {
+            let line = stdout
+                .lines()
+                .find(|l| l.starts_with(strategy) && l.contains(&format!(" {metric} ")))
+                .unwrap_or_else(|| panic!("{strategy} {metric} line: {stdout}"));
             assert!(
+                line.contains("REGRESSED") || line.contains("noise"),
+                "{line}"
+            );
+            assert_eq!(
+                line.contains("REGRESSED"),
                 named.contains(&format!("{strategy} {metric}")),
-                "{strategy} {metric} named in: {stdout}"
+                "the summary names exactly the regressed lines"
             );
         }
-        let cpu = stdout
-            .lines()
-            .find(|l| l.starts_with(strategy) && l.contains(" cpu "))
-            .unwrap_or_else(|| panic!("{strategy} cpu line: {stdout}"));
-        assert!(cpu.contains("REGRESSED") || cpu.contains("noise"), "{cpu}");
-        assert_eq!(
-            cpu.contains("REGRESSED"),
-            named.contains(&format!("{strategy} cpu")),
-            "the summary names exactly the regressed lines"
-        );
     }
     assert!(stderr.contains("measuring once more"), "{stderr}");
     assert!(stdout.contains("(re-run)"), "{stdout}");

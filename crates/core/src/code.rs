@@ -70,8 +70,12 @@ pub fn parse_codes(list: &str) -> Result<Vec<CurrencyCode>, Error> {
     Ok(codes)
 }
 
+/// How many distinct three-letter codes there are (26³): [`generated_codes`]
+/// repeats after this many.
+pub const DISTINCT_CODES: usize = 26 * 26 * 26;
+
 /// `n` generated codes, for runs over many bases: AAA, AAB, ..., ZZZ, then
-/// again from AAA (there are 17,576).
+/// again from AAA (there are [`DISTINCT_CODES`], 17,576).
 ///
 /// ```
 /// let codes = rates_core::generated_codes(28);
@@ -80,7 +84,7 @@ pub fn parse_codes(list: &str) -> Result<Vec<CurrencyCode>, Error> {
 pub fn generated_codes(n: usize) -> Vec<CurrencyCode> {
     (0..n)
         .map(|i| {
-            let i = i % (26 * 26 * 26);
+            let i = i % DISTINCT_CODES;
             let letter = |d: usize| b'A' + (d % 26) as u8;
             CurrencyCode([letter(i / 676), letter(i / 26), letter(i)])
         })

@@ -372,6 +372,19 @@ pub struct Config {
     /// `rates-worker` binary beside the running executable).
     #[serde(default)]
     pub worker: Option<WorkerCommand>,
+    /// The most OS threads a strategy that holds one per request in flight
+    /// (`threads`, `pool`, `rayon`) starts at once. `None`: as many as the
+    /// machine allows ([`MachineLimits::thread_budget`]); a lower figure
+    /// caps them further, never raises the machine's limit.
+    ///
+    /// [`MachineLimits::thread_budget`]: crate::limits::MachineLimits::thread_budget
+    #[serde(default)]
+    pub max_threads: Option<usize>,
+    /// Whether the server shares this process (the embedded server behind
+    /// `rates fetch`, tests and benches), so each connection costs two file
+    /// descriptors of the process's open-files limit instead of one.
+    #[serde(default)]
+    pub server_in_process: bool,
 }
 
 /// What a PEM certificate block starts with.
@@ -403,6 +416,8 @@ impl Config {
             ca_cert_pem: None,
             progress: None,
             worker: None,
+            max_threads: None,
+            server_in_process: false,
         })
     }
 
@@ -472,6 +487,19 @@ impl Config {
         Ok(self.with_ca_cert_pem(pem))
     }
 
+    /// Sets the most OS threads a thread-per-request strategy starts at once.
+    #[must_use]
+    pub fn with_max_threads(mut self, max_threads: Option<usize>) -> Self {
+        self.max_threads = max_threads;
+        self
+    }
+
+    /// File descriptors one connection costs this process: two when the
+    /// server shares it, else one.
+    pub fn files_per_connection(&self) -> u64 {
+        if self.server_in_process { 2 } else { 1 }
+    }
+
     /// Checks the settings that the types cannot.
     ///
     /// # Errors
@@ -485,6 +513,11 @@ impl Config {
         if self.connect_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(Error::invalid_input(
                 "invalid timeout 0: timeouts must be positive, like 2s",
+            ));
+        }
+        if self.max_threads == Some(0) {
+            return Err(Error::invalid_input(
+                "invalid thread limit 0: allow at least one thread",
             ));
         }
         if self.max_body_bytes == 0 {

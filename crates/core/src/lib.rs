@@ -29,12 +29,13 @@ mod decode;
 mod error;
 mod fetch;
 mod histogram;
+pub mod limits;
 mod report;
 mod strategy;
 mod throttle;
 mod work;
 
-pub use code::{CurrencyCode, generated_codes, parse_codes};
+pub use code::{CurrencyCode, DISTINCT_CODES, generated_codes, parse_codes};
 pub use config::{
     Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPolicy, WorkerCommand,
 };

@@ -54,8 +54,26 @@ pub trait Strategy: Send + Sync {
         if bases.is_empty() {
             return Ok(Report::empty(self.name()));
         }
+        // Make room for the connections it will hold (raising the soft
+        // open-files limit), or hold fewer, before anything is sent.
+        let wanted = self.max_in_flight(bases.len(), config);
+        let files = crate::limits::open_files_for(wanted, config.files_per_connection());
+        let capped;
+        let config = match &files.why {
+            Some(_) if self.bounded() && files.connections < config.concurrency => {
+                capped = config.clone().with_concurrency(files.connections);
+                &capped
+            }
+            _ => config,
+        };
         let started = Instant::now();
         let mut report = self.run(bases, config)?;
+        if let Some(why) = files.why.filter(|_| self.bounded()) {
+            report.note = Some(match report.note.take() {
+                Some(other) => format!("{why}; {other}"),
+                None => why,
+            });
+        }
         if report.wall.is_zero() {
             report.wall = started.elapsed();
         }

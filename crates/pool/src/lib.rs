@@ -17,7 +17,10 @@
 //! runs measured 1.04), and the shared HTTP client's per-request overhead
 //! about 3% more. Where it breaks is very high concurrency: 1,000 blocked
 //! threads cost 1,000 stacks and a context switch per response where an
-//! async runtime needs a thread per core. The rate limit is one GCRA
+//! async runtime needs a thread per core. Past what the OS allows (see
+//! [`rates_core::limits::pool_threads`]: `vm.max_map_count`, thread and
+//! open-files limits) it starts fewer workers and says why in the report.
+//! The rate limit is one GCRA
 //! [`Throttle`] shared by all workers; a worker waiting for its slot sleeps.
 //!
 //! The [`Pool`] itself is a small reusable type with no dependency beyond
@@ -49,7 +52,7 @@ mod sync;
 
 use std::time::Duration;
 
-use rates_core::{Config, CurrencyCode, Error, Outcome, Report, Strategy, Throttle};
+use rates_core::{Config, CurrencyCode, Error, Outcome, Report, Strategy, Throttle, limits};
 use rates_http::BlockingClient;
 
 pub use pool::{Batch, Pool, SHUTDOWN_TIMEOUT};
@@ -67,8 +70,16 @@ impl Strategy for PoolStrategy {
         "a std-only pool of `concurrency` threads fed by a work channel, each with its own connection"
     }
 
+    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
+        limits::pool_threads(self.name(), bases, config).0
+    }
+
+    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
+        limits::pool_threads(self.name(), bases, config).1
+    }
+
     fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-        let workers = config.concurrency.min(bases.len()).max(1);
+        let (workers, note) = limits::pool_threads(self.name(), bases.len(), config);
         let pool = Pool::new(workers, |_| BlockingClient::new(config, 1))?;
         let shared = std::sync::Arc::new((config.clone(), Throttle::for_limit(config.rate_limit)));
         let results = pool.map(bases.iter().copied(), move |client, base| {
@@ -80,6 +91,8 @@ impl Strategy for PoolStrategy {
             .zip(bases)
             .map(|(result, &base)| result.unwrap_or_else(|e| Outcome::failed(base, 0, e)))
             .collect();
-        Ok(Report::new(self.name(), outcomes, Duration::ZERO))
+        let mut report = Report::new(self.name(), outcomes, Duration::ZERO);
+        report.note = note;
+        Ok(report)
     }
 }

@@ -55,7 +55,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, panic_error,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, limits,
+    panic_error,
 };
 use rates_http::BlockingClient;
 use rayon::prelude::*;
@@ -74,15 +75,25 @@ impl Strategy for Rayon {
         "par_iter on a dedicated rayon pool of `concurrency` threads, one base per task"
     }
 
+    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
+        limits::pool_threads(self.name(), bases, config).0
+    }
+
+    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
+        limits::pool_threads(self.name(), bases, config).1
+    }
+
     fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-        let threads = config.concurrency.min(bases.len()).max(1);
+        let (threads, note) = limits::pool_threads(self.name(), bases.len(), config);
         let pool = dedicated_pool(threads)?;
         let client = BlockingClient::new(config, threads);
         let throttle = Throttle::for_limit(config.rate_limit);
         let outcomes = fetch_all(&pool, bases, |base| {
             client.fetch(base, config, throttle.as_ref())
         });
-        Ok(Report::new(self.name(), outcomes, Duration::ZERO))
+        let mut report = Report::new(self.name(), outcomes, Duration::ZERO);
+        report.note = note;
+        Ok(report)
     }
 }
 

@@ -16,10 +16,17 @@
 //! HTTP client's per-connection buffers rather than stacks; a bounded pool
 //! or an async runtime needs a fraction of the time. Further out it breaks
 //! on the OS limits: the per-user thread limit (`ulimit -u`),
-//! `kernel.threads-max`, `vm.max_map_count` (two
-//! mappings per thread) and the open-files limit (`ulimit -n`). A thread that
-//! cannot be started is never a panic or an abort: that base's outcome is an
-//! [`ErrorKind::Spawn`] error saying so, and
+//! `kernel.threads-max`, `vm.max_map_count` (four mappings per running
+//! thread) and the open-files limit (`ulimit -n`). Past `vm.max_map_count`
+//! a thread starts and then cannot map its signal stack, which aborts the
+//! whole process, so the limits are read before any thread starts
+//! ([`rates_core::limits::thread_cap`]): when the bases need more threads
+//! than they allow (about 14,000 with the default `vm.max_map_count` of
+//! 65,530), the bases run in waves of that many threads, each wave joined
+//! before the next starts, and the report's note says why
+//! ([`Config::max_threads`] lowers the cap further). A thread that
+//! cannot be started anyway is never a panic or an abort: that base's
+//! outcome is an [`ErrorKind::Spawn`] error saying so, and
 //! every other base still runs. A failed connection is an ordinary
 //! connection error, retried like any other. Each thread gets a
 //! [`STACK_SIZE`] (256 KiB) stack rather than the 2 MiB default; stack pages
@@ -47,7 +54,8 @@ use std::thread::{Builder, ScopedJoinHandle};
 use std::time::Duration;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, panic_error,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, limits,
+    panic_error,
 };
 use rates_http::BlockingClient;
 
@@ -108,19 +116,52 @@ impl Strategy for ThreadPerBase {
         false
     }
 
-    fn max_in_flight(&self, bases: usize, _config: &Config) -> usize {
-        bases.max(1)
+    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
+        self.wave(bases, config).0
+    }
+
+    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
+        self.wave(bases, config).1
     }
 
     fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
         let throttle = Throttle::for_limit(config.rate_limit);
         let throttle = throttle.as_ref();
-        let outcomes = each_on_its_own_thread(bases, self.stack_size, |base| {
-            // Its own client: its own connection, reused for its retries and
-            // closed as soon as it is done, so finished bases hold no sockets.
-            BlockingClient::new(config, 1).fetch(base, config, throttle)
-        });
-        Ok(Report::new(self.name(), outcomes, Duration::ZERO))
+        let (wave, note) = self.wave(bases.len(), config);
+        let mut outcomes = Vec::with_capacity(bases.len());
+        // Each wave's threads are all joined (their stacks and maps freed)
+        // before the next wave starts.
+        for chunk in bases.chunks(wave) {
+            outcomes.extend(each_on_its_own_thread(chunk, self.stack_size, |base| {
+                // Its own client: its own connection, reused for its retries and
+                // closed as soon as it is done, so finished bases hold no sockets.
+                BlockingClient::new(config, 1).fetch(base, config, throttle)
+            }));
+        }
+        let mut report = Report::new(self.name(), outcomes, Duration::ZERO);
+        report.note = note;
+        Ok(report)
+    }
+}
+
+impl ThreadPerBase {
+    /// How many threads run at once for `bases` bases (all of them, unless
+    /// an OS limit or [`Config::max_threads`] says fewer), and why fewer.
+    fn wave(&self, bases: usize, config: &Config) -> (usize, Option<String>) {
+        match limits::thread_cap(bases, self.stack_size, config) {
+            None => (bases.max(1), None),
+            Some(cap) => (
+                cap.max,
+                Some(format!(
+                    "threads runs its {bases} bases in {} waves of at most {} threads, each \
+                     joined before the next starts, because {}; or use a bounded strategy \
+                     such as `pool` or `tokio`",
+                    bases.div_ceil(cap.max),
+                    cap.max,
+                    cap.why
+                )),
+            ),
+        }
     }
 }
 
@@ -256,11 +297,36 @@ mod tests {
     }
 
     #[test]
+    fn more_bases_than_allowed_threads_run_in_waves_each_accounted_for_in_order() {
+        let server = server(5);
+        let config = Config::new(&server.endpoint())
+            .unwrap()
+            .with_max_threads(Some(64));
+        let bases = rates_core::generated_codes(300);
+        let strategy = ThreadPerBase::new();
+        assert_eq!(strategy.max_in_flight(300, &config), 64);
+        let why = strategy.limitation(300, &config).unwrap();
+        assert!(why.contains("5 waves of at most 64 threads"), "{why}");
+        assert!(why.contains("--max-threads"), "{why}");
+        let report = strategy.fetch(&bases, &config).unwrap();
+        assert_eq!(report.outcomes.len(), 300);
+        for (outcome, base) in report.outcomes.iter().zip(&bases) {
+            assert_eq!(outcome.base, *base, "out of order");
+            assert!(outcome.result.is_ok(), "{outcome}");
+        }
+        assert_eq!(report.note.as_deref(), Some(why.as_str()));
+        let stats = server.stats();
+        assert_eq!(stats.requests, 300, "each base requested exactly once");
+        assert!(stats.peak_in_flight <= 64, "{}", stats.peak_in_flight);
+    }
+
+    #[test]
     fn unbounded_by_declaration() {
         let config = Config::new("http://127.0.0.1:1/?b={base}").unwrap();
         let s = ThreadPerBase::default();
         assert!(!s.bounded());
-        assert_eq!(s.max_in_flight(10_000, &config), 10_000);
+        assert_eq!(s.max_in_flight(2_000, &config), 2_000);
+        assert_eq!(s.limitation(2_000, &config), None);
         assert_eq!(s.stack_size(), STACK_SIZE);
     }
 }

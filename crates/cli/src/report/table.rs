@@ -50,9 +50,30 @@ fn not_run(r: &StrategyResult) -> Option<&'static str> {
     }
 }
 
+/// One row per strategy: its name, then `cells(row)`, or what it did
+/// instead of running.
+fn per_strategy(
+    export: &Export,
+    style: Style,
+    header: &[&str],
+    cells: impl Fn(&StrategyResult) -> Vec<String>,
+) -> Table {
+    let mut t = table(style, header);
+    for r in &export.results {
+        let mut row = vec![r.strategy.clone()];
+        match not_run(r) {
+            Some(what) => row.push(what.to_owned()),
+            None => row.extend(cells(r)),
+        }
+        t.add_row(row);
+    }
+    t
+}
+
 /// Wall time, its spread and the ideal; start-up, first result, latency.
 pub(crate) fn time_table(export: &Export, style: Style) -> Table {
-    let mut t = table(
+    per_strategy(
+        export,
         style,
         &[
             "strategy",
@@ -66,13 +87,8 @@ pub(crate) fn time_table(export: &Export, style: Style) -> Table {
             "p50 req",
             "p99 req",
         ],
-    );
-    for r in &export.results {
-        let mut cells = vec![r.strategy.clone()];
-        if let Some(what) = not_run(r) {
-            cells.push(what.to_owned());
-        } else {
-            cells.extend([
+        |r| {
+            vec![
                 opt(r.median_s, secs),
                 opt(r.min_s, secs),
                 opt(r.max_s, secs),
@@ -82,16 +98,15 @@ pub(crate) fn time_table(export: &Export, style: Style) -> Table {
                 opt(r.first_result_s, secs),
                 opt(r.latency_p50_s, secs),
                 opt(r.latency_p99_s, secs),
-            ]);
-        }
-        t.add_row(cells);
-    }
-    t
+            ]
+        },
+    )
 }
 
 /// What each strategy cost, measured over its own process tree.
 pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
-    let mut t = table(
+    per_strategy(
+        export,
         style,
         &[
             "strategy",
@@ -105,13 +120,8 @@ pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
             "ctx vol",
             "ctx invol",
         ],
-    );
-    for r in &export.results {
-        let mut cells = vec![r.strategy.clone()];
-        if let Some(what) = not_run(r) {
-            cells.push(what.to_owned());
-        } else {
-            cells.extend([
+        |r| {
+            vec![
                 opt(r.cpu_user_s, secs),
                 opt(r.cpu_sys_s, secs),
                 opt(r.cpu_per_request_us, micros),
@@ -121,11 +131,9 @@ pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
                 opt(r.peak_processes, count),
                 opt(r.voluntary_ctx_switches, count),
                 opt(r.involuntary_ctx_switches, count),
-            ]);
-        }
-        t.add_row(cells);
-    }
-    t
+            ]
+        },
+    )
 }
 
 /// Lines under the tables: skipped and failed strategies, notes, and the
