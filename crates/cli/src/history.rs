@@ -31,6 +31,9 @@ pub(crate) struct HistoryArgs {
     out: PathBuf,
 }
 
+/// Per strategy, its points: (run index, machine identity, value).
+type Lines = BTreeMap<String, Vec<(usize, String, f64)>>;
+
 /// One run folder's figures.
 #[derive(Debug)]
 struct Run {
@@ -114,7 +117,7 @@ pub(crate) fn run(a: &HistoryArgs) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // scenario -> strategy -> [(run index, machine, value)]
-    let mut series: BTreeMap<String, BTreeMap<String, Vec<(usize, String, f64)>>> = BTreeMap::new();
+    let mut series: BTreeMap<String, Lines> = BTreeMap::new();
     for (i, run) in runs.iter().enumerate() {
         for e in &run.exports {
             for r in &e.results {
@@ -205,7 +208,7 @@ fn chart(
     scenario: &str,
     metric: Metric,
     runs: &[Run],
-    strategies: &BTreeMap<String, Vec<(usize, String, f64)>>,
+    strategies: &Lines,
 ) -> Result<()> {
     let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("drawing {}: {e}", path.display());
     let root = SVGBackend::new(path, (960, 560)).into_drawing_area();

@@ -80,11 +80,11 @@ fn ranked(e: &Export) -> Vec<&StrategyResult> {
 }
 
 /// The cheapest by `key` among the strategies within `within` of the winner.
-fn cheapest_close<'a>(
-    e: &'a Export,
+fn cheapest_close(
+    e: &Export,
     within: f64,
     key: fn(&StrategyResult) -> Option<f64>,
-) -> Option<&'a StrategyResult> {
+) -> Option<&StrategyResult> {
     let ranked = ranked(e);
     let best = ranked.first()?.median_s?;
     ranked

@@ -311,17 +311,18 @@ mod unix {
         let (Some(b), Some(a)) = (before, after) else {
             return TreeUsage::default();
         };
-        let count = |x: i64, y: i64| u64::try_from(y.saturating_sub(x)).ok();
+        let count =
+            |x: std::ffi::c_long, y: std::ffi::c_long| u64::try_from(y.saturating_sub(x)).ok();
         TreeUsage {
             cpu_user_s: Some((secs(a.user_time()) - secs(b.user_time())).max(0.0)),
             cpu_sys_s: Some((secs(a.system_time()) - secs(b.system_time())).max(0.0)),
             voluntary_ctx_switches: count(
-                b.voluntary_context_switches().into(),
-                a.voluntary_context_switches().into(),
+                b.voluntary_context_switches(),
+                a.voluntary_context_switches(),
             ),
             involuntary_ctx_switches: count(
-                b.involuntary_context_switches().into(),
-                a.involuntary_context_switches().into(),
+                b.involuntary_context_switches(),
+                a.involuntary_context_switches(),
             ),
             ..TreeUsage::default()
         }

@@ -47,6 +47,10 @@ pub(crate) enum Mark {
     Skipped,
 }
 
+/// One point of a line: the knob's value, the figure (none where it did
+/// not run), and how it ran.
+pub(crate) type LinePoint = (f64, Option<f64>, Mark);
+
 /// A line chart: one line per strategy over the varied knob.
 #[derive(Debug)]
 pub(crate) struct LineChart {
@@ -54,7 +58,7 @@ pub(crate) struct LineChart {
     pub(crate) title: String,
     pub(crate) knob: Knob,
     pub(crate) y_desc: &'static str,
-    pub(crate) series: Vec<(String, Vec<(f64, Option<f64>, Mark)>)>,
+    pub(crate) series: Vec<(String, Vec<LinePoint>)>,
     pub(crate) footnote: String,
 }
 

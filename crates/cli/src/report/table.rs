@@ -25,7 +25,7 @@ fn table(style: Style, header: &[&str]) -> Table {
             t.load_preset(presets::ASCII_MARKDOWN);
         }
     }
-    t.set_header(header.iter().map(|h| Cell::new(h)));
+    t.set_header(header.iter().map(Cell::new));
     for i in 0..header.len() {
         if let Some(col) = t.column_mut(i) {
             if i > 0 {
