@@ -16,7 +16,7 @@ pub const WORKER_BIN: &str = "rates-worker";
 /// Copies of the worker that cargo builds for the workspace's test and
 /// bench crates (a package's binaries are only built for its own tests and
 /// benches), looked for after [`WORKER_BIN`].
-const OTHER_BINS: [&str; 2] = ["rates-testkit-worker", "rates-benches-worker"];
+const OTHER_BINS: [&str; 2] = ["rates-testkit-worker", "rates-bench-worker"];
 
 /// Where a worker command came from, for error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl fmt::Display for Source {
 ///    directory or the directory above it (so test and bench binaries in
 ///    `target/*/deps/` find the one cargo built in `target/*/`); failing
 ///    that, the copies cargo builds for the workspace's test and bench
-///    crates, `rates-testkit-worker` and `rates-benches-worker`, there.
+///    crates, `rates-testkit-worker` and `rates-bench-worker`, there.
 ///
 /// # Errors
 /// [`ErrorKind::Spawn`] naming every place looked at and how to fix it,
@@ -252,7 +252,7 @@ mod tests {
         let dir = TempDir::new();
         let exe = dir.0.join("deps").join("strategies-0123");
         let bench = dir.0.join(format!(
-            "rates-benches-worker{}",
+            "rates-bench-worker{}",
             std::env::consts::EXE_SUFFIX
         ));
         std::fs::write(&bench, b"").unwrap();
