@@ -27,7 +27,7 @@ use crate::report::{export, machine, out, table};
   rates compare --scenario fanout --runs 3 --export-json b.json
   rates compare --scenario fanout --runs 3 --baseline b.json      exit code 3 on a regression
   rates compare --scenario classic,fanout,throttled --baseline results/baseline
-  rates compare --scenario fanout --save-baseline                 refresh results/baseline/fanout.json
+  rates compare --scenario fanout --save-baseline       refresh results/baseline/fanout.json
 
 Exit codes: 0 all ran, 1 a strategy failed bases or could not run, 2 bad input,
 3 the gate found a regression.")]

@@ -21,9 +21,9 @@ use clap::{Parser, Subcommand};
 /// concurrency strategies (sequential, threads, pools, processes, async
 /// runtimes), and measure what each costs and delivers.
 ///
-/// Without --endpoint, `fetch` starts the embedded mock rates API on
-/// 127.0.0.1 (100 ms latency by default); `compare` always does, with the
-/// scenario's latency. Everything runs offline.
+/// Without --endpoint, `fetch` and `compare` start the embedded mock rates
+/// API on 127.0.0.1 (fetch: 100 ms latency by default; compare: the
+/// scenario's). Everything runs offline.
 #[derive(Debug, Parser)]
 #[command(
     name = "rates",
@@ -32,7 +32,11 @@ use clap::{Parser, Subcommand};
     after_help = "Examples:
   rates fetch                                  the classic matrix, one base after another
   rates fetch --strategy tokio --bases 10000 --concurrency 1000
-  rates compare --scenario fanout --runs 10    every strategy, one table
+  rates compare --scenario fanout --runs 10    every strategy: time and costs, two tables
+  rates compare --scenario all --out DIR       a results folder: exports, SVG charts, REPORT.md
+  rates sweep --vary bases=10,100,1k --out DIR one knob varied: CSV, JSON, line charts
+  rates map --out DIR                          which strategy wins at which latency x CPU work
+  rates history results/                       each strategy's figures over the committed runs
   rates serve --port 8080 --latency 50ms..150ms --rate-limit 2/s --error-rate 5%
   rates serve --tls --port 8443                prints the certificate to pass to fetch --ca-cert
   rates fetch --api frankfurter                the real API over HTTPS (needs the network)"
@@ -46,8 +50,9 @@ struct Cli {
 enum Command {
     /// Fetch rates and print the classic matrix and the time elapsed.
     Fetch(fetch::FetchArgs),
-    /// Run every strategy on a named scenario against one embedded server
-    /// and print a comparison table.
+    /// Run every strategy on named scenarios, each timed run in a process of
+    /// its own, and report what each took and cost: tables, exports, SVG
+    /// charts; optionally gated against a baseline.
     Compare(compare::CompareArgs),
     /// Vary one knob (bases, concurrency, latency, work) over a list of
     /// values and measure the strategies at each: CSV, JSON, line charts.
