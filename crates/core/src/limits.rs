@@ -559,6 +559,22 @@ mod tests {
         assert_eq!(cap(500, &configured), None);
     }
 
+    #[test]
+    fn pool_threads_are_capped_by_the_configured_limit_with_the_reason() {
+        let config = Config::new("http://127.0.0.1:1/?b={base}")
+            .unwrap()
+            .with_concurrency(1_000)
+            .with_max_threads(Some(100));
+        let (threads, why) = pool_threads("pool", 10_000, &config);
+        assert_eq!(threads, 100);
+        let why = why.unwrap();
+        assert!(
+            why.contains("pool starts 100 threads instead of the 1000"),
+            "{why}"
+        );
+        assert_eq!(pool_threads("pool", 50, &config), (50, None));
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn proc_files_are_parsed() {
