@@ -231,7 +231,7 @@ pub fn thread_cap_under(
     if let Some(max) = config.max_threads.filter(|&m| m < budget.max) {
         budget = ThreadBudget {
             max: max.max(1),
-            why: format!("the configured thread limit is {max} (--max-threads)"),
+            why: format!("the configured thread limit is {max} (max_threads, --max-threads)"),
         };
     }
     (asked > budget.max).then_some(budget)
