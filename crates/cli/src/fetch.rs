@@ -199,12 +199,15 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         strategy.max_in_flight(bases.len(), &config),
         config.files_per_connection(),
     );
+    let in_flight = strategy
+        .max_in_flight(bases.len(), &config)
+        .min(files.connections);
     if let Some(why) = files.why.filter(|_| strategy.bounded()) {
         eprintln!("note: {why}");
     }
     {
         eprintln!(
-            "fetching {} base{} with {} (concurrency {}) from {}",
+            "fetching {} base{} with {} (concurrency {}, at most {in_flight} in flight) from {}",
             bases.len(),
             if bases.len() == 1 { "" } else { "s" },
             strategy.name(),

@@ -184,6 +184,8 @@ pub(crate) fn custom_scenario(
         faults: Vec::new(),
         work,
         tls: false,
+        max_threads: None,
+        budget: rates_registry::MAX_IDEAL,
     }
 }
 

@@ -231,7 +231,7 @@ pub fn thread_cap_under(
     if let Some(max) = config.max_threads.filter(|&m| m < budget.max) {
         budget = ThreadBudget {
             max: max.max(1),
-            why: format!("the configured thread limit is {max} (--max-threads)"),
+            why: format!("the configured thread limit is {max} (max_threads, --max-threads)"),
         };
     }
     (asked > budget.max).then_some(budget)
@@ -557,6 +557,22 @@ mod tests {
         assert_eq!(by_config.max, 500);
         assert!(by_config.why.contains("--max-threads"), "{by_config}");
         assert_eq!(cap(500, &configured), None);
+    }
+
+    #[test]
+    fn pool_threads_are_capped_by_the_configured_limit_with_the_reason() {
+        let config = Config::new("http://127.0.0.1:1/?b={base}")
+            .unwrap()
+            .with_concurrency(1_000)
+            .with_max_threads(Some(100));
+        let (threads, why) = pool_threads("pool", 10_000, &config);
+        assert_eq!(threads, 100);
+        let why = why.unwrap();
+        assert!(
+            why.contains("pool starts 100 threads instead of the 1000"),
+            "{why}"
+        );
+        assert_eq!(pool_threads("pool", 50, &config), (50, None));
     }
 
     #[cfg(target_os = "linux")]

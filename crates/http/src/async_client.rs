@@ -181,6 +181,18 @@ impl Target {
         if let Some(tls) = crate::tls::rustls_error(e) {
             return crate::tls::error(&self.authority, tls);
         }
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse_too_large)
+        {
+            return Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "the response headers are larger than the client's {READ_BUFFER}-byte \
+                     read buffer (from {}); the rates APIs send well under 1 KiB",
+                    self.authority
+                ),
+            );
+        }
         let kind = if is_timed_out(e) {
             ErrorKind::Timeout
         } else {
@@ -642,7 +654,9 @@ async fn connect<R: AsyncRuntime>(
         ))
     };
     let io = connecting.or(timeout).await?;
-    let (sender, connection) = http1::handshake(io)
+    let (sender, connection) = http1::Builder::new()
+        .read_buf_exact_size(Some(READ_BUFFER))
+        .handshake(io)
         .await
         .map_err(|e| target.connection_error(&e))?;
     Ok(Conn {
@@ -650,6 +664,12 @@ async fn connect<R: AsyncRuntime>(
         io: Some(Box::pin(connection)),
     })
 }
+
+/// The read buffer each connection holds: hyper's default starts at 8 KiB
+/// and adapts upwards; this is exact. A response's status line and headers
+/// must fit in it (the APIs this client targets send well under 1 KiB);
+/// bodies stream through it in pieces of this size, up to the body cap.
+pub(crate) const READ_BUFFER: usize = 2048;
 
 /// Reads the status, `Retry-After` and body. The flag says whether the
 /// connection may be reused (the body was read to its end).

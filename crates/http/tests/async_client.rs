@@ -379,3 +379,96 @@ fn an_unreadable_ca_certificate_is_invalid_input() {
         [Err(ErrorKind::InvalidInput), Err(ErrorKind::InvalidInput)]
     );
 }
+
+/// A one-connection server on loopback that answers every request on it
+/// with `response` (read until the request's blank line), until the client
+/// closes it.
+fn canned(response: Vec<u8>) -> Config {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => {
+                    if writer.write_all(&response).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    });
+    Config::new(&format!("http://127.0.0.1:{port}/rates?base={{base}}")).unwrap()
+}
+
+fn with_length(headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\n{headers}content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn bodies_far_larger_than_the_read_buffer_arrive_whole_up_to_the_cap() {
+    let runtime = TestRuntime::new(Mode::Normal);
+    // 300 KiB of body, streamed through the small per-connection buffer.
+    let body: Vec<u8> = (0..300 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    let config = canned(with_length("", &body));
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    let raw = runtime.block_on(client.get("/rates?base=USD")).unwrap();
+    assert_eq!(raw.status, 200);
+    assert!(raw.body == body, "{} bytes back", raw.body.len());
+    assert!(client.is_connected(), "read to its end: kept alive");
+
+    // Chunked, so not announced: the 1 MiB default cap stops it as it streams.
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..17 {
+        chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        chunked.extend_from_slice(&chunk);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let config = canned(chunked);
+    assert_eq!(config.max_body_bytes, 1 << 20);
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    let err = runtime.block_on(client.get("/rates?base=USD")).unwrap_err();
+    assert!(err.is_body_too_large(), "{err}");
+    assert!(err.to_string().contains("1048576-byte cap"), "{err}");
+}
+
+#[test]
+fn response_headers_must_fit_the_read_buffer_and_the_error_says_so() {
+    let runtime = TestRuntime::new(Mode::Normal);
+    // About 1.5 KiB of headers: more than the real APIs send; they fit.
+    let config = canned(with_length(
+        &format!("x-padding: {}\r\n", "p".repeat(1_500)),
+        b"{}",
+    ));
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    let raw = runtime.block_on(client.get("/rates?base=USD")).unwrap();
+    assert_eq!((raw.status, raw.body.as_slice()), (200, b"{}".as_slice()));
+
+    let config = canned(with_length(
+        &format!("x-padding: {}\r\n", "p".repeat(16 * 1024)),
+        b"{}",
+    ));
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    let err = runtime.block_on(client.get("/rates?base=USD")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(
+        err.to_string().contains("response headers are larger than"),
+        "{err}"
+    );
+}

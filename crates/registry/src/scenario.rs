@@ -29,6 +29,12 @@ pub struct Scenario {
     /// Served over HTTPS, with a certificate the server generates and the
     /// client trusts ([`Scenario::client_config_for`]).
     pub tls: bool,
+    /// The most OS threads a thread-per-request strategy may hold
+    /// ([`Config::max_threads`]); `None`: what the machine allows.
+    pub max_threads: Option<usize>,
+    /// The longest ideal a strategy may have here and still be run (see
+    /// [`Scenario::skip_reason`]); [`MAX_IDEAL`] unless the scenario says less.
+    pub budget: Duration,
 }
 
 const CLASSIC: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
@@ -47,6 +53,8 @@ pub fn scenarios() -> Vec<Scenario> {
             faults: Vec::new(),
             work: Duration::ZERO,
             tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
         },
         Scenario {
             name: "fanout",
@@ -58,6 +66,8 @@ pub fn scenarios() -> Vec<Scenario> {
             faults: Vec::new(),
             work: Duration::ZERO,
             tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
         },
         Scenario {
             name: "scale",
@@ -69,6 +79,8 @@ pub fn scenarios() -> Vec<Scenario> {
             faults: Vec::new(),
             work: Duration::ZERO,
             tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
         },
         Scenario {
             name: "throttled",
@@ -80,6 +92,8 @@ pub fn scenarios() -> Vec<Scenario> {
             faults: Vec::new(),
             work: Duration::ZERO,
             tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
         },
         Scenario {
             name: "overhead",
@@ -91,6 +105,8 @@ pub fn scenarios() -> Vec<Scenario> {
             faults: Vec::new(),
             work: Duration::ZERO,
             tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
         },
         Scenario {
             name: "faulty",
@@ -111,6 +127,8 @@ pub fn scenarios() -> Vec<Scenario> {
             ],
             work: Duration::ZERO,
             tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
         },
         Scenario {
             name: "tls",
@@ -123,6 +141,28 @@ pub fn scenarios() -> Vec<Scenario> {
             faults: Vec::new(),
             tls: true,
             work: Duration::ZERO,
+            max_threads: None,
+            budget: MAX_IDEAL,
+        },
+        Scenario {
+            name: "huge",
+            about: "100,000 bases, 50 ms latency, 10,000 in flight: async only (OS threads \
+                    capped at 1,000, 2 s budget)",
+            size: 100_000,
+            latency: ms(50),
+            concurrency: 10_000,
+            rate_limit: None,
+            faults: Vec::new(),
+            // 10,000 blocked OS threads next to the server and the bench
+            // harness cost hundreds of MiB and minutes of start-up (rayon's
+            // idle workers also hunt for work); `scale` already measures
+            // threads at 1,000. Capped there, a thread-per-request strategy's
+            // ideal is 5 s, over this scenario's 2 s budget: it is skipped
+            // with that reason, and the async ones (ideal 0.5 s) run.
+            max_threads: Some(1_000),
+            budget: Duration::from_secs(2),
+            work: Duration::ZERO,
+            tls: false,
         },
     ]
 }
@@ -185,7 +225,8 @@ impl Scenario {
         let rate_limit = self.rate_limit.map(RateLimit::per_second).transpose()?;
         let mut config = Config::new(endpoint)?
             .with_concurrency(self.concurrency)
-            .with_rate_limit(rate_limit);
+            .with_rate_limit(rate_limit)
+            .with_max_threads(self.max_threads);
         if !self.faults.is_empty() {
             // Enough retries that every base gets through the seeded faults.
             config.retry.retries = 6;
@@ -200,7 +241,21 @@ impl Scenario {
     /// at least `N / rate` under a rate limit, and with CPU work per item at
     /// least `N × work / min(in_flight, cores)`. No run can beat it.
     pub fn ideal(&self, strategy: &dyn Strategy, config: &Config) -> Duration {
-        let in_flight = strategy.max_in_flight(self.size, config).max(1);
+        let mut in_flight = strategy.max_in_flight(self.size, config).max(1);
+        if strategy.bounded() {
+            // As `Strategy::fetch` will cap it, if the open-files limit is low.
+            let limits = rates_core::limits::MachineLimits::read();
+            if let Some((soft, hard)) = limits.open_files {
+                let plan = rates_core::limits::plan_open_files(
+                    in_flight,
+                    config.files_per_connection(),
+                    limits.files_in_use.unwrap_or(0),
+                    soft,
+                    hard,
+                );
+                in_flight = plan.connections.clamp(1, in_flight);
+            }
+        }
         let rounds = self.size.div_ceil(in_flight);
         let by_latency = self.latency * u32::try_from(rounds).unwrap_or(u32::MAX);
         let by_rate = self.rate_limit.map_or(Duration::ZERO, |r| {
@@ -214,16 +269,22 @@ impl Scenario {
     }
 
     /// Why `strategy` is not run on this scenario, if it is not: its ideal
-    /// time is over [`MAX_IDEAL`] (say, `sync` on `scale`: 10,000 x 50 ms).
+    /// time is over the scenario's [`budget`](Scenario::budget) (say, `sync`
+    /// on `scale`: 10,000 x 50 ms, over [`MAX_IDEAL`]). The reason includes
+    /// the strategy's own [`limitation`](Strategy::limitation), if any.
     pub fn skip_reason(&self, strategy: &dyn Strategy, config: &Config) -> Option<String> {
         let ideal = self.ideal(strategy, config);
-        (ideal > MAX_IDEAL).then(|| {
+        (ideal > self.budget).then(|| {
             format!(
                 "skipped: with at most {} request(s) in flight its ideal here is {:.0} s, \
-                 over the {} s budget of one run",
+                 over the {} s budget of one run{}",
                 strategy.max_in_flight(self.size, config),
                 ideal.as_secs_f64(),
-                MAX_IDEAL.as_secs()
+                self.budget.as_secs(),
+                strategy
+                    .limitation(self.size, config)
+                    .map(|why| format!(" ({why})"))
+                    .unwrap_or_default()
             )
         })
     }
@@ -290,7 +351,39 @@ mod tests {
 
     #[test]
     fn unknown_scenario_is_explained() {
-        let err = scenario("huge").unwrap_err();
-        assert!(err.to_string().contains("`huge`") && err.to_string().contains("fanout"));
+        let err = scenario("enormous").unwrap_err();
+        assert!(err.to_string().contains("`enormous`") && err.to_string().contains("fanout"));
+    }
+
+    #[test]
+    fn huge_runs_async_strategies_and_skips_thread_per_request_ones_with_reasons() {
+        let huge = scenario("huge").unwrap();
+        assert_eq!(huge.bases().len(), 100_000);
+        let config = huge.client_config("http://127.0.0.1:1/?b={base}").unwrap();
+        assert_eq!(
+            (config.concurrency, config.max_threads),
+            (10_000, Some(1_000))
+        );
+        let mut ran = Vec::new();
+        for strategy in crate::strategies() {
+            match huge.skip_reason(strategy.as_ref(), &config) {
+                None => ran.push(strategy.name()),
+                Some(why) => {
+                    assert!(
+                        why.starts_with("skipped:") && why.contains("2 s budget"),
+                        "{why}"
+                    );
+                }
+            }
+        }
+        assert_eq!(ran, ["tokio", "smol", "async-std"]);
+        let pool = huge
+            .skip_reason(&rates_pool::PoolStrategy, &config)
+            .unwrap();
+        assert!(pool.contains("1000 threads instead of the 10000"), "{pool}");
+        assert_eq!(
+            huge.ideal(&rates_tokio::Tokio::new(), &config),
+            Duration::from_millis(500)
+        );
     }
 }
