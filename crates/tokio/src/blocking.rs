@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, panic_error,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, limits,
+    panic_error,
 };
 use rates_http::BlockingClient;
 use tokio::runtime::Handle;
@@ -100,6 +101,24 @@ pub async fn fetch_via_spawn_blocking(
     Ok(Report::from_slots(name, bases, slots, started.elapsed()))
 }
 
+/// The blocking threads a run of `bases` bases under `config` holds: one per
+/// call in flight, at most [`BLOCKING_THREADS`] and what the OS allows
+/// ([`limits::pool_threads`]), and why, if fewer than the concurrency.
+fn blocking_threads(bases: usize, config: &Config) -> (usize, Option<String>) {
+    let (threads, why) = limits::pool_threads("tokio-blocking", bases, config);
+    if threads <= BLOCKING_THREADS {
+        return (threads, why);
+    }
+    (
+        BLOCKING_THREADS,
+        Some(format!(
+            "tokio's blocking pool holds {BLOCKING_THREADS} threads, so at most \
+             {BLOCKING_THREADS} requests are in flight (concurrency {} was asked)",
+            config.concurrency
+        )),
+    )
+}
+
 /// Blocking code inside async (`tokio-blocking` in the registry): the shared
 /// blocking client run through `spawn_blocking` on a runtime it owns, at most
 /// `concurrency` calls at once, gathered with async.
@@ -138,17 +157,11 @@ impl Strategy for TokioBlocking {
     }
 
     fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-        config.concurrency.min(bases).clamp(1, BLOCKING_THREADS)
+        blocking_threads(bases, config).0
     }
 
     fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-        (config.concurrency.min(bases) > BLOCKING_THREADS).then(|| {
-            format!(
-                "tokio's blocking pool holds {BLOCKING_THREADS} threads, so at most \
-                 {BLOCKING_THREADS} requests are in flight (concurrency {} was asked)",
-                config.concurrency
-            )
-        })
+        blocking_threads(bases, config).1
     }
 
     /// # Errors
@@ -164,7 +177,14 @@ impl Strategy for TokioBlocking {
         }
         let started = Instant::now();
         let runtime = self.runtime.get()?;
-        let mut report = runtime.block_on(fetch_via_spawn_blocking(bases, config))?;
+        // Each call in flight holds a blocking thread: keep the calls under
+        // what the OS allows, so the pool never fails to start a thread.
+        let (threads, note) = blocking_threads(bases.len(), config);
+        let capped = config.clone().with_concurrency(threads);
+        let mut report = runtime.block_on(fetch_via_spawn_blocking(bases, &capped))?;
+        if threads < BLOCKING_THREADS {
+            report.note = note;
+        }
         report.wall = started.elapsed();
         Ok(report)
     }

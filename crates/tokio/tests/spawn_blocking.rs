@@ -49,3 +49,26 @@ fn the_blocking_pool_caps_what_is_in_flight_and_says_so() {
             .is_none()
     );
 }
+
+#[test]
+fn fewer_threads_allowed_than_the_concurrency_caps_the_calls_in_flight() {
+    let server =
+        RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(10)))
+            .unwrap();
+    let config = Config::new(&server.endpoint())
+        .unwrap()
+        .with_concurrency(50)
+        .with_max_threads(Some(5));
+    let strategy = TokioBlocking::new();
+    assert_eq!(strategy.max_in_flight(100, &config), 5);
+    let why = strategy.limitation(100, &config).unwrap();
+    assert!(why.contains("starts 5 threads instead of the 50"), "{why}");
+    let bases = rates_core::generated_codes(100);
+    let report = strategy.fetch(&bases, &config).unwrap();
+    assert!(report.all_succeeded());
+    assert_eq!(report.outcomes.len(), 100);
+    assert_eq!(report.note.as_deref(), Some(why.as_str()));
+    let stats = server.stats();
+    assert_eq!(stats.requests, 100);
+    assert!(stats.peak_in_flight <= 5, "{}", stats.peak_in_flight);
+}
