@@ -8,6 +8,7 @@ mod fetch;
 mod gate;
 mod history;
 mod map;
+mod redraw;
 mod report;
 mod resources;
 mod serve;
@@ -60,6 +61,9 @@ enum Command {
     /// The decision map: every strategy at every cell of latency x CPU work;
     /// heatmaps of the fastest and of the cheapest close to it.
     Map(map::MapArgs),
+    /// Draw a results folder's tables, charts and REPORT.md again from its
+    /// JSON exports (nothing is measured).
+    Report(redraw::ReportArgs),
     /// Print how each strategy's figures moved over the results runs in a
     /// folder, and chart them.
     History(history::HistoryArgs),
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare::run(&a),
         Command::Serve(a) => serve::run(&a),
         Command::History(a) => history::run(&a),
+        Command::Report(a) => redraw::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Map(a) => map::run(&a),
         Command::Strategies => {

@@ -203,6 +203,15 @@ fn classic_results_folder_has_manifest_exports_charts_and_report() {
         let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
         assert!(bars > names.len(), "{file} draws a bar per strategy");
     }
+    // The folder is drawn again from its exports alone.
+    std::fs::remove_file(out.join("classic-wall.svg")).unwrap();
+    std::fs::remove_file(out.join("REPORT.md")).unwrap();
+    let (code, _, stderr) = rates(&["report", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.join("classic-wall.svg").is_file() && out.join("REPORT.md").is_file());
+    let (code, _, stderr) = rates(&["report", dir.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("manifest.json"), "{stderr}");
 }
 
 #[test]

@@ -59,21 +59,29 @@ impl BarChart<'_> {
         let height = 240 + 44 * n as u32;
         let root = SVGBackend::new(path, (960, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        // A log axis starts at 0.5 so a count of 1 still shows a bar.
-        let floor = if self.log { 0.5f64.log10() } else { 0.0 };
-        let t = |v: f64| if self.log { v.max(0.5).log10() } else { v };
-        let biggest = self
-            .rows
-            .iter()
-            .flat_map(|r| {
+        let values = || {
+            self.rows.iter().flat_map(|r| {
                 r.bars
                     .iter()
                     .map(|b| b.iter().sum::<f64>())
                     .chain(r.whisker.map(|w| w.1))
                     .chain(r.marker)
             })
-            .fold(0.0_f64, f64::max);
-        let x_max = if self.log {
+        };
+        let biggest = values().fold(0.0_f64, f64::max);
+        let smallest = values().filter(|v| *v > 0.0).fold(f64::MAX, f64::min);
+        // A log axis when asked, or when the bars span more than a factor of
+        // 20 (one sequential strategy next to concurrent ones); it starts
+        // half a decade below the smallest value so that one still shows.
+        let log = self.log || (smallest < f64::MAX && biggest / smallest > 20.0);
+        let floor_value = if smallest < f64::MAX {
+            10f64.powf(smallest.log10().floor()) / 2.0
+        } else {
+            0.5
+        };
+        let floor = if log { floor_value.log10() } else { 0.0 };
+        let t = |v: f64| if log { v.max(floor_value).log10() } else { v };
+        let x_max = if log {
             (t(biggest).ceil() + 0.3).max(1.0)
         } else {
             (biggest * 1.25).max(1e-9)
@@ -89,20 +97,27 @@ impl BarChart<'_> {
             .y_label_area_size(130)
             .build_cartesian_2d(floor..x_max, 0.0..n as f64 + band)
             .map_err(err)?;
-        let log = self.log;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
-            .x_desc(self.x_desc)
-            .x_labels(if log { 40 } else { 8 })
+            .x_desc(if log {
+                format!("{} (log scale)", self.x_desc)
+            } else {
+                self.x_desc.to_owned()
+            })
+            .x_labels(if log {
+                ((x_max - floor).ceil() as usize) * 2 + 1
+            } else {
+                8
+            })
             .light_line_style(WHITE.mix(0.0))
             .x_label_formatter(&|v| {
                 if !log {
                     sig3(*v)
-                } else if (v - v.round()).abs() < 1e-6 && *v >= 0.0 {
-                    // Powers of ten only: 1, 10, 100, ...
-                    format!("{}", 10f64.powf(v.round()).round())
+                } else if (v - v.round()).abs() < 1e-6 {
+                    // Powers of ten only: 0.1, 1, 10, 100, ...
+                    pow10_label(v.round() as i32)
                 } else {
                     String::new()
                 }
@@ -144,7 +159,7 @@ impl BarChart<'_> {
             }
             let k = row.bars.len().max(1);
             let slot = (top - bottom) / k as f64;
-            let mut end = 0.0_f64;
+            let mut end = floor;
             for (b, stack) in row.bars.iter().enumerate() {
                 let hi = top - slot * b as f64;
                 let lo = hi - slot * 0.92;
@@ -249,8 +264,18 @@ impl BarChart<'_> {
     }
 }
 
+/// `10^k` written plainly: `0.01`, `1`, `1000`.
+pub(crate) fn pow10_label(k: i32) -> String {
+    if k < 0 {
+        format!("{:.*}", k.unsigned_abs() as usize, 10f64.powi(k))
+    } else {
+        format!("{:.0}", 10f64.powi(k))
+    }
+}
+
 fn missing(r: &StrategyResult) -> Option<String> {
     if let Some(why) = &r.skipped {
+        let why = why.strip_prefix("skipped: ").unwrap_or(why);
         Some(format!("skipped: {}", shorten(why, 90)))
     } else if !r.ran() {
         Some(format!(
@@ -372,7 +397,7 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
     };
     let threads = BarChart {
         title: format!("{name}: OS threads and processes (most alive at once)"),
-        x_desc: "count (log scale)",
+        x_desc: "count",
         series: vec![vec![("threads", BLUE)], vec![("processes", ORANGE)]],
         marker_name: None,
         log: true,

@@ -144,7 +144,7 @@ impl LineChart {
                 if !log_y {
                     sig3(*v)
                 } else if (v - v.round()).abs() < 1e-6 {
-                    sig3(10f64.powf(v.round()))
+                    super::chart::pow10_label(v.round() as i32)
                 } else {
                     String::new()
                 }

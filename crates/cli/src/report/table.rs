@@ -170,7 +170,11 @@ pub(crate) fn notes(export: &Export) -> Vec<String> {
             }
         }
         if let Some(c) = r.connections {
-            out.push(format!("{}: {c} connections opened per run", r.strategy));
+            out.push(format!(
+                "{}: {c} connection{} opened per run",
+                r.strategy,
+                if c == 1 { "" } else { "s" }
+            ));
         }
     }
     out
