@@ -71,6 +71,16 @@ pub(crate) struct CompareArgs {
     /// server's view of requests in flight are then not measured.
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
+    /// Run against a real rates API over HTTPS (needs the network), as
+    /// `fetch --api` does: the scenario's bases at most 2 in flight and 5
+    /// requests/s, whatever the scenario says. With --endpoint, against that
+    /// server answering in the API's shape instead.
+    #[arg(long, value_enum)]
+    api: Option<crate::fetch::Api>,
+    /// Also trust the root certificate(s) in this PEM file for an https://
+    /// --endpoint (say the one `rates serve --tls` prints).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// CPU work per item on top of the scenario's (0, 100us, 1ms): done in
     /// each strategy's own thread, task or child process.
     #[arg(long, value_parser = args::duration)]
@@ -145,6 +155,7 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
 pub(crate) fn measure_scenario(
     scenario: &Scenario,
     endpoint: Option<&str>,
+    ca_cert_pem: Option<&str>,
     strategies: &[Box<dyn Strategy>],
     runs: u32,
     warmup: u32,
@@ -165,6 +176,9 @@ pub(crate) fn measure_scenario(
     // Each run's child holds only its own end of each connection; the
     // embedded server's ends are in this process.
     config.server_in_process = false;
+    if let Some(pem) = ca_cert_pem {
+        config.ca_cert_pem = Some(pem.to_owned());
+    }
     let bases = scenario.bases();
     let longest_ideal = strategies
         .iter()
@@ -230,11 +244,29 @@ pub(crate) fn exit_code(exports: &[Export]) -> ExitCode {
 pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     // Every input is checked before anything starts.
     let mut scenarios = scenarios_named(&a.scenario)?;
-    if let Some(work) = a.work {
-        for s in &mut scenarios {
+    for s in &mut scenarios {
+        if let Some(work) = a.work {
             s.work = work;
         }
+        if a.api.is_some() {
+            // A free public service: politely, whatever the scenario says.
+            s.concurrency = s.concurrency.min(crate::fetch::API_CONCURRENCY);
+            s.rate_limit = Some(crate::fetch::API_RATE_PER_SECOND);
+            s.latency = Duration::ZERO;
+        }
     }
+    let endpoint = match a.api {
+        Some(api) => Some(api.endpoint(a.endpoint.as_deref())),
+        None => a.endpoint.clone(),
+    };
+    let ca_cert_pem = match &a.ca_cert {
+        Some(path) => {
+            rates_core::Config::new("https://127.0.0.1/?b={base}")?
+                .with_ca_cert_file(path)?
+                .ca_cert_pem
+        }
+        None => None,
+    };
     let strategies = strategies_named(a.strategies.as_deref())?;
     let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
     if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {
@@ -273,7 +305,8 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     for (i, scenario) in scenarios.iter().enumerate() {
         let mut export = measure_scenario(
             scenario,
-            a.endpoint.as_deref(),
+            endpoint.as_deref(),
+            ca_cert_pem.as_deref(),
             &strategies,
             a.runs,
             a.warmup,
@@ -285,7 +318,14 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
             if let Some(warning) = gate::check_comparable(base, &export, file)? {
                 eprintln!("{warning}");
             }
-            let (lines, rerun) = gate_with_rerun(a, scenario, base, &mut export, &rules)?;
+            let (lines, rerun) = gate_with_rerun(
+                a,
+                scenario,
+                (endpoint.as_deref(), ca_cert_pem.as_deref()),
+                base,
+                &mut export,
+                &rules,
+            )?;
             regressed |= lines.iter().any(|l| l.regressed);
             gate_report = Some((lines, rerun, file.clone()));
         }
@@ -357,6 +397,7 @@ fn eprint(args: std::fmt::Arguments<'_>) {
 fn gate_with_rerun(
     a: &CompareArgs,
     scenario: &Scenario,
+    (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
     base: &Export,
     export: &mut Export,
     rules: &Rules,
@@ -377,7 +418,8 @@ fn gate_with_rerun(
     );
     let again = measure_scenario(
         scenario,
-        a.endpoint.as_deref(),
+        endpoint,
+        ca_cert_pem,
         &strategies_named(Some(&suspects.join(",")))?,
         a.runs,
         a.warmup,

@@ -104,7 +104,7 @@ impl Api {
     }
 
     /// Its response shape (which also gives its path).
-    fn shape(self) -> Shape {
+    pub(crate) fn shape(self) -> Shape {
         match self {
             Self::Vatcomply => Shape::Vatcomply,
             Self::Frankfurter => Shape::Frankfurter,
@@ -113,7 +113,7 @@ impl Api {
 
     /// The endpoint template: the service's own, or `endpoint` (a whole
     /// template, or an origin to which the API's path is added).
-    fn endpoint(self, endpoint: Option<&str>) -> String {
+    pub(crate) fn endpoint(self, endpoint: Option<&str>) -> String {
         let path = self.shape().path_template();
         match endpoint {
             Some(e) if e.contains("{base}") => e.to_owned(),
@@ -125,8 +125,8 @@ impl Api {
 
 /// Concurrency and rate limit with --api: a free public service is asked
 /// for no more than this unless the user says otherwise.
-const API_CONCURRENCY: usize = 2;
-const API_RATE_PER_SECOND: f64 = 5.0;
+pub(crate) const API_CONCURRENCY: usize = 2;
+pub(crate) const API_RATE_PER_SECOND: f64 = 5.0;
 
 pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     let strategy = rates_registry::find(&a.strategy)?;

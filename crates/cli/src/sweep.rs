@@ -201,6 +201,7 @@ pub(crate) fn measure_point(
     let mut export = measure_scenario(
         scenario,
         None,
+        None,
         strategies,
         runs,
         warmup,

@@ -524,3 +524,34 @@ fn map_writes_heatmaps_and_csv() {
         assert_eq!(named, 2, "{map}: a strategy named in each of the 2 cells");
     }
 }
+
+#[test]
+fn compare_api_runs_politely_against_a_server_in_that_shape() {
+    use rates_server::{RatesServer, ServerConfig, Shape};
+    let server =
+        RatesServer::start(ServerConfig::default().with_shape(Shape::Frankfurter)).unwrap();
+    let origin = format!("http://{}", server.addr());
+    let (code, stdout, stderr) = rates(&[
+        "compare",
+        "--api",
+        "frankfurter",
+        "--endpoint",
+        &origin,
+        "--strategies",
+        "sync,tokio",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let export: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(export["scenario"]["concurrency"], 2, "polite: 2 in flight");
+    assert_eq!(export["scenario"]["rate_limit_per_s"], 5.0);
+    for r in export["results"].as_array().unwrap() {
+        assert_eq!(r["ok"], 5, "{r}");
+    }
+    // Every request went to the server in that shape, none elsewhere.
+    assert_eq!(server.stats().status_count(200), 10);
+}
