@@ -151,17 +151,40 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
     }
 }
 
-/// Measures every strategy on `scenario`.
+/// How many runs, and how each is watched.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    pub(crate) runs: u32,
+    pub(crate) warmup: u32,
+    pub(crate) sample_interval: Duration,
+    pub(crate) run_timeout: Option<Duration>,
+}
+
+impl CompareArgs {
+    fn plan(&self) -> Plan {
+        Plan {
+            runs: self.runs,
+            warmup: self.warmup,
+            sample_interval: self.sample_interval,
+            run_timeout: self.run_timeout,
+        }
+    }
+}
+
+/// Measures every strategy on `scenario`, against the embedded server or
+/// the given endpoint (with a CA to trust).
 pub(crate) fn measure_scenario(
     scenario: &Scenario,
-    endpoint: Option<&str>,
-    ca_cert_pem: Option<&str>,
+    (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
     strategies: &[Box<dyn Strategy>],
-    runs: u32,
-    warmup: u32,
-    sample_interval: Duration,
-    run_timeout: Option<Duration>,
+    plan: &Plan,
 ) -> Result<Export> {
+    let Plan {
+        runs,
+        warmup,
+        sample_interval,
+        run_timeout,
+    } = *plan;
     let server = match endpoint {
         Some(_) => None,
         None => Some(
@@ -305,13 +328,9 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     for (i, scenario) in scenarios.iter().enumerate() {
         let mut export = measure_scenario(
             scenario,
-            endpoint.as_deref(),
-            ca_cert_pem.as_deref(),
+            (endpoint.as_deref(), ca_cert_pem.as_deref()),
             &strategies,
-            a.runs,
-            a.warmup,
-            a.sample_interval,
-            a.run_timeout,
+            &a.plan(),
         )?;
         let mut gate_report = None;
         if let Some((base, file)) = baselines.get(i) {
@@ -418,13 +437,9 @@ fn gate_with_rerun(
     );
     let again = measure_scenario(
         scenario,
-        endpoint,
-        ca_cert_pem,
+        (endpoint, ca_cert_pem),
         &strategies_named(Some(&suspects.join(",")))?,
-        a.runs,
-        a.warmup,
-        a.sample_interval,
-        a.run_timeout,
+        &a.plan(),
     )?;
     for row in again.results {
         if let Some(slot) = export

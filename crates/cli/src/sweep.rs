@@ -13,7 +13,7 @@ use rates_registry::Scenario;
 use serde::{Deserialize, Serialize};
 
 use crate::args;
-use crate::compare::{exit_code, measure_scenario, strategies_named};
+use crate::compare::{Plan, exit_code, measure_scenario, strategies_named};
 use crate::report::{export, plot};
 
 #[derive(Debug, Args)]
@@ -198,16 +198,13 @@ pub(crate) fn measure_point(
     runs: u32,
     warmup: u32,
 ) -> Result<Export> {
-    let mut export = measure_scenario(
-        scenario,
-        None,
-        None,
-        strategies,
+    let plan = Plan {
         runs,
         warmup,
-        Duration::from_millis(10),
-        None,
-    )?;
+        sample_interval: Duration::from_millis(10),
+        run_timeout: None,
+    };
+    let mut export = measure_scenario(scenario, (None, None), strategies, &plan)?;
     export.scenario.name = name;
     Ok(export)
 }
