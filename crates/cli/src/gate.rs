@@ -114,8 +114,7 @@ impl Rules {
                 Some((m, v)) => (Some(Metric::parse(m)?), v),
                 None => (None, part),
             };
-            let share = crate::args::share(value)
-                .map_err(|e| anyhow::anyhow!("in --max-regression: {e} (write 10% or cpu=20%)"))?;
+            let share = limit(value)?;
             for (m, v) in &mut rules.max {
                 if metric.is_none_or(|x| x == *m) {
                     *v = share;
@@ -127,6 +126,20 @@ impl Rules {
 
     fn max_for(&self, m: Metric) -> f64 {
         self.max.iter().find(|(x, _)| *x == m).map_or(0.10, |x| x.1)
+    }
+}
+
+/// A regression limit: `10%` or `0.1`; more than 100% is allowed (`200%`
+/// lets a figure triple before it fails).
+fn limit(value: &str) -> Result<f64> {
+    let v = value.trim();
+    let share = match v.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
+        None => v.parse::<f64>(),
+    };
+    match share {
+        Ok(s) if s.is_finite() && s >= 0.0 => Ok(s),
+        _ => bail!("in --max-regression: `{value}` is not a limit: write 10% or cpu=20%"),
     }
 }
 
@@ -387,6 +400,9 @@ mod tests {
             "ok"
         );
         assert!(Rules::parse(None, "lots").is_err());
+        assert!(Rules::parse(None, "-5%").is_err());
+        let lenient = Rules::parse(None, "10%,cpu=200%").unwrap();
+        assert_eq!(lenient.max_for(Metric::Cpu), 2.0);
         assert!(Rules::parse(Some("speed"), "10%").is_err());
     }
 
