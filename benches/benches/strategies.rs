@@ -51,12 +51,6 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
         Err(e) => panic!("scenario {} has a bad config: {e}", scenario.name),
     };
     config.server_in_process = true;
-    if let Some(worker) = option_env!("CARGO_BIN_EXE_rates-bench-worker") {
-        config.worker = Some(rates_core::WorkerCommand {
-            program: worker.into(),
-            args: Vec::new(),
-        });
-    }
     let bases = scenario.bases();
     let mut group = c.benchmark_group(scenario.name);
     group.throughput(Throughput::Elements(bases.len() as u64));
@@ -162,7 +156,11 @@ fn selected(scenario: &Scenario, filter: Option<&str>) -> bool {
         .any(|s| format!("{}/{s}/{}", scenario.name, scenario.size).contains(filter))
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    // The `process` strategy starts this program again as its workers.
+    if let Some(code) = rates_registry::worker_if_asked() {
+        return code;
+    }
     let filter = filter_from_args();
     let mut c = Criterion::default().configure_from_args();
     for scenario in rates_registry::scenarios() {
@@ -171,4 +169,5 @@ fn main() {
         }
     }
     c.final_summary();
+    std::process::ExitCode::SUCCESS
 }

@@ -40,7 +40,6 @@ pub(crate) fn child_main() -> ExitCode {
         let spec: RunSpec = serde_json::from_str(&input).context("decoding the run spec")?;
         let strategy = rates_registry::find(&spec.strategy)?;
         let mut config = spec.config;
-        config.worker = crate::fetch::self_worker();
         let progress = rates_core::Progress::default();
         config.progress = Some(progress.clone());
         let report = strategy.fetch(&spec.bases, &config)?;
@@ -102,7 +101,6 @@ impl Bench<'_> {
         let mut cmd = Command::new(exe);
         cmd.arg("measured-run");
         let mut config = self.config.clone();
-        config.worker = None;
         config.progress = None;
         let spec = RunSpec {
             strategy: strategy.to_owned(),

@@ -166,7 +166,6 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     config.retry.retries = a.retries;
     config.request_timeout = a.timeout;
     config.connect_timeout = a.connect_timeout;
-    config.worker = crate::fetch::self_worker();
     if !a.work.is_zero() {
         config.work = Some(rates_core::Work::calibrated(a.work));
     }
@@ -258,21 +257,15 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         if let Some(usage) = resources::Usage::now().filter(|_| a.resources) {
             writeln!(
                 out,
-                "resources: cpu {:.2}s user + {:.2}s sys, peak rss {:.1} MiB{}{}",
+                "resources: cpu {:.2}s user + {:.2}s sys, peak rss {:.1} MiB{}",
                 usage.user.as_secs_f64(),
                 usage.system.as_secs_f64(),
                 usage.peak_rss_bytes as f64 / f64::from(1 << 20),
-                report
-                    .workers_peak_rss_bytes
-                    .map(|b| format!(
-                        " (+ {:.1} MiB in worker processes)",
-                        b as f64 / f64::from(1 << 20)
-                    ))
-                    .unwrap_or_default(),
                 if server.is_some() {
-                    " (this process, embedded server included: use --endpoint for the client alone)"
+                    " (this process alone, embedded server included: use --endpoint for the \
+                     client alone, `rates compare` for the whole process tree)"
                 } else {
-                    " (this process)"
+                    " (this process alone: `rates compare` measures the whole process tree)"
                 }
             )?;
         }
@@ -315,15 +308,6 @@ fn json_report<'a>(report: &'a rates_core::Report, config: &'a Config) -> JsonRe
         note: report.note.as_deref(),
         outcomes: &report.outcomes,
     }
-}
-
-/// The worker command for the process strategy: this executable, re-run with
-/// the hidden `worker` subcommand, unless `RATES_WORKER` names another.
-pub(crate) fn self_worker() -> Option<rates_core::WorkerCommand> {
-    if std::env::var_os(rates_process::WORKER_ENV).is_some() {
-        return None;
-    }
-    rates_process::worker_in_current_exe(&["worker"]).ok()
 }
 
 /// Runs `f`, printing to stderr how many of `total` bases are done every

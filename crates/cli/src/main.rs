@@ -73,10 +73,6 @@ enum Command {
     Strategies,
     /// List the named benchmark scenarios, one line each.
     Scenarios,
-    /// Run as a worker process of the `process` strategy (JSON lines on
-    /// stdin and stdout); started by `rates` itself.
-    #[command(hide = true)]
-    Worker,
     /// Run one measured run (a spec on stdin, a JSON report on stdout);
     /// started by `rates compare` itself.
     #[command(hide = true)]
@@ -84,6 +80,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The `process` strategy starts this executable again as its workers.
+    if let Some(code) = rates_registry::worker_if_asked() {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fetch(a) => fetch::run(&a),
@@ -99,7 +99,6 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Worker => return rates_process::worker_main(),
         Command::MeasuredRun => return bench::child_main(),
         Command::Scenarios => {
             for s in rates_registry::scenarios() {

@@ -316,15 +316,6 @@ impl RetryPolicy {
     }
 }
 
-/// How to start a worker process (for the process strategy).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WorkerCommand {
-    /// The program to run.
-    pub program: std::path::PathBuf,
-    /// Its arguments.
-    pub args: Vec<String>,
-}
-
 /// Everything a strategy needs to know about a run.
 ///
 /// ```
@@ -368,10 +359,6 @@ pub struct Config {
     /// to worker processes.
     #[serde(skip)]
     pub progress: Option<Progress>,
-    /// The worker program for the process strategy (else `RATES_WORKER`, else a
-    /// `rates-worker` binary beside the running executable).
-    #[serde(default)]
-    pub worker: Option<WorkerCommand>,
     /// The most OS threads a strategy that holds one per request in flight
     /// (`threads`, `pool`, `rayon`) starts at once. `None`: as many as the
     /// machine allows ([`MachineLimits::thread_budget`]); a lower figure
@@ -415,7 +402,6 @@ impl Config {
             work: None,
             ca_cert_pem: None,
             progress: None,
-            worker: None,
             max_threads: None,
             server_in_process: false,
         })

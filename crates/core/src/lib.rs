@@ -36,9 +36,7 @@ mod throttle;
 mod work;
 
 pub use code::{CurrencyCode, DISTINCT_CODES, generated_codes, parse_codes};
-pub use config::{
-    Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPolicy, WorkerCommand,
-};
+pub use config::{Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPolicy};
 pub use decode::{Rates, decode};
 pub use error::{Error, ErrorKind, panic_error};
 pub use fetch::{BaseFetch, RawResponse, Step, fetch_blocking};

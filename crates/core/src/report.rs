@@ -117,17 +117,6 @@ pub struct Report {
     /// Wall time of the whole run, start-up included.
     #[serde(rename = "wall_s", with = "secs")]
     pub wall: Duration,
-    /// Time spent starting workers before the first request (where it applies).
-    #[serde(
-        rename = "startup_s",
-        default,
-        with = "opt_secs",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub startup: Option<Duration>,
-    /// Peak resident memory of worker processes, summed, in bytes (where it applies).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workers_peak_rss_bytes: Option<u64>,
     /// A note from the strategy about how it ran (caps, substitutions).
     #[serde(default)]
     pub note: Option<String>,
@@ -145,8 +134,6 @@ impl Report {
             strategy: strategy.to_owned(),
             outcomes,
             wall,
-            startup: None,
-            workers_peak_rss_bytes: None,
             note: None,
         }
     }
@@ -280,27 +267,6 @@ mod secs {
     }
 }
 
-mod opt_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_some(&d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Option::<f64>::deserialize(d)?
-            .map(|secs| Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom))
-            .transpose()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -366,7 +332,7 @@ mod tests {
             vec![Outcome::failed(usd, 2, Error::status(500, None))],
             Duration::from_millis(1500),
         );
-        report.startup = Some(Duration::from_millis(3));
+        report.note = Some("capped".into());
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
     }

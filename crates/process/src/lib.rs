@@ -11,23 +11,23 @@
 //! crashes, hangs or answers garbage is killed, reaped and replaced, and
 //! its base is retried on the new worker, so nothing is lost and the parent
 //! never waits on a pipe without a timeout. It costs a process start per
-//! worker (about a millisecond of CPU each; reported as
-//! [`Report::startup`](rates_core::Report::startup) and overlapped with the
-//! first requests), a few MiB of resident memory per worker (reported as
-//! [`Report::workers_peak_rss_bytes`](rates_core::Report::workers_peak_rss_bytes)),
-//! two pipe hops and a JSON round trip per request, and two parent threads
+//! worker (about a millisecond of CPU each, overlapped with the first
+//! requests; [`ProcessPool::startup`] says how long a pool took to start),
+//! a few MiB of resident memory per worker (a pool's
+//! [`shutdown`](ProcessPool::shutdown) returns the workers' peaks, and
+//! `rates compare` measures the whole process tree), two pipe hops and a JSON round trip per request, and two parent threads
 //! per worker. It is close to threads when a few workers wait on the
 //! network (`classic`); start-up shows when many workers have a short run
 //! (`fanout`), per-request overhead shows when nothing waits (`overhead`),
 //! and it will not run a thousand processes: past [`MAX_PROCESSES`] it
 //! caps the pool and says so in the report.
 //!
-//! The worker program is found by [`locate_worker`]: [`Config::worker`],
-//! else the `RATES_WORKER` environment variable, else a `rates-worker`
-//! binary (or the test and bench crates' copies of it) beside the running
-//! executable, where cargo builds it for tests and benches. A program can also be its own worker by calling
-//! [`worker_main`] from a hidden subcommand, as below and as the `rates`
-//! binary does.
+//! The worker program is a [`WorkerCommand`], a parameter of the strategy
+//! ([`Processes::new`]). By default it is the running executable itself,
+//! started again with [`WORKER_ENV`] set: every program that runs the
+//! strategy calls [`worker_if_asked`] first thing in `main`, as below, as
+//! the `rates` binary, the conformance suite and the benches do. There is
+//! no separate worker binary.
 //!
 //! ## Measured
 //!
@@ -42,39 +42,38 @@
 //!
 //! ```rust,standalone_crate
 //! use rates_core::{Config, Strategy};
-//! use rates_process::{Processes, worker_in_current_exe, worker_main};
+//! use rates_process::{ProcessPool, Processes, WorkerCommand, worker_if_asked};
 //! use rates_server::RatesServer;
 //!
 //! fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
-//!     // This program is its own worker: run with `worker`, it serves the pool.
-//!     if std::env::args().nth(1).as_deref() == Some("worker") {
-//!         return Ok(worker_main());
+//!     // Started as a worker by the strategy below, this program serves the pool.
+//!     if let Some(code) = worker_if_asked() {
+//!         return Ok(code);
 //!     }
 //!     let server = RatesServer::start(Default::default())?;
-//!     let mut config = Config::new(&server.endpoint())?.with_concurrency(3);
-//!     config.worker = Some(worker_in_current_exe(&["worker"])?);
+//!     let config = Config::new(&server.endpoint())?.with_concurrency(3);
 //!
-//!     let report = Processes.fetch_codes(&["USD", "EUR", "PLN"], &config)?;
+//!     let report = Processes::default().fetch_codes(&["USD", "EUR", "PLN"], &config)?;
 //!     assert!(report.all_succeeded());
 //!     print!("{}", report.matrix(&config.symbols));
-//!     println!("3 workers started in {:?}", report.startup.unwrap_or_default());
+//!
+//!     // A pool of its own says how long its workers took to start.
+//!     let pool = ProcessPool::start(WorkerCommand::current_exe()?, &config, 3)?;
+//!     println!("3 workers started in {:?}", pool.startup());
+//!     println!("their peak memory: {:?} bytes", pool.shutdown());
 //!     Ok(std::process::ExitCode::SUCCESS)
 //! }
 //! ```
-//!
-//! [`Config::worker`]: rates_core::Config::worker
 
-mod locate;
+mod command;
 mod pool;
 mod protocol;
 mod worker;
 
 use rates_core::{Config, CurrencyCode, Error, Report, Strategy};
 
-pub use locate::{WORKER_BIN, WORKER_ENV, locate_worker, worker_in_current_exe};
+pub use command::{WORKER_ENV, WorkerCommand, worker_if_asked};
 pub use pool::ProcessPool;
-pub use rates_core::WorkerCommand;
-pub use worker::worker_main;
 
 /// The registry name.
 const NAME: &str = "process";
@@ -91,10 +90,35 @@ pub const MAX_PROCESSES: usize = 64;
 /// The process-pool strategy (`process` in the registry): a [`ProcessPool`]
 /// of `min(concurrency, bases, MAX_PROCESSES)` workers per run, started for
 /// the run and shut down after it ([`ProcessPool::run_once`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Processes;
+///
+/// Its workers run [`worker`](Processes::worker): by default
+/// ([`Processes::default`]) the running executable, whose `main` must call
+/// [`worker_if_asked`] first.
+#[derive(Clone, Debug, Default)]
+pub struct Processes {
+    /// The worker command; `None`: the running executable.
+    worker: Option<WorkerCommand>,
+}
 
 impl Processes {
+    /// The strategy, running `worker` as its worker processes.
+    pub fn new(worker: WorkerCommand) -> Self {
+        Self {
+            worker: Some(worker),
+        }
+    }
+
+    /// The command its workers run.
+    ///
+    /// # Errors
+    /// As [`WorkerCommand::current_exe`], for the default command.
+    pub fn worker(&self) -> Result<WorkerCommand, Error> {
+        match &self.worker {
+            Some(command) => Ok(command.clone()),
+            None => WorkerCommand::current_exe(),
+        }
+    }
+
     /// How many workers a run of `bases` bases under `config` uses.
     pub fn pool_size(bases: usize, config: &Config) -> usize {
         config.concurrency.min(bases).clamp(1, MAX_PROCESSES)
@@ -127,8 +151,12 @@ impl Strategy for Processes {
     }
 
     fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-        let mut report =
-            ProcessPool::run_once(config, Self::pool_size(bases.len(), config), bases)?;
+        let mut report = ProcessPool::run_once(
+            self.worker()?,
+            config,
+            Self::pool_size(bases.len(), config),
+            bases,
+        )?;
         if let Some(cap) = self.limitation(bases.len(), config) {
             report.note = Some(match report.note.take() {
                 Some(other) => format!("{cap}; {other}"),
@@ -151,16 +179,18 @@ mod tests {
 
     #[test]
     fn the_pool_is_capped_with_a_reason() {
-        assert_eq!(Processes.max_in_flight(5, &config(4)), 4);
-        assert_eq!(Processes.max_in_flight(2, &config(4)), 2);
-        assert_eq!(Processes.max_in_flight(10_000, &config(64)), 64);
+        assert_eq!(Processes::default().max_in_flight(5, &config(4)), 4);
+        assert_eq!(Processes::default().max_in_flight(2, &config(4)), 2);
+        assert_eq!(Processes::default().max_in_flight(10_000, &config(64)), 64);
         assert_eq!(
-            Processes.max_in_flight(10_000, &config(1_000)),
+            Processes::default().max_in_flight(10_000, &config(1_000)),
             MAX_PROCESSES
         );
-        assert_eq!(Processes.limitation(10_000, &config(64)), None);
-        assert_eq!(Processes.limitation(50, &config(1_000)), None);
-        let why = Processes.limitation(10_000, &config(1_000)).unwrap();
+        assert_eq!(Processes::default().limitation(10_000, &config(64)), None);
+        assert_eq!(Processes::default().limitation(50, &config(1_000)), None);
+        let why = Processes::default()
+            .limitation(10_000, &config(1_000))
+            .unwrap();
         assert!(why.contains("64") && why.contains("1000"), "{why}");
     }
 }

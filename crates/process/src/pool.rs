@@ -9,11 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Report, Throttle, WorkerCommand,
-    fetch_blocking,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Report, Throttle, fetch_blocking,
 };
 
-use crate::locate::{Source, locate};
+use crate::command::{WORKER_ENV, WorkerCommand};
 use crate::protocol::{PROTOCOL, Reply, Request, Wait, line};
 
 /// How long a worker may take to answer beyond the request's own connect
@@ -52,10 +51,10 @@ const READER_STACK: usize = 256 * 1024;
 ///
 /// ```no_run
 /// use rates_core::Config;
-/// use rates_process::ProcessPool;
+/// use rates_process::{ProcessPool, WorkerCommand};
 ///
 /// let config = Config::new("http://127.0.0.1:8080/rates?base={base}")?;
-/// let pool = ProcessPool::start(&config, 4)?;
+/// let pool = ProcessPool::start(WorkerCommand::current_exe()?, &config, 4)?;
 /// println!("4 workers ready in {:?}: pids {:?}", pool.startup(), pool.pids());
 /// let report = pool.run(&rates_core::parse_codes("USD,EUR,PLN")?);
 /// let peak = pool.shutdown();
@@ -70,7 +69,6 @@ pub struct ProcessPool {
     /// the workers' to do.
     local: Config,
     command: WorkerCommand,
-    source: Source,
     slots: Vec<Mutex<Slot>>,
     /// The pid of each slot's worker (0 while it has none), readable while
     /// a run holds the slots.
@@ -87,17 +85,15 @@ struct Slot {
 }
 
 impl ProcessPool {
-    /// Starts `processes` workers in parallel and waits until each has said
-    /// it is ready. The worker program is found by
-    /// [`locate_worker`](crate::locate_worker).
+    /// Starts `processes` workers of `command` in parallel and waits until
+    /// each has said it is ready.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidInput`] for an invalid config or 0 processes;
-    /// [`ErrorKind::Spawn`] when the worker program cannot be found, cannot
-    /// be started, or does not say it is ready in time (the message names
+    /// [`ErrorKind::Spawn`] when the worker program cannot be started, or does not say it is ready in time (the message names
     /// the program). Workers already started are killed and reaped.
-    pub fn start(config: &Config, processes: usize) -> Result<Self, Error> {
-        let mut pool = Self::unstarted(config, processes)?;
+    pub fn start(command: WorkerCommand, config: &Config, processes: usize) -> Result<Self, Error> {
+        let mut pool = Self::unstarted(command, config, processes)?;
         let started = Instant::now();
         let spawner = pool.spawner();
         let workers: Vec<Result<Worker, Error>> = thread::scope(|s| {
@@ -135,23 +131,17 @@ impl ProcessPool {
 
     /// A pool of `processes` empty places: each run's drivers start their
     /// own workers, in parallel, as they begin.
-    fn unstarted(config: &Config, processes: usize) -> Result<Self, Error> {
+    fn unstarted(command: WorkerCommand, config: &Config, processes: usize) -> Result<Self, Error> {
         config.validate()?;
         if processes == 0 {
             return Err(Error::invalid_input(
                 "invalid pool size 0: a process pool needs at least one worker",
             ));
         }
-        let (command, source) = locate(
-            config.worker.as_ref(),
-            std::env::var_os(crate::WORKER_ENV),
-            std::env::current_exe().ok(),
-        )?;
         Ok(Self {
             config: config.clone(),
             local: config.clone().with_work(None),
             command,
-            source,
             slots: (0..processes).map(|_| Mutex::default()).collect(),
             pids: (0..processes).map(|_| AtomicU32::new(0)).collect(),
             startup: Duration::ZERO,
@@ -169,25 +159,21 @@ impl ProcessPool {
     /// starts competing for the CPU would delay requests after their
     /// throttle slot, bunching their arrivals at the server.
     ///
-    /// The report's `startup` is the time until every worker was ready,
-    /// and its `workers_peak_rss_bytes` the sum of their peaks (see
-    /// [`shutdown`](ProcessPool::shutdown)).
-    ///
     /// # Errors
     /// As [`start`](ProcessPool::start), when not a single worker could be
     /// started. When only some could not, the others fetch every base.
     ///
     /// [`Processes`]: crate::Processes
     pub fn run_once(
+        command: WorkerCommand,
         config: &Config,
         processes: usize,
         bases: &[CurrencyCode],
     ) -> Result<Report, Error> {
-        let started = Instant::now();
         let pool = if config.rate_limit.is_some() {
-            Self::start(config, processes)?
+            Self::start(command, config, processes)?
         } else {
-            Self::unstarted(config, processes)?
+            Self::unstarted(command, config, processes)?
         };
         let done = pool.run_with(bases, true);
         if !done.any_worker && !bases.is_empty() {
@@ -199,12 +185,6 @@ impl ProcessPool {
         if let Some(e) = done.abandoned {
             report.note = Some(format!("not every worker process could be started: {e}"));
         }
-        report.startup = match done.last_ready {
-            Some(t) => Some(t.saturating_duration_since(started)),
-            None => Some(pool.startup),
-        };
-        report.workers_peak_rss_bytes = done.peak_rss_bytes;
-        report.wall = started.elapsed();
         Ok(report)
     }
 
@@ -261,8 +241,6 @@ impl ProcessPool {
             outcomes: Mutex::new(vec![None; bases.len()]),
             abandoned: Mutex::new(None),
             any_worker: AtomicBool::new(false),
-            last_ready: Mutex::new(None),
-            peak_rss_bytes: Mutex::new(None),
         };
         if !bases.is_empty() {
             thread::scope(|s| {
@@ -303,14 +281,6 @@ impl ProcessPool {
             report: Report::new(crate::NAME, outcomes, started.elapsed()),
             abandoned,
             any_worker: run.any_worker.into_inner(),
-            last_ready: run
-                .last_ready
-                .into_inner()
-                .unwrap_or_else(PoisonError::into_inner),
-            peak_rss_bytes: run
-                .peak_rss_bytes
-                .into_inner()
-                .unwrap_or_else(PoisonError::into_inner),
         }
     }
 
@@ -348,21 +318,14 @@ impl ProcessPool {
     /// or no worker can be started here; then retires the worker if asked.
     fn drive(&self, index: usize, slot: &Mutex<Slot>, run: &RunState<'_>) {
         let mut slot = lock(slot);
-        let mut first = true;
         loop {
-            if slot.worker.is_none() {
-                if !self.refill(index, &mut slot) {
-                    // Leave the remaining bases to the other drivers.
-                    if let Some(e) = &slot.broken {
-                        run.abandon(e.clone());
-                    }
-                    break;
+            if slot.worker.is_none() && !self.refill(index, &mut slot) {
+                // Leave the remaining bases to the other drivers.
+                if let Some(e) = &slot.broken {
+                    run.abandon(e.clone());
                 }
-                if first {
-                    run.ready(Instant::now());
-                }
+                break;
             }
-            first = false;
             run.any_worker.store(true, Ordering::Relaxed);
             let i = run.next.fetch_add(1, Ordering::Relaxed);
             let Some(&base) = run.bases.get(i) else {
@@ -378,8 +341,7 @@ impl ProcessPool {
         if run.retire {
             if let Some(worker) = slot.worker.take() {
                 self.pids[index].store(0, Ordering::Release);
-                let peak = worker.retire();
-                add_peak(&mut lock(&run.peak_rss_bytes), peak);
+                worker.retire();
             }
         }
     }
@@ -457,7 +419,6 @@ impl ProcessPool {
         Spawner {
             config: &self.config,
             command: &self.command,
-            source: self.source,
         }
     }
 
@@ -509,20 +470,11 @@ struct RunState<'a> {
     abandoned: Mutex<Option<Error>>,
     /// Whether any driver had a worker.
     any_worker: AtomicBool,
-    /// When the last of the workers this run started first was ready.
-    last_ready: Mutex<Option<Instant>>,
-    /// The retired workers' peaks, summed.
-    peak_rss_bytes: Mutex<Option<u64>>,
 }
 
 impl RunState<'_> {
     fn abandon(&self, why: Error) {
         *lock(&self.abandoned) = Some(why);
-    }
-
-    fn ready(&self, at: Instant) {
-        let mut last = lock(&self.last_ready);
-        *last = Some(last.map_or(at, |t| t.max(at)));
     }
 }
 
@@ -531,8 +483,6 @@ struct Done {
     report: Report,
     abandoned: Option<Error>,
     any_worker: bool,
-    last_ready: Option<Instant>,
-    peak_rss_bytes: Option<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -545,7 +495,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Spawner<'a> {
     config: &'a Config,
     command: &'a WorkerCommand,
-    source: Source,
 }
 
 impl Spawner<'_> {
@@ -556,17 +505,16 @@ impl Spawner<'_> {
             Error::new(
                 ErrorKind::Spawn,
                 format!(
-                    "the worker program `{}` ({}) {why}; check that it is a rates worker \
-                     (`rates-worker`, or `rates worker`) built from this version, or choose \
-                     another with Config.worker or {}",
-                    describe(self.command),
-                    self.source,
-                    crate::WORKER_ENV
+                    "the worker program `{}` {why}; check that it calls \
+                     `rates_process::worker_if_asked()` first thing in `main` and was built \
+                     from this version, or give the process strategy another worker command",
+                    self.command.describe(),
                 ),
             )
         };
         let mut child = Command::new(&self.command.program)
             .args(&self.command.args)
+            .env(WORKER_ENV, "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -575,11 +523,8 @@ impl Spawner<'_> {
                 Error::new(
                     ErrorKind::Spawn,
                     format!(
-                        "cannot start the worker program `{program}` ({}): {e}; build it with \
-                         `cargo build -p rates-process --bin rates-worker` or choose another \
-                         with Config.worker or {}",
-                        self.source,
-                        crate::WORKER_ENV
+                        "cannot start the worker program `{program}`: {e}; give the process \
+                         strategy a worker command that exists"
                     ),
                 )
             })?;
@@ -663,16 +608,6 @@ fn summary(reply: &Reply) -> String {
         Reply::Bye { .. } => "a goodbye".to_owned(),
         Reply::Fatal { message } => format!("a fatal error ({message})"),
     }
-}
-
-/// The program and its arguments, as one would type them.
-fn describe(command: &WorkerCommand) -> String {
-    let mut out = command.program.display().to_string();
-    for a in &command.args {
-        out.push(' ');
-        out.push_str(a);
-    }
-    out
 }
 
 /// A line from a worker, as its reader thread saw it. The channel closing
@@ -845,10 +780,11 @@ impl Worker {
         None
     }
 
-    /// Closes the worker's input, collects its goodbye, kills and reaps it.
-    fn retire(mut self) -> Option<u64> {
+    /// Closes the worker's input, waits (bounded) for its goodbye, kills
+    /// and reaps it.
+    fn retire(mut self) {
         self.stdin = None;
-        self.goodbye(Instant::now() + SHUTDOWN_GRACE)
+        self.goodbye(Instant::now() + SHUTDOWN_GRACE);
         // Dropping `self` kills and reaps the child.
     }
 

@@ -7,32 +7,12 @@ use rates_http::BlockingClient;
 
 use crate::protocol::{PROTOCOL, Reply, Request, WireResponse, line};
 
-/// Runs a worker process: reads requests from stdin, sends each with the
-/// shared blocking client (one attempt, no retries: the parent owns the
-/// retry policy and the rate limit) and writes each result to stdout, one
-/// JSON message per line. When stdin closes it reports its peak memory and
-/// returns.
-///
-/// Call it from a program's `main`: the `rates-worker` binary, or a hidden
-/// subcommand of your own executable (then point [`Config::worker`] at it,
-/// for example with [`worker_in_current_exe`](crate::worker_in_current_exe)).
+/// Runs a worker process (see [`worker_if_asked`](crate::worker_if_asked)).
 ///
 /// Returns failure (2) when stdin is a terminal (it is not meant to be run
 /// by hand), when the parent speaks another protocol version, or when the
 /// parent goes away mid-conversation.
-///
-/// # Examples
-///
-/// A worker program is one line:
-///
-/// ```no_run
-/// fn main() -> std::process::ExitCode {
-///     rates_process::worker_main()
-/// }
-/// ```
-///
-/// [`Config::worker`]: rates_core::Config::worker
-pub fn worker_main() -> ExitCode {
+pub(crate) fn worker_main() -> ExitCode {
     let stdin = io::stdin();
     if stdin.is_terminal() {
         eprintln!(

@@ -2,22 +2,22 @@
 //! retried or reported as a worker crash, and nothing waits forever.
 //!
 //! Misbehaving workers are small `/bin/sh` scripts speaking just enough of
-//! the protocol; well-behaved ones are the `rates-worker` cargo builds.
+//! the protocol; well-behaved ones are this test program itself, re-run as
+//! a worker (its `main` calls `worker_if_asked` first, so the file runs
+//! without libtest's harness).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use rates_core::{Config, CurrencyCode, ErrorKind, Strategy, WorkerCommand};
-use rates_process::{ProcessPool, Processes};
+use libtest_mimic::{Arguments, Trial};
+use rates_core::{Config, CurrencyCode, ErrorKind, Strategy};
+use rates_process::{ProcessPool, Processes, WorkerCommand};
 use rates_server::{RatesServer, ServerConfig};
 
 const READY: &str = r#"echo '{"ready":{"protocol":1}}'"#;
 
 fn worker() -> WorkerCommand {
-    WorkerCommand {
-        program: env!("CARGO_BIN_EXE_rates-worker").into(),
-        args: Vec::new(),
-    }
+    WorkerCommand::current_exe().unwrap()
 }
 
 fn script(body: &str, args: &[&str]) -> WorkerCommand {
@@ -29,10 +29,9 @@ fn script(body: &str, args: &[&str]) -> WorkerCommand {
     }
 }
 
-fn config(server: &RatesServer, worker: WorkerCommand) -> Config {
+fn config(server: &RatesServer) -> Config {
     let mut config = Config::new(&server.endpoint()).unwrap();
     config.retry.initial_backoff = Duration::from_millis(10);
-    config.worker = Some(worker);
     config
 }
 
@@ -47,14 +46,13 @@ fn parent_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-#[test]
 fn a_worker_killed_mid_run_loses_nothing() {
     let server =
         RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(300)))
             .unwrap();
-    let config = config(&server, worker()).with_concurrency(2);
+    let config = config(&server).with_concurrency(2);
     let bases = codes(8);
-    let pool = ProcessPool::start(&config, 2).unwrap();
+    let pool = ProcessPool::start(worker(), &config, 2).unwrap();
     let before = pool.pids();
     assert_eq!(before.len(), 2);
     let victim = before[0];
@@ -104,15 +102,14 @@ fn a_worker_killed_mid_run_loses_nothing() {
     assert!(pool.shutdown().is_some_and(|peak| peak > 0));
 }
 
-#[test]
 fn garbage_from_a_worker_is_a_worker_crash() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     let garbage = script(
         &format!("read hello; {READY}; while read req; do echo 'this is not json'; done"),
         &[],
     );
-    let config = config(&server, garbage).with_retries(2).with_concurrency(1);
-    let report = Processes.fetch(&codes(2), &config).unwrap();
+    let config = config(&server).with_retries(2).with_concurrency(1);
+    let report = Processes::new(garbage).fetch(&codes(2), &config).unwrap();
     for o in &report.outcomes {
         let err = o.result.as_ref().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WorkerCrash, "{o}");
@@ -122,7 +119,6 @@ fn garbage_from_a_worker_is_a_worker_crash() {
     assert_eq!(server.stats().requests, 0);
 }
 
-#[test]
 fn a_worker_that_exits_mid_request_is_replaced_and_the_base_retried() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     let mark = std::env::temp_dir().join(format!("rates-process-crash-{}", std::process::id()));
@@ -135,8 +131,8 @@ fn a_worker_that_exits_mid_request_is_replaced_and_the_base_retried() {
     let worker = worker();
     let program = worker.program.to_str().unwrap();
     let flaky = script(&body, &[mark.to_str().unwrap(), program]);
-    let config = config(&server, flaky).with_concurrency(1);
-    let report = Processes.fetch(&codes(3), &config).unwrap();
+    let config = config(&server).with_concurrency(1);
+    let report = Processes::new(flaky).fetch(&codes(3), &config).unwrap();
     let _ = std::fs::remove_dir(&mark);
     assert!(
         report.all_succeeded(),
@@ -157,14 +153,16 @@ fn huge_symbols() -> Vec<CurrencyCode> {
 
 fn never_ready(huge: bool, expected: &str) {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
-    let mut config = config(&server, script("exec sleep 30", &[]));
+    let mut config = config(&server);
     if huge {
         config.symbols = huge_symbols();
     }
     config.connect_timeout = Duration::from_millis(200);
     config.request_timeout = Duration::from_millis(200);
     let started = Instant::now();
-    let err = Processes.fetch(&codes(2), &config).unwrap_err();
+    let err = Processes::new(script("exec sleep 30", &[]))
+        .fetch(&codes(2), &config)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Spawn);
     assert!(err.to_string().contains(expected), "{err}");
     assert!(err.to_string().contains("/bin/sh"), "{err}");
@@ -176,19 +174,16 @@ fn never_ready(huge: bool, expected: &str) {
     assert_eq!(server.stats().requests, 0);
 }
 
-#[test]
 fn a_worker_that_never_gets_ready_fails_the_start_in_bounded_time() {
     never_ready(false, "did not say it was ready");
 }
 
-#[test]
 fn a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time() {
     // The settings are larger than a pipe buffer: even sending them must
     // give up.
     never_ready(true, "could not be sent its settings");
 }
 
-#[test]
 fn a_worker_that_stops_reading_is_a_crash_not_a_hang() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     // It reads its settings, says it is ready, then never reads again.
@@ -196,7 +191,7 @@ fn a_worker_that_stops_reading_is_a_crash_not_a_hang() {
         &format!("head -n 1 >/dev/null; {READY}; exec sleep 30"),
         &[],
     );
-    let mut config = config(&server, deaf).with_retries(0).with_concurrency(1);
+    let mut config = config(&server).with_retries(0).with_concurrency(1);
     config.endpoint = format!(
         "http://{}/rates?base={{base}}&symbols={{symbols}}",
         server.addr()
@@ -207,7 +202,7 @@ fn a_worker_that_stops_reading_is_a_crash_not_a_hang() {
     config.connect_timeout = Duration::from_millis(200);
     config.request_timeout = Duration::from_millis(200);
     let started = Instant::now();
-    let report = Processes.fetch(&codes(1), &config).unwrap();
+    let report = Processes::new(deaf).fetch(&codes(1), &config).unwrap();
     let err = report.outcomes[0].result.as_ref().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WorkerCrash, "{err}");
     assert!(err.to_string().contains("did not read"), "{err}");
@@ -219,22 +214,17 @@ fn a_worker_that_stops_reading_is_a_crash_not_a_hang() {
     assert_eq!(server.stats().requests, 0);
 }
 
-#[test]
 fn a_missing_worker_program_is_a_clear_error() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     let missing = PathBuf::from("/nonexistent/rates-worker");
-    let config = config(
-        &server,
-        WorkerCommand {
-            program: missing.clone(),
-            args: Vec::new(),
-        },
-    );
+    let config = config(&server);
     let started = Instant::now();
-    let err = Processes.fetch(&codes(3), &config).unwrap_err();
+    let err = Processes::new(WorkerCommand::new(&missing, [""; 0]))
+        .fetch(&codes(3), &config)
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Spawn);
     let message = err.to_string();
-    for needle in ["/nonexistent/rates-worker", "Config.worker", "RATES_WORKER"] {
+    for needle in ["/nonexistent/rates-worker", "worker command"] {
         assert!(
             message.contains(needle),
             "{needle:?} missing from: {message}"
@@ -244,36 +234,91 @@ fn a_missing_worker_program_is_a_clear_error() {
     assert_eq!(server.stats().requests, 0);
 }
 
-#[test]
 fn a_worker_of_another_protocol_is_refused_by_name() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     let old = script(
         r#"read hello; echo '{"ready":{"protocol":0}}'; read rest"#,
         &[],
     );
-    let err = Processes
-        .fetch(&codes(1), &config(&server, old))
+    let err = Processes::new(old)
+        .fetch(&codes(1), &config(&server))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Spawn);
     assert!(err.to_string().contains("protocol 0"), "{err}");
 }
 
-#[test]
-fn cargo_builds_a_worker_the_default_lookup_finds() {
-    if std::env::var_os(rates_process::WORKER_ENV).is_some() {
-        // The environment chooses the worker; the lookup order is unit-tested.
-        return;
-    }
+fn the_default_worker_is_this_program_and_its_pool_reports_its_costs() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
-    let mut config = config(&server, worker());
-    config.worker = None;
-    let found = rates_process::locate_worker(&config).unwrap();
-    assert_eq!(
-        found.program.canonicalize().unwrap(),
-        worker().program.canonicalize().unwrap()
+    let config = config(&server).with_concurrency(3);
+    let report = Processes::default().fetch(&codes(3), &config).unwrap();
+    assert!(
+        report.all_succeeded(),
+        "{:?}",
+        report.failures().collect::<Vec<_>>()
     );
-    let report = Processes.fetch(&codes(3), &config).unwrap();
-    assert!(report.all_succeeded());
-    assert!(report.startup.is_some());
-    assert!(report.workers_peak_rss_bytes.is_some_and(|b| b > 0));
+    assert_eq!(
+        Processes::default().worker().unwrap().program,
+        std::env::current_exe().unwrap()
+    );
+    let pool = ProcessPool::start(worker(), &config, 2).unwrap();
+    assert!(pool.startup() > Duration::ZERO);
+    assert!(pool.run(&codes(3)).all_succeeded());
+    assert!(pool.shutdown().is_some_and(|peak| peak > 0));
+}
+
+fn main() -> std::process::ExitCode {
+    if let Some(code) = rates_process::worker_if_asked() {
+        return code;
+    }
+    let trials = vec![
+        Trial::test("a_worker_killed_mid_run_loses_nothing", || {
+            a_worker_killed_mid_run_loses_nothing();
+            Ok(())
+        }),
+        Trial::test("garbage_from_a_worker_is_a_worker_crash", || {
+            garbage_from_a_worker_is_a_worker_crash();
+            Ok(())
+        }),
+        Trial::test(
+            "a_worker_that_exits_mid_request_is_replaced_and_the_base_retried",
+            || {
+                a_worker_that_exits_mid_request_is_replaced_and_the_base_retried();
+                Ok(())
+            },
+        ),
+        Trial::test(
+            "a_worker_that_never_gets_ready_fails_the_start_in_bounded_time",
+            || {
+                a_worker_that_never_gets_ready_fails_the_start_in_bounded_time();
+                Ok(())
+            },
+        ),
+        Trial::test(
+            "a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time",
+            || {
+                a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time();
+                Ok(())
+            },
+        ),
+        Trial::test("a_worker_that_stops_reading_is_a_crash_not_a_hang", || {
+            a_worker_that_stops_reading_is_a_crash_not_a_hang();
+            Ok(())
+        }),
+        Trial::test("a_missing_worker_program_is_a_clear_error", || {
+            a_missing_worker_program_is_a_clear_error();
+            Ok(())
+        }),
+        Trial::test("a_worker_of_another_protocol_is_refused_by_name", || {
+            a_worker_of_another_protocol_is_refused_by_name();
+            Ok(())
+        }),
+        Trial::test(
+            "the_default_worker_is_this_program_and_its_pool_reports_its_costs",
+            || {
+                the_default_worker_is_this_program_and_its_pool_reports_its_costs();
+                Ok(())
+            },
+        ),
+    ];
+    libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
 }

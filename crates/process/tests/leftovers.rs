@@ -1,12 +1,14 @@
 //! No worker outlives its pool: after a run, after crashes and after an
 //! early drop, this process has no child left, running or zombie.
 //!
-//! One test in its own binary, so no other test's children are counted.
+//! One test in its own binary, so no other test's children are counted. The
+//! workers are this program itself, re-run as a worker (its `main` calls
+//! `worker_if_asked` first, so the file runs without libtest's harness).
 
 use std::time::Duration;
 
-use rates_core::{Config, ErrorKind, Strategy, WorkerCommand};
-use rates_process::{ProcessPool, Processes};
+use rates_core::{Config, ErrorKind, Strategy};
+use rates_process::{ProcessPool, Processes, WorkerCommand};
 use rates_server::{RatesServer, ServerConfig};
 
 /// The pids of this process's children, zombies included, from /proc.
@@ -34,34 +36,38 @@ fn children() -> Vec<u32> {
     out
 }
 
-fn config(server: &RatesServer, worker: WorkerCommand, concurrency: usize) -> Config {
+fn config(server: &RatesServer, concurrency: usize) -> Config {
     let mut config = Config::new(&server.endpoint())
         .unwrap()
         .with_concurrency(concurrency);
     config.retry.initial_backoff = Duration::from_millis(10);
-    config.worker = Some(worker);
     config
 }
 
-#[test]
+fn main() -> std::process::ExitCode {
+    if let Some(code) = rates_process::worker_if_asked() {
+        return code;
+    }
+    no_child_outlives_the_pool();
+    println!("no_child_outlives_the_pool: ok");
+    std::process::ExitCode::SUCCESS
+}
+
 fn no_child_outlives_the_pool() {
-    let worker = WorkerCommand {
-        program: env!("CARGO_BIN_EXE_rates-worker").into(),
-        args: Vec::new(),
-    };
+    let worker = WorkerCommand::current_exe().unwrap();
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     let bases = rates_core::parse_codes("USD,EUR,PLN,NOK,CZK").unwrap();
     assert_eq!(children(), Vec::<u32>::new(), "children before the test");
 
     // A whole run through the strategy.
-    let report = Processes
-        .fetch(&bases, &config(&server, worker.clone(), 4))
+    let report = Processes::new(worker.clone())
+        .fetch(&bases, &config(&server, 4))
         .unwrap();
     assert!(report.all_succeeded());
     assert_eq!(children(), Vec::<u32>::new(), "after a run");
 
     // A pool dropped without a run: the scan does see its workers first.
-    let pool = ProcessPool::start(&config(&server, worker.clone(), 3), 3).unwrap();
+    let pool = ProcessPool::start(worker.clone(), &config(&server, 3), 3).unwrap();
     let mut pids = pool.pids();
     pids.sort_unstable();
     assert_eq!(pids.len(), 3);
@@ -74,21 +80,21 @@ fn no_child_outlives_the_pool() {
     assert_eq!(children(), Vec::<u32>::new(), "after an early drop");
 
     // A pool dropped after a run, without shutdown.
-    let pool = ProcessPool::start(&config(&server, worker.clone(), 2), 2).unwrap();
+    let pool = ProcessPool::start(worker.clone(), &config(&server, 2), 2).unwrap();
     assert!(pool.run(&bases).all_succeeded());
     drop(pool);
     assert_eq!(children(), Vec::<u32>::new(), "after a run and a drop");
 
     // Workers that crash on every request are each reaped and replaced.
-    let crashing = WorkerCommand {
-        program: "/bin/sh".into(),
-        args: vec![
-            "-c".into(),
-            r#"read hello; echo '{"ready":{"protocol":1}}'; read req; exit 3"#.into(),
+    let crashing = WorkerCommand::new(
+        "/bin/sh",
+        [
+            "-c",
+            r#"read hello; echo '{"ready":{"protocol":1}}'; read req; exit 3"#,
         ],
-    };
-    let report = Processes
-        .fetch(&bases, &config(&server, crashing, 2).with_retries(1))
+    );
+    let report = Processes::new(crashing)
+        .fetch(&bases, &config(&server, 2).with_retries(1))
         .unwrap();
     assert!(report.outcomes.iter().all(|o| {
         o.result
@@ -98,10 +104,7 @@ fn no_child_outlives_the_pool() {
     assert_eq!(children(), Vec::<u32>::new(), "after crashing workers");
 
     // A start that fails half-way (the program does not exist).
-    let missing = WorkerCommand {
-        program: "/nonexistent/rates-worker".into(),
-        args: Vec::new(),
-    };
-    assert!(ProcessPool::start(&config(&server, missing, 2), 2).is_err());
+    let missing = WorkerCommand::new("/nonexistent/rates-worker", [""; 0]);
+    assert!(ProcessPool::start(missing, &config(&server, 2), 2).is_err());
     assert_eq!(children(), Vec::<u32>::new(), "after a failed start");
 }

@@ -1,7 +1,9 @@
 //! The one list of strategies by name, and the named scenarios.
 //!
 //! The CLI, the benches and the conformance suite all read
-//! [`strategies`]; adding a strategy is one line here. Scenarios (see
+//! [`strategies`]; adding a strategy is one line here. A program that runs
+//! them calls [`worker_if_asked`] first thing in `main`, so that the
+//! `process` strategy can start it again as its workers. Scenarios (see
 //! [`scenarios`]) are defined once and shared by `rates compare --scenario`
 //! and the criterion benches.
 //!
@@ -20,6 +22,23 @@ mod scenario;
 use rates_core::{Error, Strategy};
 
 pub use rates_core::generated_codes;
+/// Serves as a worker process of the `process` strategy when this process
+/// was started as one, and returns its exit code; `None` otherwise.
+///
+/// The registry's `process` strategy runs the running executable again as
+/// its workers, so every program that runs [`strategies`] calls this first
+/// thing in `main`:
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     if let Some(code) = rates_registry::worker_if_asked() {
+///         return code;
+///     }
+///     // ... run strategies ...
+///     std::process::ExitCode::SUCCESS
+/// }
+/// ```
+pub use rates_process::worker_if_asked;
 pub use scenario::{MAX_IDEAL, Scenario, scenario, scenarios};
 
 /// Every registered strategy, in the order reports list them.
@@ -29,7 +48,7 @@ pub fn strategies() -> Vec<Box<dyn Strategy>> {
         Box::new(rates_threads::ThreadPerBase::new()),
         Box::new(rates_pool::PoolStrategy),
         Box::new(rates_rayon::Rayon),
-        Box::new(rates_process::Processes),
+        Box::new(rates_process::Processes::default()),
         Box::new(rates_tokio::Tokio::new()),
         Box::new(rates_tokio::TokioBlocking::new()),
         Box::new(rates_smol::Smol::new()),

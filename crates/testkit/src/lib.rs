@@ -20,29 +20,17 @@ mod checks;
 
 use std::time::Duration;
 
-use rates_core::{Config, Strategy, WorkerCommand};
+use rates_core::{Config, Strategy};
 use rates_server::{RatesServer, ServerConfig};
 
 pub use checks::{CLASSIC_MATRIX, Check, checks};
 
-/// What a conformance run needs to know beyond the strategy.
+/// What the checks share: servers and client configs made the same way.
 #[derive(Clone, Debug, Default)]
-pub struct Harness {
-    /// The worker program for strategies that run child processes.
-    pub worker: Option<WorkerCommand>,
-}
+#[non_exhaustive]
+pub struct Harness {}
 
 impl Harness {
-    /// Uses `program` (no arguments) as the worker program.
-    #[must_use]
-    pub fn with_worker(mut self, program: impl Into<std::path::PathBuf>) -> Self {
-        self.worker = Some(WorkerCommand {
-            program: program.into(),
-            args: Vec::new(),
-        });
-        self
-    }
-
     /// Starts a server; panics with a clear message if it cannot.
     pub fn server(&self, config: ServerConfig) -> RatesServer {
         RatesServer::start(config).unwrap_or_else(|e| panic!("cannot start the test server: {e}"))
@@ -53,15 +41,13 @@ impl Harness {
         self.server(config.with_generated_tls())
     }
 
-    /// A client config for `server` with test-friendly backoff (10 ms start)
-    /// and the harness's worker program; for a TLS server, it trusts the
-    /// server's certificate.
+    /// A client config for `server` with test-friendly backoff (10 ms start);
+    /// for a TLS server, it trusts the server's certificate.
     pub fn config(&self, server: &RatesServer) -> Config {
         let mut config = Config::new(&server.endpoint())
             .unwrap_or_else(|e| panic!("server endpoint rejected: {e}"));
         config.ca_cert_pem = server.certificate_pem().map(str::to_owned);
         config.retry.initial_backoff = Duration::from_millis(10);
-        config.worker.clone_from(&self.worker);
         config
     }
 }

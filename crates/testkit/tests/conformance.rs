@@ -1,6 +1,9 @@
 //! The conformance suite for every registered strategy: one test per
 //! strategy and check, named `STRATEGY::CHECK` (filter with
 //! `cargo test -p rates-testkit --test conformance -- tokio::`).
+//!
+//! Harness-less, so that this program is also the `process` strategy's
+//! worker: started again as one, it serves the pool instead.
 
 use std::sync::Arc;
 
@@ -8,13 +11,12 @@ use libtest_mimic::{Arguments, Trial};
 use rates_core::Strategy;
 use rates_testkit::{Harness, checks};
 
-fn main() {
-    let args = Arguments::from_args();
-    let mut harness = Harness::default();
-    if let Some(worker) = option_env!("CARGO_BIN_EXE_rates-testkit-worker") {
-        harness = harness.with_worker(worker);
+fn main() -> std::process::ExitCode {
+    if let Some(code) = rates_registry::worker_if_asked() {
+        return code;
     }
-    let harness = Arc::new(harness);
+    let args = Arguments::from_args();
+    let harness = Arc::new(Harness::default());
     let mut trials = Vec::new();
     for strategy in rates_registry::strategies() {
         let strategy: Arc<dyn Strategy> = Arc::from(strategy);
@@ -30,5 +32,5 @@ fn main() {
             ));
         }
     }
-    libtest_mimic::run(&args, trials).exit();
+    libtest_mimic::run(&args, trials).exit_code()
 }

@@ -1,0 +1,117 @@
+//! How a worker process is started: one way, for every program.
+//!
+//! The process strategy starts its workers by running a [`WorkerCommand`]
+//! with [`WORKER_ENV`] set in their environment. By default the command is
+//! the running executable itself, so a program that may run the `process`
+//! strategy calls [`worker_if_asked`] first thing in `main`: in the parent
+//! it returns `None` and the program goes on; in a worker it serves the
+//! pool and returns the exit code. The `rates` CLI, the conformance suite
+//! and the benches all do this; no separate worker binary is needed.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use rates_core::{Error, ErrorKind};
+
+/// The environment variable the process strategy sets in every worker it
+/// starts; [`worker_if_asked`] serves as a worker when it is set.
+pub const WORKER_ENV: &str = "RATES_PROCESS_WORKER";
+
+/// How to start a worker process: a program and its arguments. The
+/// strategy adds [`WORKER_ENV`] to its environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The program to run.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+}
+
+impl WorkerCommand {
+    /// `program` with `args`.
+    pub fn new<I, S>(program: impl Into<PathBuf>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Self {
+            program: program.into(),
+            args: args
+                .into_iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect(),
+        }
+    }
+
+    /// The running executable, with no arguments: it serves as a worker
+    /// when its `main` calls [`worker_if_asked`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::Spawn`] when the path of the running executable is unknown.
+    pub fn current_exe() -> Result<Self, Error> {
+        let program = std::env::current_exe().map_err(|e| {
+            Error::new(
+                ErrorKind::Spawn,
+                format!(
+                    "cannot use this program as its own worker: its path is unknown ({e}); \
+                     give the process strategy a worker command instead"
+                ),
+            )
+        })?;
+        Ok(Self {
+            program,
+            args: Vec::new(),
+        })
+    }
+
+    /// The program and its arguments, as one would type them.
+    pub(crate) fn describe(&self) -> String {
+        let mut out = self.program.display().to_string();
+        for a in &self.args {
+            out.push(' ');
+            out.push_str(a);
+        }
+        out
+    }
+}
+
+/// Serves as a worker process when this process was started as one
+/// ([`WORKER_ENV`] is set): reads requests from stdin, sends each with the
+/// shared blocking client (one attempt: the parent owns the retry policy
+/// and the rate limit), answers on stdout, and returns the exit code once
+/// stdin closes. Returns `None` in any other process.
+///
+/// Call it first thing in `main` of every program that runs the `process`
+/// strategy with its default worker command (the running executable).
+///
+/// # Examples
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     if let Some(code) = rates_process::worker_if_asked() {
+///         return code;
+///     }
+///     // ... the program itself ...
+///     std::process::ExitCode::SUCCESS
+/// }
+/// ```
+pub fn worker_if_asked() -> Option<ExitCode> {
+    std::env::var_os(WORKER_ENV).map(|_| crate::worker::worker_main())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_exe_can_be_its_own_worker() {
+        let c = WorkerCommand::current_exe().unwrap();
+        assert_eq!(c.program, std::env::current_exe().unwrap());
+        assert!(c.args.is_empty());
+        assert_eq!(
+            WorkerCommand::new("/bin/sh", ["-c", "exit 3"]).describe(),
+            "/bin/sh -c exit 3"
+        );
+    }
+}
