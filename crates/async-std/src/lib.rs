@@ -53,10 +53,11 @@
 
 use std::future::Future;
 use std::io;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_std::net::TcpStream;
-use rates_core::{Config, CurrencyCode, Error, Report, Strategy};
+use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Strategy};
 use rates_http::AsyncRuntime;
 use smol_hyper::rt::FuturesIo;
 
@@ -96,7 +97,11 @@ impl AsyncRuntime for AsyncStdRuntime {
 /// [`InvalidInput`](rates_core::ErrorKind::InvalidInput) for an invalid
 /// config. Per-base failures are outcomes.
 pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-    rates_http::fetch_all(AsyncStdRuntime, bases, config).await
+    rates_core::fetch_async(&AsyncStd, bases, config, |config, outcomes| async move {
+        rates_http::fetch_all(AsyncStdRuntime, &config, outcomes).await?;
+        Ok(None)
+    })
+    .await
 }
 
 /// The async-std strategy (`async-std` in the registry): tasks on async-std's
@@ -113,11 +118,18 @@ impl Strategy for AsyncStd {
         "async-std tasks, one keep-alive connection per task (async-std is discontinued; see smol)"
     }
 
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-        let started = Instant::now();
-        let mut report = async_std::task::block_on(fetch(bases, config))?;
-        report.wall = started.elapsed();
-        Ok(report)
+    fn run(
+        &self,
+        _bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
+        async_std::task::block_on(rates_http::fetch_all(
+            AsyncStdRuntime,
+            config,
+            Arc::clone(outcomes),
+        ))?;
+        Ok(None)
     }
 }
 

@@ -2,12 +2,16 @@
 //!
 //! [`BaseFetch`] is a small state machine: it says when to sleep (throttle
 //! slot or backoff) and when to send; the strategy does the sleeping and the
-//! sending its own way (a thread sleeps, a task awaits a timer, a process
-//! pool hands the attempt to a child) and feeds the result back.
+//! sending its own way (a thread sleeps, a task awaits a timer) and feeds the
+//! result back. A strategy that sends elsewhere (a process pool hands the
+//! attempt to a child) reserves the throttle slot here and has the sender
+//! wait for it ([`sending_elsewhere`](BaseFetch::sending_elsewhere)), then
+//! says when the request really left ([`record_sent`](BaseFetch::record_sent)),
+//! so the throttle's send log covers it as it covers every other strategy.
 
 use std::time::{Duration, Instant};
 
-use crate::{Config, CurrencyCode, Error, Outcome, Rates, Throttle, decode, panic_error};
+use crate::{Config, CurrencyCode, Error, Outcome, Rates, Throttle, decode};
 
 /// A response as the clients hand it over: status, `Retry-After`, body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +47,10 @@ pub struct BaseFetch<'a> {
     slot: Option<Instant>,
     /// When the request in flight was sent (for the latency record).
     sent_at: Option<Instant>,
+    /// The sender is elsewhere: reserve throttle slots, never sleep on them.
+    elsewhere: bool,
+    /// The slot reserved for the request in flight, when sending elsewhere.
+    send_at: Option<Instant>,
     result: Option<Result<Rates, Error>>,
 }
 
@@ -57,8 +65,29 @@ impl<'a> BaseFetch<'a> {
             not_before: None,
             slot: None,
             sent_at: None,
+            elsewhere: false,
+            send_at: None,
             result: None,
         }
+    }
+
+    /// "Reserve here, send elsewhere": under a rate limit [`next`](Self::next)
+    /// reserves each attempt's throttle slot and says [`Step::Send`] at once
+    /// instead of sleeping until it; the sender must not send before
+    /// [`send_at`](Self::send_at), and the result comes back with the time
+    /// the request really left, through [`record_sent`](Self::record_sent),
+    /// which records the send in the throttle's log.
+    #[must_use]
+    pub fn sending_elsewhere(mut self) -> Self {
+        self.elsewhere = true;
+        self
+    }
+
+    /// When sending elsewhere, the throttle slot of the attempt just told to
+    /// [`Step::Send`]: the request must not leave before it. `None` with no
+    /// rate limit (send at once).
+    pub fn send_at(&self) -> Option<Instant> {
+        self.send_at
     }
 
     /// The base being fetched.
@@ -89,16 +118,38 @@ impl<'a> BaseFetch<'a> {
             }
             self.not_before = None;
         }
+        if let (Some(throttle), true) = (self.throttle, self.elsewhere) {
+            self.send_at = Some(throttle.reserve(now));
+            self.sent_at = Some(now);
+            return Step::Send;
+        }
         if let Some(throttle) = self.throttle {
             let slot = *self.slot.get_or_insert_with(|| throttle.reserve(now));
             if slot > now {
                 return Step::Sleep(slot - now);
             }
             self.slot = None;
-            throttle.record_send(now);
+            throttle.record_send(slot, now);
         }
         self.sent_at = Some(now);
         Step::Send
+    }
+
+    /// Feeds back the result of a request sent elsewhere (see
+    /// [`sending_elsewhere`](Self::sending_elsewhere)) that left at `sent`:
+    /// records the send in the throttle's log, and the request's latency
+    /// from `sent` (the wait for its slot not included).
+    pub fn record_sent(
+        &mut self,
+        sent: Instant,
+        response: Result<RawResponse, Error>,
+        now: Instant,
+    ) {
+        if let (Some(throttle), Some(slot)) = (self.throttle, self.send_at.take()) {
+            throttle.record_send(slot, sent);
+        }
+        self.sent_at = Some(sent);
+        self.record(response, now);
     }
 
     /// Feeds back the result of the request sent after [`Step::Send`].
@@ -144,9 +195,6 @@ impl<'a> BaseFetch<'a> {
     /// The outcome; a fetch abandoned before it was done reads as a
     /// worker crash.
     pub fn into_outcome(self) -> Outcome {
-        if let Some(progress) = &self.config.progress {
-            progress.finish_one();
-        }
         let result = self.result.unwrap_or_else(|| {
             Err(Error::new(
                 crate::ErrorKind::WorkerCrash,
@@ -164,7 +212,8 @@ impl<'a> BaseFetch<'a> {
 /// Runs the attempt loop on the calling thread, sleeping between attempts.
 /// `send` performs one request for the given URL.
 ///
-/// A panic inside `send` is caught and becomes this base's outcome.
+/// A panic inside `send` unwinds to the caller: inside a run,
+/// [`Outcomes::fill`](crate::Outcomes::fill) makes it the base's outcome.
 pub fn fetch_blocking(
     base: CurrencyCode,
     config: &Config,
@@ -176,17 +225,8 @@ pub fn fetch_blocking(
         match fetch.next(Instant::now()) {
             Step::Sleep(d) => std::thread::sleep(d),
             Step::Send => {
-                let url = fetch.url();
-                let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| send(&url)));
-                match sent {
-                    Ok(result) => fetch.record(result, Instant::now()),
-                    Err(payload) => {
-                        if let Some(progress) = &config.progress {
-                            progress.finish_one();
-                        }
-                        return Outcome::failed(base, fetch.attempts() + 1, panic_error(&*payload));
-                    }
-                }
+                let result = send(&fetch.url());
+                fetch.record(result, Instant::now());
             }
             Step::Done => return fetch.into_outcome(),
         }
@@ -231,19 +271,6 @@ mod tests {
         });
         assert_eq!(out.attempts, 2);
         assert!(out.result.is_ok());
-    }
-
-    #[test]
-    fn progress_counts_finished_bases() {
-        let mut cfg = config();
-        let progress = crate::Progress::default();
-        cfg.progress = Some(progress.clone());
-        for base in ["USD", "EUR"] {
-            fetch_blocking(base.parse().unwrap(), &cfg, None, |_| Ok(ok_body(base)));
-        }
-        fetch_blocking("PLN".parse().unwrap(), &cfg, None, |_| panic!("x"));
-        assert_eq!(progress.done(), 3);
-        assert!(progress.first_done_at().is_some());
     }
 
     #[test]
@@ -299,11 +326,29 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_send_becomes_the_outcome() {
+    fn sending_elsewhere_reserves_without_sleeping_and_logs_the_real_send() {
         let cfg = config();
-        let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| panic!("bad client"));
-        assert!(out.result.unwrap_err().is_panic());
-        assert_eq!(out.attempts, 1);
+        let limit = RateLimit::per_second(2.0).unwrap();
+        let throttle = Throttle::new(limit);
+        let t0 = Instant::now();
+        let mut first =
+            BaseFetch::new("USD".parse().unwrap(), &cfg, Some(&throttle)).sending_elsewhere();
+        assert_eq!(first.next(t0), Step::Send);
+        assert_eq!(first.send_at(), Some(t0));
+        let mut second =
+            BaseFetch::new("EUR".parse().unwrap(), &cfg, Some(&throttle)).sending_elsewhere();
+        assert_eq!(second.next(t0), Step::Send, "no sleep: the sender waits");
+        assert_eq!(second.send_at(), Some(t0 + limit.interval()));
+        // The first request really left 400 ms late, the second on time.
+        let late = t0 + Duration::from_millis(400);
+        first.record_sent(late, Ok(ok_body("USD")), late + Duration::from_millis(5));
+        second.record_sent(t0 + limit.interval(), Ok(ok_body("EUR")), late);
+        // So a third may not leave within a window of the late one.
+        let mut third =
+            BaseFetch::new("PLN".parse().unwrap(), &cfg, Some(&throttle)).sending_elsewhere();
+        assert_eq!(third.next(t0), Step::Send);
+        assert!(third.send_at().unwrap() >= late + limit.window());
+        assert_eq!(first.into_outcome().attempts, 1);
     }
 
     #[test]

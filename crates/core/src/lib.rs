@@ -30,6 +30,7 @@ mod error;
 mod fetch;
 mod histogram;
 pub mod limits;
+mod outcomes;
 mod report;
 mod strategy;
 mod throttle;
@@ -40,7 +41,8 @@ pub use config::{Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPo
 pub use decode::{Rates, decode};
 pub use error::{Error, ErrorKind, panic_error};
 pub use fetch::{BaseFetch, RawResponse, Step, fetch_blocking};
+pub use outcomes::Outcomes;
 pub use report::{Outcome, Report, matrix_row, three_significant};
-pub use strategy::Strategy;
+pub use strategy::{Strategy, fetch_async};
 pub use throttle::{Gcra, Throttle};
 pub use work::Work;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CurrencyCode, Error, ErrorKind, Rates};
+use crate::{CurrencyCode, Error, Rates};
 
 /// The result for one base.
 ///
@@ -136,35 +136,6 @@ impl Report {
             wall,
             note: None,
         }
-    }
-
-    /// Builds a report from per-index slots, one per base. A slot left empty
-    /// (a worker that vanished without a word) becomes a worker-crash outcome,
-    /// so no base is ever lost.
-    pub fn from_slots(
-        strategy: &str,
-        bases: &[CurrencyCode],
-        slots: Vec<Option<Outcome>>,
-        wall: Duration,
-    ) -> Self {
-        debug_assert_eq!(bases.len(), slots.len());
-        let outcomes = bases
-            .iter()
-            .zip(slots.into_iter().chain(std::iter::repeat_with(|| None)))
-            .map(|(&base, slot)| {
-                slot.unwrap_or_else(|| {
-                    Outcome::failed(
-                        base,
-                        0,
-                        Error::new(
-                            ErrorKind::WorkerCrash,
-                            "no outcome was reported: the worker holding this base was lost",
-                        ),
-                    )
-                })
-            })
-            .collect();
-        Self::new(strategy, outcomes, wall)
     }
 
     /// The bases that succeeded.
@@ -309,19 +280,6 @@ mod tests {
             matrix_row(&rates, &[usd, eur, pln]),
             "1 USD =     1.0 USD,   0.887 EUR,       ? PLN"
         );
-    }
-
-    #[test]
-    fn empty_slots_become_worker_crashes() {
-        let bases: Vec<CurrencyCode> = ["USD", "EUR"].iter().map(|s| s.parse().unwrap()).collect();
-        let report = Report::from_slots("t", &bases, vec![None, None], Duration::ZERO);
-        assert_eq!(report.outcomes.len(), 2);
-        assert!(
-            report
-                .failures()
-                .all(|o| o.result.as_ref().is_err_and(Error::is_worker_crash))
-        );
-        assert_eq!(report.outcomes[1].base, bases[1]);
     }
 
     #[test]

@@ -1,16 +1,19 @@
 //! The trait every strategy implements.
 
+use std::borrow::Cow;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::{Config, CurrencyCode, Error, Report};
+use crate::{Config, CurrencyCode, Error, Outcomes, Report};
 
 /// A way of fetching rates for many bases: sequential, threads, a pool,
 /// processes, or an async runtime.
 ///
-/// Implementors write [`run`](Strategy::run); callers use
-/// [`fetch`](Strategy::fetch), which validates the config, answers empty input
-/// without starting anything, and checks the one-outcome-per-base contract.
+/// Implementors write [`run`](Strategy::run), which holds only the
+/// concurrency model and hands back outcomes by index; callers use
+/// [`fetch`](Strategy::fetch), which owns the rest of a run, once for every
+/// strategy (async code that cannot block uses [`fetch_async`]).
 pub trait Strategy: Send + Sync {
     /// The registry name (`"sync"`, `"tokio"`, ...).
     fn name(&self) -> &'static str;
@@ -36,61 +39,40 @@ pub trait Strategy: Send + Sync {
         None
     }
 
-    /// Fetches every base. Called by [`fetch`](Strategy::fetch) with a valid
-    /// config and at least one base; must return exactly one outcome per base,
-    /// in input order.
+    /// Fetches every base into `outcomes` (one place per base, by index)
+    /// with this strategy's concurrency model, and returns a note on how it
+    /// ran (a cap, a substitution), if any.
+    ///
+    /// Called by [`fetch`](Strategy::fetch), which owns everything around
+    /// it: a valid config, at least one base, the wall time, the report;
+    /// `outcomes` turns a panic into its base's outcome
+    /// ([`Outcomes::fill`]), counts progress, and reads a base left without
+    /// an outcome as a worker crash.
     ///
     /// # Errors
     /// Only when the run cannot happen at all (a runtime or worker program
     /// cannot start); per-base failures are outcomes.
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error>;
+    fn run(
+        &self,
+        bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error>;
 
     /// Fetches every base: one outcome per base, in input order.
+    ///
+    /// Validates the config, answers empty input without starting anything,
+    /// makes room for the connections it will hold, times the run and
+    /// builds the report around [`run`](Strategy::run).
     ///
     /// # Errors
     /// An invalid config, or a strategy that cannot run at all.
     fn fetch(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-        config.validate()?;
-        if bases.is_empty() {
+        let Some(run) = Started::begin(self, bases, config)? else {
             return Ok(Report::empty(self.name()));
-        }
-        // Make room for the connections it will hold (raising the soft
-        // open-files limit), or hold fewer, before anything is sent.
-        let wanted = self.max_in_flight(bases.len(), config);
-        let files = crate::limits::open_files_for(wanted, config.files_per_connection());
-        let capped;
-        let config = match &files.why {
-            Some(_) if self.bounded() && files.connections < config.concurrency => {
-                capped = config.clone().with_concurrency(files.connections);
-                &capped
-            }
-            _ => config,
         };
-        let started = Instant::now();
-        let mut report = self.run(bases, config)?;
-        if let Some(why) = files.why.filter(|_| self.bounded()) {
-            report.note = Some(match report.note.take() {
-                Some(other) => format!("{why}; {other}"),
-                None => why,
-            });
-        }
-        if report.wall.is_zero() {
-            report.wall = started.elapsed();
-        }
-        let in_order = report.outcomes.len() == bases.len()
-            && report.outcomes.iter().zip(bases).all(|(o, b)| o.base == *b);
-        if !in_order {
-            return Err(Error::new(
-                crate::ErrorKind::Runtime,
-                format!(
-                    "strategy {} broke its contract: {} outcomes for {} bases or out of order",
-                    self.name(),
-                    report.outcomes.len(),
-                    bases.len()
-                ),
-            ));
-        }
-        Ok(report)
+        let note = self.run(bases, run.config(), &run.outcomes)?;
+        Ok(run.finish(self.name(), note))
     }
 
     /// Parses `bases` and fetches them; an invalid code is rejected before
@@ -125,11 +107,95 @@ macro_rules! forward {
             fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
                 (**self).limitation(bases, config)
             }
-            fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-                (**self).run(bases, config)
+            fn run(
+                &self,
+                bases: &[CurrencyCode],
+                config: &Config,
+                outcomes: &Arc<Outcomes>,
+            ) -> Result<Option<String>, Error> {
+                (**self).run(bases, config, outcomes)
             }
         }
     )*};
 }
 
 forward!(&T, Box<T>, Arc<T>);
+
+/// [`Strategy::fetch`] for async code: the same run around `run`, a future
+/// instead of a blocking call. Async strategies export their `async fn`
+/// through it, with `run` their part of a run, given the (possibly capped)
+/// config and the outcomes to fill.
+///
+/// # Errors
+/// An invalid config, or what `run` returns.
+pub async fn fetch_async<S, F, Fut>(
+    strategy: &S,
+    bases: &[CurrencyCode],
+    config: &Config,
+    run: F,
+) -> Result<Report, Error>
+where
+    S: Strategy + ?Sized,
+    F: FnOnce(Config, Arc<Outcomes>) -> Fut,
+    Fut: Future<Output = Result<Option<String>, Error>>,
+{
+    let Some(started) = Started::begin(strategy, bases, config)? else {
+        return Ok(Report::empty(strategy.name()));
+    };
+    let note = run(started.config().clone(), Arc::clone(&started.outcomes)).await?;
+    Ok(started.finish(strategy.name(), note))
+}
+
+/// A run between its checks and its report.
+struct Started<'a> {
+    /// The config, its concurrency lowered when the open-files limit is too low.
+    config: Cow<'a, Config>,
+    /// Why fewer connections are held than asked for, if so.
+    files_note: Option<String>,
+    outcomes: Arc<Outcomes>,
+    at: Instant,
+}
+
+impl<'a> Started<'a> {
+    /// Validates `config` and makes room for the connections the run will
+    /// hold (raising the soft open-files limit), or holds fewer, before
+    /// anything is sent; `None` for empty input.
+    fn begin<S: Strategy + ?Sized>(
+        strategy: &S,
+        bases: &[CurrencyCode],
+        config: &'a Config,
+    ) -> Result<Option<Self>, Error> {
+        config.validate()?;
+        if bases.is_empty() {
+            return Ok(None);
+        }
+        let wanted = strategy.max_in_flight(bases.len(), config);
+        let files = crate::limits::open_files_for(wanted, config.files_per_connection());
+        let bounded = strategy.bounded();
+        let config = match &files.why {
+            Some(_) if bounded && files.connections < config.concurrency => {
+                Cow::Owned(config.clone().with_concurrency(files.connections))
+            }
+            _ => Cow::Borrowed(config),
+        };
+        Ok(Some(Self {
+            outcomes: Arc::new(Outcomes::new(bases, config.progress.clone())),
+            config,
+            files_note: files.why.filter(|_| bounded),
+            at: Instant::now(),
+        }))
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn finish(self, strategy: &str, note: Option<String>) -> Report {
+        let mut report = self.outcomes.report(strategy, self.at.elapsed());
+        report.note = match (self.files_note, note) {
+            (Some(files), Some(other)) => Some(format!("{files}; {other}")),
+            (files, other) => files.or(other),
+        };
+        report
+    }
+}

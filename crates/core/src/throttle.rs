@@ -10,13 +10,16 @@ use crate::RateLimit;
 /// earliest slot at or after `now` that is at least `interval` after the
 /// previous slot. Time is passed in, so the logic is testable without clocks.
 ///
-/// A limiter made [`for_limit`](Gcra::for_limit) also keeps a log of when
-/// requests were actually sent ([`record_send`](Gcra::record_send)), and never
-/// grants a slot less than a [window](RateLimit::window) (a second plus
-/// headroom) after the send `rate` places earlier. Spacing alone is not enough on a busy machine: a
-/// worker that wakes late from its slot would otherwise send close behind the
-/// requests after it, and `rate + 1` requests would reach the server within
-/// one second.
+/// A limiter made [`for_limit`](Gcra::for_limit) also keeps a log of its
+/// last `rate` slots, each replaced by when its request was actually sent
+/// once that is known ([`record_send`](Gcra::record_send)), and never grants
+/// a slot less than a [window](RateLimit::window) (a second plus headroom)
+/// after the send `rate` places earlier. Spacing alone is not enough on a
+/// busy machine: a worker that wakes late from its slot would otherwise send
+/// close behind the requests after it, and `rate + 1` requests would reach
+/// the server within one second. Slots whose sends are not recorded yet (a
+/// request still waiting, or sent by another process that reports back
+/// later) count at their slot time, so reserving ahead never skips a send.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -34,7 +37,8 @@ pub struct Gcra {
     /// Sends allowed in any `window`; 0 disables the send log.
     per_window: usize,
     window: Duration,
-    /// The last `per_window` actual send times, oldest first.
+    /// The last `per_window` slots granted, oldest first, each raised to
+    /// its actual send time once recorded.
     sent: VecDeque<Instant>,
 }
 
@@ -71,17 +75,22 @@ impl Gcra {
             slot = slot.max(nth_back + self.window);
         }
         self.tat = Some(slot + self.interval);
+        if self.per_window > 0 {
+            self.sent.push_back(slot);
+            while self.sent.len() > self.per_window {
+                self.sent.pop_front();
+            }
+        }
         slot
     }
 
-    /// Records that a request was actually sent at `at`.
-    pub fn record_send(&mut self, at: Instant) {
-        if self.per_window == 0 {
-            return;
-        }
-        self.sent.push_back(at);
-        while self.sent.len() > self.per_window {
-            self.sent.pop_front();
+    /// Records that the request granted `slot` was actually sent at `at`
+    /// (a late send counts from when it really left).
+    pub fn record_send(&mut self, slot: Instant, at: Instant) {
+        // Slots are distinct (spaced by the interval), so `slot` names its
+        // entry; one already out of the log no longer matters.
+        if let Some(entry) = self.sent.iter_mut().rev().find(|e| **e == slot) {
+            *entry = (*entry).max(at);
         }
     }
 }
@@ -118,10 +127,11 @@ impl Throttle {
         self.lock().reserve(now)
     }
 
-    /// Records an actual send; see [`Gcra::record_send`]. [`BaseFetch`](crate::BaseFetch)
-    /// calls it; strategies that reserve slots themselves should too.
-    pub fn record_send(&self, at: Instant) {
-        self.lock().record_send(at);
+    /// Records when the request granted `slot` was actually sent; see
+    /// [`Gcra::record_send`]. [`BaseFetch`](crate::BaseFetch) calls it;
+    /// strategies that reserve slots themselves should too.
+    pub fn record_send(&self, slot: Instant, at: Instant) {
+        self.lock().record_send(slot, at);
     }
 
     /// Reserves a slot, sleeps the calling thread until it, and records the send.
@@ -131,7 +141,7 @@ impl Throttle {
         if slot > now {
             std::thread::sleep(slot - now);
         }
-        self.record_send(Instant::now());
+        self.record_send(slot, Instant::now());
     }
 }
 
@@ -200,7 +210,7 @@ mod tests {
             for late in lateness {
                 let slot = gcra.reserve(now);
                 let sent = slot + Duration::from_millis(late);
-                gcra.record_send(sent);
+                gcra.record_send(slot, sent);
                 sends.push(sent);
                 now = sent + Duration::from_millis(service);
             }
@@ -220,11 +230,32 @@ mod tests {
         let limit = RateLimit::per_second(2.0).unwrap();
         let mut gcra = Gcra::for_limit(limit);
         let first = gcra.reserve(t0);
-        gcra.record_send(first + Duration::from_millis(400));
+        gcra.record_send(first, first + Duration::from_millis(400));
         let second = gcra.reserve(t0);
-        gcra.record_send(second);
+        gcra.record_send(second, second);
         let third = gcra.reserve(t0);
         assert!(third >= first + Duration::from_millis(400) + limit.window());
+    }
+
+    #[test]
+    fn slots_reserved_ahead_count_before_their_sends_are_recorded() {
+        let t0 = Instant::now();
+        let limit = RateLimit::per_second(3.0).unwrap();
+        let mut gcra = Gcra::for_limit(limit);
+        // Three reserved at once; only the first one's send is known, late.
+        let slots: Vec<Instant> = (0..3).map(|_| gcra.reserve(t0)).collect();
+        let late = slots[0] + Duration::from_millis(300);
+        gcra.record_send(slots[0], late);
+        let fourth = gcra.reserve(t0);
+        assert!(fourth >= late + limit.window());
+        // Three places back is the second slot, still unsent: it counts.
+        let fifth = gcra.reserve(t0);
+        assert!(fifth >= slots[1] + limit.window());
+        // A send recorded for a slot no longer in the log changes nothing.
+        gcra.record_send(slots[0], late + Duration::from_secs(5));
+        let sixth = gcra.reserve(t0);
+        assert!(sixth >= slots[2] + limit.window());
+        assert!(sixth < late + Duration::from_secs(5));
     }
 
     #[test]

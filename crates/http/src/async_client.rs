@@ -5,9 +5,9 @@
 //! owns one keep-alive connection (an [`AsyncClient`]), takes the next base
 //! index from a shared counter, drives the shared attempt machine
 //! ([`BaseFetch`]) with the runtime's own timer, and writes the outcome into
-//! that base's slot. The run ends when every worker has dropped its end of a
-//! channel, so a worker that dies never hangs the run, and its base reads as
-//! a worker crash ([`Report::from_slots`]) instead of being lost.
+//! that base's place in the run's [`Outcomes`]. The run ends when every
+//! worker has dropped its end of a channel, so a worker that dies never
+//! hangs the run, and its base reads as a worker crash instead of being lost.
 //!
 //! For `https://` endpoints each connection is wrapped in TLS by
 //! `futures-rustls` over the runtime's stream (seen through a small
@@ -26,8 +26,8 @@ use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,7 @@ use hyper::header::{HOST, HeaderValue, RETRY_AFTER, USER_AGENT};
 use hyper::rt::ReadBufCursor;
 use hyper::{Request, Response};
 use rates_core::{
-    BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Report, Step,
+    BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, RawResponse, Step,
     Throttle, panic_error,
 };
 
@@ -90,9 +90,12 @@ use crate::parse_retry_after;
 /// let bases = rates_core::parse_codes("USD,EUR")?;
 /// let executor = Arc::new(smol::Executor::new());
 /// let runtime = Smol(Arc::clone(&executor));
-/// let report = smol::block_on(executor.run(rates_http::fetch_all(runtime, &bases, &config)))?;
+/// // One place per base; a strategy's `run` is handed these by `Strategy::fetch`.
+/// let outcomes = Arc::new(rates_core::Outcomes::new(&bases, None));
+/// let run = rates_http::fetch_all(runtime, &config, Arc::clone(&outcomes));
+/// smol::block_on(executor.run(run))?;
+/// let report = outcomes.report("my-smol", Duration::ZERO);
 /// assert!(report.all_succeeded());
-/// assert_eq!(report.strategy, "my-smol");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait AsyncRuntime: Clone + Send + Sync + 'static {
@@ -443,7 +446,8 @@ impl<R: AsyncRuntime> AsyncClient<R> {
     /// Runs the whole attempt loop for `base` (throttle, retries, backoff)
     /// with this client, waiting on the runtime's timer.
     ///
-    /// A panic while fetching is caught and becomes this base's outcome.
+    /// A panic while fetching is caught and becomes this base's outcome
+    /// (with the attempts made so far, the panicking one included).
     pub async fn fetch(
         &mut self,
         base: CurrencyCode,
@@ -451,15 +455,16 @@ impl<R: AsyncRuntime> AsyncClient<R> {
         throttle: Option<&Throttle>,
     ) -> Outcome {
         let mut fetch = BaseFetch::new(base, config, throttle);
-        match AssertUnwindSafe(self.drive(&mut fetch))
+        let mut sending = false;
+        match AssertUnwindSafe(self.drive(&mut fetch, &mut sending))
             .catch_unwind()
             .await
         {
-            Ok(Some(panicked)) => panicked,
-            Ok(None) => fetch.into_outcome(),
+            Ok(()) => fetch.into_outcome(),
             Err(payload) => {
                 self.conn = None;
-                Outcome::failed(base, fetch.attempts(), panic_error(&*payload))
+                let attempts = fetch.attempts() + u32::from(sending);
+                Outcome::failed(base, attempts, panic_error(&*payload))
             }
         }
     }
@@ -488,28 +493,19 @@ impl<R: AsyncRuntime> AsyncClient<R> {
         }
     }
 
-    /// Drives `fetch` to [`Step::Done`]; a panic inside a send ends it early
-    /// with that panic as the outcome (the attempt counts, as in
-    /// [`rates_core::fetch_blocking`]).
-    async fn drive(&mut self, fetch: &mut BaseFetch<'_>) -> Option<Outcome> {
+    /// Drives `fetch` to [`Step::Done`]; `sending` is true while a request
+    /// is out (so a panic there counts its attempt).
+    async fn drive(&mut self, fetch: &mut BaseFetch<'_>, sending: &mut bool) {
         loop {
             match fetch.next(Instant::now()) {
                 Step::Sleep(d) => self.wait(d).await,
                 Step::Send => {
-                    let path = fetch.path_and_query();
-                    match AssertUnwindSafe(self.get(&path)).catch_unwind().await {
-                        Ok(result) => fetch.record(result, Instant::now()),
-                        Err(payload) => {
-                            self.conn = None;
-                            return Some(Outcome::failed(
-                                fetch.base(),
-                                fetch.attempts() + 1,
-                                panic_error(&*payload),
-                            ));
-                        }
-                    }
+                    *sending = true;
+                    let result = self.get(&fetch.path_and_query()).await;
+                    *sending = false;
+                    fetch.record(result, Instant::now());
                 }
-                Step::Done => return None,
+                Step::Done => return,
             }
         }
     }
@@ -729,64 +725,54 @@ async fn read_response(
 /// The shared state of one [`fetch_all`] run.
 #[derive(Debug)]
 struct Run {
-    bases: Box<[CurrencyCode]>,
     config: Config,
     throttle: Option<Throttle>,
     next: AtomicUsize,
-    slots: Mutex<Vec<Option<Outcome>>>,
+    outcomes: Arc<Outcomes>,
 }
 
-/// Fetches every base on `runtime`: one outcome per base, in input order.
+/// Fetches every base of `outcomes` on `runtime`, putting each base's
+/// outcome in its place; [`Strategy::fetch`](rates_core::Strategy::fetch)
+/// (or [`fetch_async`](rates_core::fetch_async)) makes the report around it.
 ///
 /// Starts `min(concurrency, bases)` worker tasks, each with its own
 /// keep-alive connection, so requests in flight never exceed the configured
 /// concurrency. Timeouts, the body cap, the rate limit and retries behave as
 /// in the blocking strategies; every wait is on the runtime's timer.
 ///
-/// The returned future collects the results; it needs no particular
+/// The returned future waits for the workers; it needs no particular
 /// executor itself, but the workers run wherever `runtime` spawns them.
 ///
 /// # Errors
-/// Only an invalid config ([`InvalidInput`](ErrorKind::InvalidInput)),
-/// including a CA certificate that cannot be read; per-base failures
-/// (a certificate that is not trusted among them) are outcomes.
+/// A CA certificate that cannot be read
+/// ([`InvalidInput`](ErrorKind::InvalidInput)); per-base failures (a
+/// certificate that is not trusted among them) are outcomes.
 pub async fn fetch_all<R: AsyncRuntime>(
     runtime: R,
-    bases: &[CurrencyCode],
     config: &Config,
-) -> Result<Report, Error> {
-    config.validate()?;
-    let started = Instant::now();
-    if bases.is_empty() {
-        return Ok(Report::empty(runtime.name()));
-    }
+    outcomes: Arc<Outcomes>,
+) -> Result<(), Error> {
     let target = Arc::new(Target::new(config));
     if let Some(Err(e)) = &target.tls {
         return Err(e.clone());
     }
+    let workers = config.concurrency.min(outcomes.len());
     let run = Arc::new(Run {
-        bases: bases.into(),
         config: config.clone(),
         throttle: Throttle::for_limit(config.rate_limit),
         next: AtomicUsize::new(0),
-        slots: Mutex::new(vec![None; bases.len()]),
+        outcomes,
     });
     // Nothing is ever sent: `recv` returns once every worker has dropped its
     // sender, whether it finished or its task was dropped.
     let (alive, all_done) = async_channel::bounded::<()>(1);
-    for _ in 0..config.concurrency.min(bases.len()) {
+    for _ in 0..workers {
         let client = AsyncClient::with_target(runtime.clone(), Arc::clone(&target));
         runtime.spawn(worker(client, Arc::clone(&run), alive.clone()));
     }
     drop(alive);
     let _ = all_done.recv().await;
-    let slots = std::mem::take(&mut *run.slots.lock().unwrap_or_else(PoisonError::into_inner));
-    Ok(Report::from_slots(
-        runtime.name(),
-        bases,
-        slots,
-        started.elapsed(),
-    ))
+    Ok(())
 }
 
 /// Takes bases until there are none left; `_alive` is dropped on the way out.
@@ -797,11 +783,11 @@ async fn worker<R: AsyncRuntime>(
 ) {
     loop {
         let i = run.next.fetch_add(1, Ordering::Relaxed);
-        let Some(&base) = run.bases.get(i) else {
+        let Some(&base) = run.outcomes.bases().get(i) else {
             return;
         };
         let outcome = client.fetch(base, &run.config, run.throttle.as_ref()).await;
-        run.slots.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(outcome);
+        run.outcomes.put(i, outcome);
     }
 }
 

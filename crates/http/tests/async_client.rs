@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rates_core::{Config, CurrencyCode, ErrorKind};
+use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Strategy};
 use rates_http::{AsyncClient, AsyncRuntime, BlockingClient, fetch_all};
 use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 use smol::Executor;
@@ -50,6 +50,37 @@ impl TestRuntime {
     fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
         smol::block_on(self.executor.run(future))
     }
+}
+
+/// The test runtime as a strategy, so runs go through the core's run
+/// skeleton (validation, empty input, the report) as every strategy's do.
+#[derive(Debug)]
+struct OnTestRuntime(TestRuntime);
+
+impl Strategy for OnTestRuntime {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    fn summary(&self) -> &'static str {
+        "the shared async client on a test runtime"
+    }
+
+    fn run(
+        &self,
+        _bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
+        let runtime = &self.0;
+        runtime.block_on(fetch_all(runtime.clone(), config, Arc::clone(outcomes)))?;
+        Ok(None)
+    }
+}
+
+/// Fetches `bases` with the shared async client on `runtime`.
+fn run(runtime: &TestRuntime, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    OnTestRuntime(runtime.clone()).fetch(bases, config)
 }
 
 impl AsyncRuntime for TestRuntime {
@@ -96,9 +127,7 @@ fn each_worker_keeps_one_connection() {
     let config = config_for(&server).with_concurrency(4);
     let runtime = TestRuntime::new(Mode::Normal);
     let bases = rates_core::generated_codes(40);
-    let report = runtime
-        .block_on(fetch_all(runtime.clone(), &bases, &config))
-        .unwrap();
+    let report = run(&runtime, &bases, &config).unwrap();
     assert!(report.all_succeeded(), "{:?}", report.failures().next());
     assert_eq!(report.strategy, "test");
     let got: Vec<_> = report.outcomes.iter().map(|o| o.base).collect();
@@ -119,9 +148,7 @@ fn a_dropped_connection_is_replaced() {
     let config = config_for(&server).with_concurrency(1);
     let runtime = TestRuntime::new(Mode::Normal);
     let bases = rates_core::generated_codes(5);
-    let report = runtime
-        .block_on(fetch_all(runtime.clone(), &bases, &config))
-        .unwrap();
+    let report = run(&runtime, &bases, &config).unwrap();
     assert!(report.all_succeeded());
     assert!(report.outcomes.iter().all(|o| o.attempts == 2));
     // The first connection, then one more after each dropped request; the
@@ -219,9 +246,7 @@ fn a_panicking_runtime_fails_each_base_not_the_run() {
     let config = config_for(&server).with_concurrency(2);
     let runtime = TestRuntime::new(Mode::PanicOnConnect);
     let bases = rates_core::generated_codes(5);
-    let report = runtime
-        .block_on(fetch_all(runtime.clone(), &bases, &config))
-        .unwrap();
+    let report = run(&runtime, &bases, &config).unwrap();
     assert_eq!(report.outcomes.len(), 5);
     for (o, base) in report.outcomes.iter().zip(&bases) {
         assert_eq!(o.base, *base);
@@ -240,9 +265,7 @@ fn workers_that_never_run_lose_nothing_and_hang_nothing() {
     let config = config_for(&server).with_concurrency(3);
     let runtime = TestRuntime::new(Mode::DropTasks);
     let bases = rates_core::generated_codes(7);
-    let report = runtime
-        .block_on(fetch_all(runtime.clone(), &bases, &config))
-        .unwrap();
+    let report = run(&runtime, &bases, &config).unwrap();
     assert_eq!(report.outcomes.len(), 7);
     for (o, base) in report.outcomes.iter().zip(&bases) {
         assert_eq!(o.base, *base);
@@ -254,18 +277,15 @@ fn workers_that_never_run_lose_nothing_and_hang_nothing() {
 fn empty_input_and_invalid_config() {
     let runtime = TestRuntime::new(Mode::Normal);
     let config = Config::new("http://127.0.0.1:1/?b={base}").unwrap();
-    let report = runtime
-        .block_on(fetch_all(runtime.clone(), &[], &config))
-        .unwrap();
+    let report = run(&runtime, &[], &config).unwrap();
     assert!(report.outcomes.is_empty());
     assert_eq!(runtime.connects(), 0);
-    let err = runtime
-        .block_on(fetch_all(
-            runtime.clone(),
-            &rates_core::generated_codes(1),
-            &config.with_concurrency(0),
-        ))
-        .unwrap_err();
+    let err = run(
+        &runtime,
+        &rates_core::generated_codes(1),
+        &config.with_concurrency(0),
+    )
+    .unwrap_err();
     assert!(err.is_invalid_input(), "{err}");
 }
 
@@ -273,13 +293,7 @@ fn empty_input_and_invalid_config() {
 fn a_path_that_is_not_a_uri_fails_before_connecting() {
     let config = Config::new("http://127.0.0.1:1/rates?base={base}&note=a b").unwrap();
     let runtime = TestRuntime::new(Mode::Normal);
-    let report = runtime
-        .block_on(fetch_all(
-            runtime.clone(),
-            &rates_core::generated_codes(2),
-            &config,
-        ))
-        .unwrap();
+    let report = run(&runtime, &rates_core::generated_codes(2), &config).unwrap();
     for o in &report.outcomes {
         let err = o.result.as_ref().unwrap_err();
         assert!(err.is_invalid_input(), "{o}");
@@ -302,9 +316,7 @@ fn tls_connections_are_kept_alive_too() {
     assert!(config.endpoint.is_https());
     let runtime = TestRuntime::new(Mode::Normal);
     let bases = rates_core::generated_codes(40);
-    let report = runtime
-        .block_on(fetch_all(runtime.clone(), &bases, &config))
-        .unwrap();
+    let report = run(&runtime, &bases, &config).unwrap();
     assert!(report.all_succeeded(), "{:?}", report.failures().next());
     assert_eq!(runtime.connects(), 4, "one TLS connection per worker");
     let stats = server.stats();
@@ -362,13 +374,7 @@ fn an_unreadable_ca_certificate_is_invalid_input() {
     config.ca_cert_pem =
         Some("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n".to_owned());
     let runtime = TestRuntime::new(Mode::Normal);
-    let err = runtime
-        .block_on(fetch_all(
-            runtime.clone(),
-            &rates_core::generated_codes(1),
-            &config,
-        ))
-        .unwrap_err();
+    let err = run(&runtime, &rates_core::generated_codes(1), &config).unwrap_err();
     assert!(
         err.is_invalid_input() && err.to_string().contains("--ca-cert"),
         "{err}"

@@ -58,9 +58,9 @@ mod loom_models;
 mod pool;
 mod sync;
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use rates_core::{Config, CurrencyCode, Error, Outcome, Report, Strategy, Throttle, limits};
+use rates_core::{Config, CurrencyCode, Error, Outcomes, Strategy, Throttle, limits};
 use rates_http::BlockingClient;
 
 pub use pool::{Batch, Pool, SHUTDOWN_TIMEOUT};
@@ -86,21 +86,29 @@ impl Strategy for PoolStrategy {
         limits::pool_threads(self.name(), bases, config).1
     }
 
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    fn run(
+        &self,
+        bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
         let (workers, note) = limits::pool_threads(self.name(), bases.len(), config);
         let pool = Pool::new(workers, |_| BlockingClient::new(config, 1))?;
-        let shared = std::sync::Arc::new((config.clone(), Throttle::for_limit(config.rate_limit)));
-        let results = pool.map(bases.iter().copied(), move |client, base| {
-            let (config, throttle) = &*shared;
-            client.fetch(base, config, throttle.as_ref())
+        let shared = Arc::new((
+            config.clone(),
+            Throttle::for_limit(config.rate_limit),
+            Arc::clone(outcomes),
+        ));
+        let results = pool.map(0..bases.len(), move |client, i| {
+            let (config, throttle, outcomes) = &*shared;
+            outcomes.fill(i, |base| client.fetch(base, config, throttle.as_ref()));
         });
-        let outcomes = results
-            .into_iter()
-            .zip(bases)
-            .map(|(result, &base)| result.unwrap_or_else(|e| Outcome::failed(base, 0, e)))
-            .collect();
-        let mut report = Report::new(self.name(), outcomes, Duration::ZERO);
-        report.note = note;
-        Ok(report)
+        // A job the pool lost (its worker gone) says why in its result.
+        for (i, result) in results.into_iter().enumerate() {
+            if let Err(e) = result {
+                outcomes.put_error(i, e);
+            }
+        }
+        Ok(note)
     }
 }

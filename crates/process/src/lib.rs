@@ -70,7 +70,9 @@ mod pool;
 mod protocol;
 mod worker;
 
-use rates_core::{Config, CurrencyCode, Error, Report, Strategy};
+use std::sync::Arc;
+
+use rates_core::{Config, CurrencyCode, Error, Outcomes, Strategy};
 
 pub use command::{WORKER_ENV, WorkerCommand, worker_if_asked};
 pub use pool::ProcessPool;
@@ -150,20 +152,22 @@ impl Strategy for Processes {
         })
     }
 
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-        let mut report = ProcessPool::run_once(
+    fn run(
+        &self,
+        bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
+        let note = ProcessPool::run_once(
             self.worker()?,
             config,
             Self::pool_size(bases.len(), config),
-            bases,
+            outcomes,
         )?;
-        if let Some(cap) = self.limitation(bases.len(), config) {
-            report.note = Some(match report.note.take() {
-                Some(other) => format!("{cap}; {other}"),
-                None => cap,
-            });
-        }
-        Ok(report)
+        Ok(match (self.limitation(bases.len(), config), note) {
+            (Some(cap), Some(other)) => Some(format!("{cap}; {other}")),
+            (cap, other) => cap.or(other),
+        })
     }
 }
 

@@ -9,11 +9,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Report, Throttle, fetch_blocking,
+    BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, RawResponse, Report,
+    Step, Throttle,
 };
 
 use crate::command::{WORKER_ENV, WorkerCommand};
-use crate::protocol::{PROTOCOL, Reply, Request, Wait, line};
+use crate::protocol::{PROTOCOL, Reply, Request, Wait, instant_of, line};
 
 /// How long a worker may take to answer beyond the request's own connect
 /// and request timeouts (which the worker's client enforces) before the
@@ -93,9 +94,18 @@ impl ProcessPool {
     /// [`ErrorKind::Spawn`] when the worker program cannot be started, or does not say it is ready in time (the message names
     /// the program). Workers already started are killed and reaped.
     pub fn start(command: WorkerCommand, config: &Config, processes: usize) -> Result<Self, Error> {
+        config.validate()?;
         let mut pool = Self::unstarted(command, config, processes)?;
+        pool.start_all()?;
+        Ok(pool)
+    }
+
+    /// Starts a worker in every place, in parallel, and waits until each has
+    /// said it is ready.
+    fn start_all(&mut self) -> Result<(), Error> {
+        let processes = self.slots.len();
         let started = Instant::now();
-        let spawner = pool.spawner();
+        let spawner = self.spawner();
         let workers: Vec<Result<Worker, Error>> = thread::scope(|s| {
             let handles: Vec<_> = (0..processes)
                 .map(|_| {
@@ -117,22 +127,21 @@ impl ProcessPool {
                 })
                 .collect()
         });
-        pool.startup = started.elapsed();
+        self.startup = started.elapsed();
         // On any failure the started workers drop here: killed and reaped.
         let workers = workers.into_iter().collect::<Result<Vec<_>, _>>()?;
-        for ((slot, pid), worker) in pool.slots.iter_mut().zip(&pool.pids).zip(workers) {
+        for ((slot, pid), worker) in self.slots.iter_mut().zip(&self.pids).zip(workers) {
             pid.store(worker.pid, Ordering::Release);
             slot.get_mut()
                 .unwrap_or_else(PoisonError::into_inner)
                 .worker = Some(worker);
         }
-        Ok(pool)
+        Ok(())
     }
 
     /// A pool of `processes` empty places: each run's drivers start their
     /// own workers, in parallel, as they begin.
     fn unstarted(command: WorkerCommand, config: &Config, processes: usize) -> Result<Self, Error> {
-        config.validate()?;
         if processes == 0 {
             return Err(Error::invalid_input(
                 "invalid pool size 0: a process pool needs at least one worker",
@@ -148,8 +157,8 @@ impl ProcessPool {
         })
     }
 
-    /// Starts `processes` workers, fetches every base and shuts the workers
-    /// down, overlapping all three: each driver thread starts its own
+    /// Starts `processes` workers, fetches every base of `outcomes` into it
+    /// and shuts the workers down, overlapping all three: each driver thread starts its own
     /// worker and takes bases as soon as it is ready, and retires it as
     /// soon as no base is left. This is what the [`Processes`] strategy
     /// runs.
@@ -159,33 +168,32 @@ impl ProcessPool {
     /// starts competing for the CPU would delay requests after their
     /// throttle slot, bunching their arrivals at the server.
     ///
+    /// Returns a note when not every worker could be started.
+    ///
     /// # Errors
     /// As [`start`](ProcessPool::start), when not a single worker could be
     /// started. When only some could not, the others fetch every base.
     ///
     /// [`Processes`]: crate::Processes
-    pub fn run_once(
+    pub(crate) fn run_once(
         command: WorkerCommand,
         config: &Config,
         processes: usize,
-        bases: &[CurrencyCode],
-    ) -> Result<Report, Error> {
-        let pool = if config.rate_limit.is_some() {
-            Self::start(command, config, processes)?
-        } else {
-            Self::unstarted(command, config, processes)?
-        };
-        let done = pool.run_with(bases, true);
-        if !done.any_worker && !bases.is_empty() {
+        outcomes: &Outcomes,
+    ) -> Result<Option<String>, Error> {
+        let mut pool = Self::unstarted(command, config, processes)?;
+        if config.rate_limit.is_some() {
+            pool.start_all()?;
+        }
+        let done = pool.fill(outcomes, true);
+        if !done.any_worker && !outcomes.is_empty() {
             return Err(done.abandoned.unwrap_or_else(|| {
                 Error::new(ErrorKind::Spawn, "no worker process could be started")
             }));
         }
-        let mut report = done.report;
-        if let Some(e) = done.abandoned {
-            report.note = Some(format!("not every worker process could be started: {e}"));
-        }
-        Ok(report)
+        Ok(done
+            .abandoned
+            .map(|e| format!("not every worker process could be started: {e}")))
     }
 
     /// How long [`start`](ProcessPool::start) took: from the first spawn
@@ -227,22 +235,25 @@ impl ProcessPool {
     /// which the retry policy retries. Bases that no worker could be
     /// started for fail with the [`Spawn`](ErrorKind::Spawn) error.
     pub fn run(&self, bases: &[CurrencyCode]) -> Report {
-        self.run_with(bases, false).report
+        let started = Instant::now();
+        let outcomes = Outcomes::new(bases, self.config.progress.clone());
+        self.fill(&outcomes, false);
+        outcomes.report(crate::NAME, started.elapsed())
     }
 
-    fn run_with(&self, bases: &[CurrencyCode], retire: bool) -> Done {
-        let started = Instant::now();
+    /// Fetches every base of `outcomes` into it; bases no worker could be
+    /// started for get the reason.
+    fn fill(&self, outcomes: &Outcomes, retire: bool) -> Done {
         let throttle = Throttle::for_limit(self.config.rate_limit);
         let run = RunState {
-            bases,
+            outcomes,
             throttle: throttle.as_ref(),
             retire,
             next: AtomicUsize::new(0),
-            outcomes: Mutex::new(vec![None; bases.len()]),
             abandoned: Mutex::new(None),
             any_worker: AtomicBool::new(false),
         };
-        if !bases.is_empty() {
+        if !outcomes.is_empty() {
             thread::scope(|s| {
                 for (index, slot) in self.slots.iter().enumerate() {
                     let run = &run;
@@ -262,23 +273,13 @@ impl ProcessPool {
             .abandoned
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        let why = abandoned.clone().unwrap_or_else(|| {
-            Error::new(
-                ErrorKind::WorkerCrash,
-                "no outcome was reported: the thread driving its worker stopped",
-            )
-        });
-        let slots = run
-            .outcomes
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner);
-        let outcomes = bases
-            .iter()
-            .zip(slots)
-            .map(|(&base, slot)| slot.unwrap_or_else(|| Outcome::failed(base, 0, why.clone())))
-            .collect();
+        if let Some(why) = &abandoned {
+            // Only the bases no driver took are still without an outcome.
+            for i in 0..outcomes.len() {
+                outcomes.put_error(i, why.clone());
+            }
+        }
         Done {
-            report: Report::new(crate::NAME, outcomes, started.elapsed()),
             abandoned,
             any_worker: run.any_worker.into_inner(),
         }
@@ -328,15 +329,11 @@ impl ProcessPool {
             }
             run.any_worker.store(true, Ordering::Relaxed);
             let i = run.next.fetch_add(1, Ordering::Relaxed);
-            let Some(&base) = run.bases.get(i) else {
+            if i >= run.outcomes.len() {
                 break;
-            };
-            // The throttle slot is reserved per attempt in `attempt` and
-            // waited for in the worker, right before it sends.
-            let outcome = fetch_blocking(base, &self.local, None, |url| {
-                self.attempt(index, &mut slot, url, run.throttle)
-            });
-            lock(&run.outcomes)[i] = Some(outcome);
+            }
+            run.outcomes
+                .fill(i, |base| self.fetch(index, &mut slot, base, run.throttle));
         }
         if run.retire {
             if let Some(worker) = slot.worker.take() {
@@ -346,21 +343,60 @@ impl ProcessPool {
         }
     }
 
-    /// One attempt on the slot's worker.
+    /// One base's attempt loop, every attempt sent by the slot's worker.
     ///
-    /// Under a rate limit the attempt's slot is reserved here, in the
-    /// parent, so the limit is global; the worker waits for it and sends
-    /// right away. Waiting in the worker rather than here keeps a second
-    /// process wake-up (and its scheduling delay) between the slot and the
-    /// request reaching the server, where a late request would bunch with
-    /// the next one.
+    /// Under a rate limit each attempt's throttle slot is reserved here, in
+    /// the parent, so the limit is global; the worker waits for it and sends
+    /// right away, and says when it sent, which the parent records in the
+    /// throttle's send log ("reserve here, send elsewhere", see
+    /// [`BaseFetch::sending_elsewhere`]). Waiting in the worker rather than
+    /// here keeps a second process wake-up (and its scheduling delay)
+    /// between the slot and the request reaching the server, where a late
+    /// request would bunch with the next one.
+    fn fetch(
+        &self,
+        index: usize,
+        slot: &mut Slot,
+        base: CurrencyCode,
+        throttle: Option<&Throttle>,
+    ) -> Outcome {
+        let mut fetch = BaseFetch::new(base, &self.local, throttle).sending_elsewhere();
+        loop {
+            match fetch.next(Instant::now()) {
+                Step::Sleep(d) => thread::sleep(d),
+                Step::Send => {
+                    let (result, sent) = self.attempt(index, slot, &fetch.url(), fetch.send_at());
+                    fetch.record_sent(sent, result, Instant::now());
+                }
+                Step::Done => return fetch.into_outcome(),
+            }
+        }
+    }
+
+    /// One attempt on the slot's worker, sent at `send_at` (or at once):
+    /// its result and when it left (for a worker that failed, now: the
+    /// latest it can have left).
     fn attempt(
         &self,
         index: usize,
         slot: &mut Slot,
         url: &str,
-        throttle: Option<&Throttle>,
-    ) -> Result<RawResponse, Error> {
+        send_at: Option<Instant>,
+    ) -> (Result<RawResponse, Error>, Instant) {
+        let result = self.attempt_on_worker(index, slot, url, send_at);
+        match result {
+            Ok((result, sent)) => (result, sent),
+            Err(e) => (Err(e), Instant::now()),
+        }
+    }
+
+    fn attempt_on_worker(
+        &self,
+        index: usize,
+        slot: &mut Slot,
+        url: &str,
+        send_at: Option<Instant>,
+    ) -> Result<(Result<RawResponse, Error>, Instant), Error> {
         if slot.worker.is_none() && !self.refill(index, slot) {
             let why = slot.broken.clone().unwrap_or_else(|| {
                 Error::new(ErrorKind::Spawn, "no worker process could be started")
@@ -370,12 +406,11 @@ impl ProcessPool {
         let Some(worker) = slot.worker.as_mut() else {
             return Err(Error::new(ErrorKind::Spawn, "no worker process"));
         };
-        let wait = throttle.map_or(Duration::ZERO, |t| {
-            let now = Instant::now();
-            t.reserve(now).saturating_duration_since(now)
+        let wait = send_at.map_or(Duration::ZERO, |t| {
+            t.saturating_duration_since(Instant::now())
         });
         match worker.request(url, wait, self.reply_timeout() + wait) {
-            Ok(result) => result,
+            Ok(answered) => Ok(answered),
             Err(crash) => {
                 let Some(mut worker) = slot.worker.take() else {
                     return Err(Error::new(ErrorKind::WorkerCrash, crash));
@@ -460,12 +495,11 @@ fn add_peak(total: &mut Option<u64>, peak: Option<u64>) {
 
 /// What the drivers of one run share.
 struct RunState<'a> {
-    bases: &'a [CurrencyCode],
+    outcomes: &'a Outcomes,
     throttle: Option<&'a Throttle>,
     /// Retire each worker when no base is left for it.
     retire: bool,
     next: AtomicUsize,
-    outcomes: Mutex<Vec<Option<Outcome>>>,
     /// Why some bases may never have been taken (no worker could start).
     abandoned: Mutex<Option<Error>>,
     /// Whether any driver had a worker.
@@ -480,7 +514,6 @@ impl RunState<'_> {
 
 /// What a run leaves behind.
 struct Done {
-    report: Report,
     abandoned: Option<Error>,
     any_worker: bool,
 }
@@ -727,7 +760,7 @@ impl Worker {
         url: &str,
         wait: Duration,
         timeout: Duration,
-    ) -> Result<Result<RawResponse, Error>, String> {
+    ) -> Result<(Result<RawResponse, Error>, Instant), String> {
         self.next_id += 1;
         let id = self.next_id;
         let deadline = Instant::now() + timeout;
@@ -742,20 +775,26 @@ impl Worker {
             .replies
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
         {
-            Ok(Incoming::Message(Reply::Response { id: got, result })) if got == id => match result
-            {
-                Ok(wire) => {
-                    if wire.worked {
-                        if let Some(progress) = &self.progress {
-                            progress.work_done();
+            Ok(Incoming::Message(Reply::Response {
+                id: got,
+                sent,
+                result,
+            })) if got == id => {
+                let sent = sent.map_or_else(Instant::now, instant_of);
+                match result {
+                    Ok(wire) => {
+                        if wire.worked {
+                            if let Some(progress) = &self.progress {
+                                progress.work_done();
+                            }
                         }
+                        wire.into_raw()
+                            .map(|raw| (Ok(raw), sent))
+                            .map_err(|what| format!("sent {what}"))
                     }
-                    wire.into_raw()
-                        .map(Ok)
-                        .map_err(|what| format!("sent {what}"))
+                    Err(e) => Ok((Err(e), sent)),
                 }
-                Err(e) => Ok(Err(e)),
-            },
+            }
             Ok(Incoming::Message(Reply::Fatal { message })) => Err(format!("gave up: {message}")),
             Ok(Incoming::Message(other)) => {
                 Err(format!("answered request {id} with {}", summary(&other)))

@@ -5,7 +5,8 @@
 //! worker → parent   {"ready":{"protocol":1}}
 //! parent → worker   {"get":{"id":1,"url":"http://127.0.0.1:8080/rates?base=USD"}}
 //!                   (under a rate limit also "wait":{...}: the slot to send at)
-//! worker → parent   {"response":{"id":1,"result":{"Ok":{"status":200,"body":"{...}"}}}}
+//! worker → parent   {"response":{"id":1,"sent":{...},"result":{"Ok":{"status":200,"body":"{...}"}}}}
+//!                   ("sent": when the request left, wall-clock time)
 //!                   ... one request and one reply at a time ...
 //! parent closes the worker's stdin
 //! worker → parent   {"bye":{"peak_rss_bytes":5234688}}   and it exits
@@ -15,7 +16,7 @@
 //! version) answers `{"fatal":{"message":"..."}}` and exits.
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rates_core::{Config, Error, RawResponse};
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,17 @@ impl Wait {
     }
 }
 
-fn since_epoch() -> Duration {
+/// When a request `sent` (time since the Unix epoch, from
+/// [`since_epoch`] in any process) left, on this process's monotonic
+/// clock; never later than now.
+pub(crate) fn instant_of(sent: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_sub(since_epoch().saturating_sub(sent))
+        .unwrap_or(now)
+}
+
+/// Now, as time since the Unix epoch.
+pub(crate) fn since_epoch() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -82,6 +93,10 @@ pub(crate) enum Reply {
     /// The result of one attempt.
     Response {
         id: u64,
+        /// When the request left, as time since the Unix epoch (the parent
+        /// records it in the throttle's send log).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent: Option<Duration>,
         result: Result<WireResponse, Error>,
     },
     /// The last message, after the parent closed the worker's stdin.
@@ -223,12 +238,14 @@ mod tests {
     fn errors_survive_the_wire() {
         let reply = Reply::Response {
             id: 7,
+            sent: None,
             result: Err(Error::status(503, Some(Duration::from_secs(2)))),
         };
         let back: Reply = serde_json::from_slice(&line(&reply)).unwrap();
         match back {
             Reply::Response {
                 id: 7,
+                sent: None,
                 result: Err(e),
             } => {
                 assert_eq!(e.status_code(), Some(503));

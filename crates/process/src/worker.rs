@@ -65,6 +65,7 @@ pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), S
                 if let Some(wait) = wait {
                     std::thread::sleep(wait.remaining());
                 }
+                let sent = Some(crate::protocol::since_epoch());
                 let result = client.get(&url).map(|raw| {
                     // The item's CPU work runs here, in the child, on every
                     // success; the parent's attempt loop does none.
@@ -76,7 +77,7 @@ pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), S
                     wire.worked = work.is_some();
                     wire
                 });
-                send(&mut output, &Reply::Response { id, result })?;
+                send(&mut output, &Reply::Response { id, sent, result })?;
             }
             Ok(Request::Hello { .. }) => {
                 return fatal(&mut output, "got a second hello".into());
@@ -170,7 +171,12 @@ mod tests {
         assert_eq!(replies.len(), 3, "{replies:?}");
         assert!(matches!(replies[0], Reply::Ready { protocol: PROTOCOL }));
         match &replies[1] {
-            Reply::Response { id: 41, result } => {
+            Reply::Response {
+                id: 41,
+                result,
+                sent,
+            } => {
+                assert!(sent.is_some(), "says when it sent");
                 let raw = result.as_ref().unwrap();
                 let raw = WireResponse::into_raw(serde_json::from_slice(&line(raw)).unwrap());
                 let raw = raw.unwrap();

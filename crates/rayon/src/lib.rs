@@ -60,12 +60,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::Duration;
+use std::sync::Arc;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, limits,
-    panic_error,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Strategy, Throttle, limits,
 };
 use rates_http::BlockingClient;
 use rayon::prelude::*;
@@ -92,17 +90,20 @@ impl Strategy for Rayon {
         pool_size(bases, config).1
     }
 
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    fn run(
+        &self,
+        bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
         let (threads, note) = pool_size(bases.len(), config);
         let pool = dedicated_pool(threads)?;
         let client = BlockingClient::new(config, threads);
         let throttle = Throttle::for_limit(config.rate_limit);
-        let outcomes = fetch_all(&pool, bases, |base| {
+        fetch_all(&pool, outcomes, |base| {
             client.fetch(base, config, throttle.as_ref())
         });
-        let mut report = Report::new(self.name(), outcomes, Duration::ZERO);
-        report.note = note;
-        Ok(report)
+        Ok(note)
     }
 }
 
@@ -150,24 +151,25 @@ fn dedicated_pool(threads: usize) -> Result<ThreadPool, Error> {
         })
 }
 
-/// Runs `fetch` for every base on `pool`, one base per task; the outcomes
-/// come back in input order, and a panic becomes its base's outcome.
+/// Runs `fetch` for every base of `outcomes` on `pool`, one base per task.
 fn fetch_all(
     pool: &ThreadPool,
-    bases: &[CurrencyCode],
+    outcomes: &Outcomes,
     fetch: impl Fn(CurrencyCode) -> Outcome + Sync,
-) -> Vec<Outcome> {
-    let one = |&base: &CurrencyCode| {
-        catch_unwind(AssertUnwindSafe(|| fetch(base)))
-            .unwrap_or_else(|payload| Outcome::failed(base, 0, panic_error(&*payload)))
-    };
-    pool.install(|| bases.par_iter().with_max_len(1).map(one).collect())
+) {
+    pool.install(|| {
+        (0..outcomes.len())
+            .into_par_iter()
+            .with_max_len(1)
+            .for_each(|i| outcomes.fill(i, &fetch));
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use rates_server::{RatesServer, ServerConfig};
 
@@ -178,12 +180,14 @@ mod tests {
         let pool = dedicated_pool(3).unwrap();
         let bases = rates_core::generated_codes(30);
         let threads = Mutex::new(BTreeSet::new());
-        let outcomes = fetch_all(&pool, &bases, |base| {
+        let run = Outcomes::new(&bases, None);
+        fetch_all(&pool, &run, |base| {
             let name = std::thread::current().name().map(str::to_owned);
             threads.lock().unwrap().insert(name);
             assert!(base != bases[7], "lost {base}");
             Outcome::failed(base, 7, Error::status(404, None))
         });
+        let outcomes = run.report("rayon", Duration::ZERO).outcomes;
         let names = threads.into_inner().unwrap();
         assert!(names.len() <= 3, "{names:?}");
         for name in &names {

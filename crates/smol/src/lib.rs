@@ -63,9 +63,9 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rates_core::{Config, CurrencyCode, Error, Report, Strategy};
+use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Strategy};
 use rates_http::AsyncRuntime;
 use smol::net::TcpStream;
 use smol::{Executor, Timer};
@@ -119,10 +119,14 @@ impl AsyncRuntime for SmolRuntime {
 /// [`InvalidInput`](rates_core::ErrorKind::InvalidInput) for an invalid
 /// config. Per-base failures are outcomes.
 pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-    let runtime = SmolRuntime {
-        spawner: Spawner::Global,
-    };
-    rates_http::fetch_all(runtime, bases, config).await
+    rates_core::fetch_async(&Smol::new(), bases, config, |config, outcomes| async move {
+        let runtime = SmolRuntime {
+            spawner: Spawner::Global,
+        };
+        rates_http::fetch_all(runtime, &config, outcomes).await?;
+        Ok(None)
+    })
+    .await
 }
 
 /// Fetches every base with tasks on `executor`: one outcome per base, in
@@ -140,11 +144,25 @@ pub async fn fetch_on(
     bases: &[CurrencyCode],
     config: &Config,
 ) -> Result<Report, Error> {
+    rates_core::fetch_async(&Smol::new(), bases, config, |config, outcomes| async move {
+        fill_on(executor, &config, outcomes).await?;
+        Ok(None)
+    })
+    .await
+}
+
+/// Fetches every base of `outcomes` with tasks on `executor`, running it
+/// while it waits.
+async fn fill_on(
+    executor: &Arc<Executor<'static>>,
+    config: &Config,
+    outcomes: Arc<Outcomes>,
+) -> Result<(), Error> {
     let runtime = SmolRuntime {
         spawner: Spawner::Executor(Arc::clone(executor)),
     };
     executor
-        .run(rates_http::fetch_all(runtime, bases, config))
+        .run(rates_http::fetch_all(runtime, config, outcomes))
         .await
 }
 
@@ -186,13 +204,17 @@ impl Strategy for Smol {
         "smol tasks on an async-executor run by one thread per core, one keep-alive connection per task"
     }
 
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-        let started = Instant::now();
+    fn run(
+        &self,
+        _bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
         let executor = Arc::new(Executor::new());
         // Helpers run the executor until `stop` is dropped: `recv` then
         // fails and their `run` returns.
         let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let mut report = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             for n in 1..self.threads {
                 let executor = &executor;
                 let stopped = stopped.clone();
@@ -207,12 +229,11 @@ impl Strategy for Smol {
                     break;
                 }
             }
-            let report = smol::block_on(fetch_on(&executor, bases, config));
+            let filled = smol::block_on(fill_on(&executor, config, Arc::clone(outcomes)));
             drop(stop);
-            report
+            filled
         })?;
-        report.wall = started.elapsed();
-        Ok(report)
+        Ok(None)
     }
 }
 

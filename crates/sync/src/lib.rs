@@ -28,7 +28,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use rates_core::{Config, CurrencyCode, Error, Report, Strategy, Throttle};
+use std::sync::Arc;
+
+use rates_core::{Config, CurrencyCode, Error, Outcomes, Strategy, Throttle};
 use rates_http::BlockingClient;
 
 /// The sequential strategy (`sync` in the registry).
@@ -48,17 +50,17 @@ impl Strategy for Sequential {
         1
     }
 
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    fn run(
+        &self,
+        bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
         let client = BlockingClient::new(config, 1);
         let throttle = Throttle::for_limit(config.rate_limit);
-        let outcomes = bases
-            .iter()
-            .map(|&base| client.fetch(base, config, throttle.as_ref()))
-            .collect();
-        Ok(Report::new(
-            self.name(),
-            outcomes,
-            std::time::Duration::ZERO,
-        ))
+        for i in 0..bases.len() {
+            outcomes.fill(i, |base| client.fetch(base, config, throttle.as_ref()));
+        }
+        Ok(None)
     }
 }

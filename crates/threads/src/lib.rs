@@ -59,12 +59,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::thread::{Builder, ScopedJoinHandle};
-use std::time::Duration;
+use std::sync::Arc;
+use std::thread::Builder;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, limits,
-    panic_error,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Strategy, Throttle, limits,
 };
 use rates_http::BlockingClient;
 
@@ -133,23 +132,26 @@ impl Strategy for ThreadPerBase {
         self.wave(bases, config).1
     }
 
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    fn run(
+        &self,
+        bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
         let throttle = Throttle::for_limit(config.rate_limit);
         let throttle = throttle.as_ref();
         let (wave, note) = self.wave(bases.len(), config);
-        let mut outcomes = Vec::with_capacity(bases.len());
         // Each wave's threads are all joined (their stacks and maps freed)
         // before the next wave starts.
-        for chunk in bases.chunks(wave) {
-            outcomes.extend(each_on_its_own_thread(chunk, self.stack_size, |base| {
+        for start in (0..bases.len()).step_by(wave) {
+            let end = (start + wave).min(bases.len());
+            each_on_its_own_thread(outcomes, start..end, self.stack_size, |base| {
                 // Its own client: its own connection, reused for its retries and
                 // closed as soon as it is done, so finished bases hold no sockets.
                 BlockingClient::new(config, 1).fetch(base, config, throttle)
-            }));
+            });
         }
-        let mut report = Report::new(self.name(), outcomes, Duration::ZERO);
-        report.note = note;
-        Ok(report)
+        Ok(note)
     }
 }
 
@@ -174,41 +176,31 @@ impl ThreadPerBase {
     }
 }
 
-/// Runs `fetch` for every base on a scoped thread of its own, all started
-/// before any is joined; returns the outcomes in input order. A thread that
-/// cannot start is a spawn error for its base, a thread that panics a panic
-/// error for its base.
+/// Runs `fetch` for the bases at `indices` on a scoped thread each, all
+/// started before any is joined. A thread that cannot start is a spawn
+/// error for its base; a panic is caught where the base is fetched
+/// ([`Outcomes::fill`]).
 fn each_on_its_own_thread(
-    bases: &[CurrencyCode],
+    outcomes: &Outcomes,
+    indices: std::ops::Range<usize>,
     stack_size: usize,
     fetch: impl Fn(CurrencyCode) -> Outcome + Sync,
-) -> Vec<Outcome> {
+) {
     let fetch = &fetch;
+    let asked = indices.len();
+    // The scope joins every thread; none can panic past `fill`.
     std::thread::scope(|scope| {
-        let started: Vec<Result<ScopedJoinHandle<'_, Outcome>, Outcome>> = bases
-            .iter()
-            .map(|&base| {
-                Builder::new()
-                    .name(format!("rates-{base}"))
-                    .stack_size(stack_size)
-                    .spawn_scoped(scope, move || fetch(base))
-                    .map_err(|e| spawn_failed(base, bases.len(), &e))
-            })
-            .collect();
-        started
-            .into_iter()
-            .zip(bases)
-            .map(|(handle, &base)| match handle {
-                // Every handle is joined, so the scope itself never panics;
-                // a panic outside the request (which `fetch_blocking`
-                // already catches) belongs to this base alone.
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|payload| Outcome::failed(base, 0, panic_error(&*payload))),
-                Err(outcome) => outcome,
-            })
-            .collect()
-    })
+        for i in indices {
+            let base = outcomes.bases()[i];
+            let started = Builder::new()
+                .name(format!("rates-{base}"))
+                .stack_size(stack_size)
+                .spawn_scoped(scope, move || outcomes.fill(i, fetch));
+            if let Err(e) = started {
+                outcomes.put(i, spawn_failed(base, asked, &e));
+            }
+        }
+    });
 }
 
 fn spawn_failed(base: CurrencyCode, bases: usize, e: &std::io::Error) -> Outcome {
@@ -228,6 +220,8 @@ fn spawn_failed(base: CurrencyCode, bases: usize, e: &std::io::Error) -> Outcome
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use rates_server::{RatesServer, ServerConfig};
 
     use super::*;
@@ -287,10 +281,12 @@ mod tests {
     #[test]
     fn a_panicking_thread_is_a_panic_outcome_for_its_base_alone() {
         let bases = rates_core::generated_codes(5);
-        let outcomes = each_on_its_own_thread(&bases, STACK_SIZE, |base| {
+        let run = Outcomes::new(&bases, None);
+        each_on_its_own_thread(&run, 0..5, STACK_SIZE, |base| {
             assert!(base != bases[2], "lost {base}");
             Outcome::failed(base, 7, Error::status(404, None))
         });
+        let outcomes = run.report("threads", Duration::ZERO).outcomes;
         assert_eq!(outcomes.len(), 5);
         for (i, (outcome, base)) in outcomes.iter().zip(&bases).enumerate() {
             assert_eq!(outcome.base, *base);

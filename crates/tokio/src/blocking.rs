@@ -1,12 +1,9 @@
 //! Blocking code inside async: the blocking client through `spawn_blocking`.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Report, Strategy, Throttle, limits,
-    panic_error,
+    Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Strategy, Throttle, limits,
 };
 use rates_http::BlockingClient;
 use tokio::runtime::Handle;
@@ -38,12 +35,6 @@ pub async fn fetch_via_spawn_blocking(
     bases: &[CurrencyCode],
     config: &Config,
 ) -> Result<Report, Error> {
-    config.validate()?;
-    let started = Instant::now();
-    let name = "tokio-blocking";
-    if bases.is_empty() {
-        return Ok(Report::empty(name));
-    }
     let handle = Handle::try_current().map_err(|_| {
         Error::new(
             ErrorKind::Runtime,
@@ -52,53 +43,48 @@ pub async fn fetch_via_spawn_blocking(
              or use the TokioBlocking strategy from synchronous code",
         )
     })?;
+    let strategy = TokioBlocking::new();
+    rates_core::fetch_async(&strategy, bases, config, |config, outcomes| async move {
+        spawn_all(handle, &config, &outcomes).await?;
+        Ok(None)
+    })
+    .await
+}
+
+/// Runs the blocking client for every base of `outcomes` on `handle`'s
+/// blocking pool, at most `concurrency` calls at once, and waits for them.
+/// A call that was cancelled (the runtime shutting down) leaves its base
+/// without an outcome: a worker crash.
+async fn spawn_all(handle: Handle, config: &Config, outcomes: &Arc<Outcomes>) -> Result<(), Error> {
     let limit = config
         .concurrency
-        .min(bases.len())
+        .min(outcomes.len())
         .min(Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(limit));
     let client = BlockingClient::new(config, limit.min(BLOCKING_THREADS));
     let config = Arc::new(config.clone());
     let throttle = Throttle::for_limit(config.rate_limit).map(Arc::new);
     let mut calls = JoinSet::new();
-    let mut slots: Vec<Option<Outcome>> = vec![None; bases.len()];
-    let mut store = |done: Result<(usize, Outcome), tokio::task::JoinError>| {
-        // A call that was cancelled (the runtime shutting down) leaves its
-        // slot empty, and reads as a worker crash.
-        if let Ok((i, outcome)) = done {
-            slots[i] = Some(outcome);
-        }
-    };
-    for (i, &base) in bases.iter().enumerate() {
+    for i in 0..outcomes.len() {
         let permit = Arc::clone(&permits)
             .acquire_owned()
             .await
             .map_err(|_| Error::new(ErrorKind::Runtime, "the concurrency semaphore was closed"))?;
-        while let Some(done) = calls.try_join_next() {
-            store(done);
-        }
+        while calls.try_join_next().is_some() {}
         let client = client.clone();
         let config = Arc::clone(&config);
         let throttle = throttle.clone();
+        let outcomes = Arc::clone(outcomes);
         calls.spawn_blocking_on(
             move || {
-                let fetched = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    client.fetch(base, &config, throttle.as_deref())
-                }));
+                outcomes.fill(i, |base| client.fetch(base, &config, throttle.as_deref()));
                 drop(permit);
-                // `fetch` already turns a panicking request into the
-                // outcome; this catches anything else, attempts unknown.
-                let outcome =
-                    fetched.unwrap_or_else(|p| Outcome::failed(base, 0, panic_error(&*p)));
-                (i, outcome)
             },
             &handle,
         );
     }
-    while let Some(done) = calls.join_next().await {
-        store(done);
-    }
-    Ok(Report::from_slots(name, bases, slots, started.elapsed()))
+    while calls.join_next().await.is_some() {}
+    Ok(())
 }
 
 /// The blocking threads a run of `bases` bases under `config` holds: one per
@@ -168,24 +154,25 @@ impl Strategy for TokioBlocking {
     /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
     /// that is inside a tokio runtime (`.await` [`fetch_via_spawn_blocking`]
     /// there instead), or when the runtime cannot start.
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    fn run(
+        &self,
+        bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
         if Handle::try_current().is_ok() {
             return Err(runtime::nested(
                 self.name(),
                 "rates_tokio::fetch_via_spawn_blocking",
             ));
         }
-        let started = Instant::now();
         let runtime = self.runtime.get()?;
         // Each call in flight holds a blocking thread: keep the calls under
         // what the OS allows, so the pool never fails to start a thread.
         let (threads, note) = blocking_threads(bases.len(), config);
         let capped = config.clone().with_concurrency(threads);
-        let mut report = runtime.block_on(fetch_via_spawn_blocking(bases, &capped))?;
-        if threads < BLOCKING_THREADS {
-            report.note = note;
-        }
-        report.wall = started.elapsed();
-        Ok(report)
+        let handle = runtime.handle().clone();
+        runtime.block_on(spawn_all(handle, &capped, outcomes))?;
+        Ok(note.filter(|_| threads < BLOCKING_THREADS))
     }
 }

@@ -1,8 +1,8 @@
 //! Tokio tasks over the shared hyper client.
 
-use std::time::Instant;
+use std::sync::Arc;
 
-use rates_core::{Config, CurrencyCode, Error, Report, Strategy};
+use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Strategy};
 use tokio::runtime::Handle;
 
 use crate::runtime::{self, OwnedRuntime, TokioRuntime};
@@ -22,9 +22,17 @@ use crate::runtime::{self, OwnedRuntime, TokioRuntime};
 /// inside a tokio runtime, or the runtime lacks I/O or timers. Per-base
 /// failures are outcomes.
 pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
-    config.validate()?;
     let handle = runtime::current("rates_tokio::fetch")?;
-    rates_http::fetch_all(TokioRuntime { handle }, bases, config).await
+    rates_core::fetch_async(
+        &Tokio::new(),
+        bases,
+        config,
+        |config, outcomes| async move {
+            rates_http::fetch_all(TokioRuntime { handle }, &config, outcomes).await?;
+            Ok(None)
+        },
+    )
+    .await
 }
 
 /// The tokio strategy (`tokio` in the registry): tasks on a multi-threaded
@@ -67,14 +75,22 @@ impl Strategy for Tokio {
     /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
     /// that is inside a tokio runtime (`.await` [`fetch`] there instead), or
     /// when the runtime cannot start.
-    fn run(&self, bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
+    fn run(
+        &self,
+        _bases: &[CurrencyCode],
+        config: &Config,
+        outcomes: &Arc<Outcomes>,
+    ) -> Result<Option<String>, Error> {
         if Handle::try_current().is_ok() {
             return Err(runtime::nested(self.name(), "rates_tokio::fetch"));
         }
-        let started = Instant::now();
         let runtime = self.runtime.get()?;
-        let mut report = runtime.block_on(fetch(bases, config))?;
-        report.wall = started.elapsed();
-        Ok(report)
+        let handle = runtime.handle().clone();
+        runtime.block_on(rates_http::fetch_all(
+            TokioRuntime { handle },
+            config,
+            Arc::clone(outcomes),
+        ))?;
+        Ok(None)
     }
 }
