@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_std::net::TcpStream;
-use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Strategy};
+use rates_core::{Config, CurrencyCode, Error, Report, Run, Strategy};
 use rates_http::AsyncRuntime;
 use smol_hyper::rt::FuturesIo;
 
@@ -118,12 +118,8 @@ impl Strategy for AsyncStd {
         "async-std tasks, one keep-alive connection per task (async-std is discontinued; see smol)"
     }
 
-    fn run(
-        &self,
-        _bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (config, outcomes) = (run.config, run.outcomes);
         async_std::task::block_on(rates_http::fetch_all(
             AsyncStdRuntime,
             config,

@@ -41,7 +41,7 @@ pub use config::{Config, DEFAULT_SYMBOLS, Endpoint, Progress, RateLimit, RetryPo
 pub use decode::{Rates, decode};
 pub use error::{Error, ErrorKind, panic_error};
 pub use fetch::{BaseFetch, RawResponse, Step, fetch_blocking};
-pub use outcomes::Outcomes;
+pub use outcomes::{Outcomes, Run};
 pub use report::{Outcome, Report, matrix_row, three_significant};
 pub use strategy::{Strategy, fetch_async};
 pub use throttle::{Gcra, Throttle};

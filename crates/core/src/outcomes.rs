@@ -2,10 +2,23 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::{CurrencyCode, Error, ErrorKind, Outcome, Progress, Report, panic_error};
+use crate::{Config, CurrencyCode, Error, ErrorKind, Outcome, Progress, Report, panic_error};
+
+/// One run, as [`Strategy::fetch`](crate::Strategy::fetch) hands it to a
+/// strategy's [`run`](crate::Strategy::run).
+#[derive(Clone, Copy, Debug)]
+pub struct Run<'a> {
+    /// The bases, in input order (at least one).
+    pub bases: &'a [CurrencyCode],
+    /// The config, valid; its concurrency lowered when the open-files limit
+    /// is too low to hold the connections asked for.
+    pub config: &'a Config,
+    /// One place per base, to fill by index.
+    pub outcomes: &'a Arc<Outcomes>,
+}
 
 /// The outcomes of one run: one place per base, filled by index from any
 /// thread or task, first write wins.

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::{Config, CurrencyCode, Error, Outcomes, Report};
+use crate::{Config, CurrencyCode, Error, Outcomes, Report, Run};
 
 /// A way of fetching rates for many bases: sequential, threads, a pool,
 /// processes, or an async runtime.
@@ -52,12 +52,7 @@ pub trait Strategy: Send + Sync {
     /// # Errors
     /// Only when the run cannot happen at all (a runtime or worker program
     /// cannot start); per-base failures are outcomes.
-    fn run(
-        &self,
-        bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error>;
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error>;
 
     /// Fetches every base: one outcome per base, in input order.
     ///
@@ -71,7 +66,11 @@ pub trait Strategy: Send + Sync {
         let Some(run) = Started::begin(self, bases, config)? else {
             return Ok(Report::empty(self.name()));
         };
-        let note = self.run(bases, run.config(), &run.outcomes)?;
+        let note = self.run(&Run {
+            bases,
+            config: run.config(),
+            outcomes: &run.outcomes,
+        })?;
         Ok(run.finish(self.name(), note))
     }
 
@@ -107,13 +106,8 @@ macro_rules! forward {
             fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
                 (**self).limitation(bases, config)
             }
-            fn run(
-                &self,
-                bases: &[CurrencyCode],
-                config: &Config,
-                outcomes: &Arc<Outcomes>,
-            ) -> Result<Option<String>, Error> {
-                (**self).run(bases, config, outcomes)
+            fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+                (**self).run(run)
             }
         }
     )*};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Strategy};
+use rates_core::{Config, CurrencyCode, Error, ErrorKind, Report, Run, Strategy};
 use rates_http::{AsyncClient, AsyncRuntime, BlockingClient, fetch_all};
 use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 use smol::Executor;
@@ -66,12 +66,8 @@ impl Strategy for OnTestRuntime {
         "the shared async client on a test runtime"
     }
 
-    fn run(
-        &self,
-        _bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (config, outcomes) = (run.config, run.outcomes);
         let runtime = &self.0;
         runtime.block_on(fetch_all(runtime.clone(), config, Arc::clone(outcomes)))?;
         Ok(None)

@@ -60,7 +60,7 @@ mod sync;
 
 use std::sync::Arc;
 
-use rates_core::{Config, CurrencyCode, Error, Outcomes, Strategy, Throttle, limits};
+use rates_core::{Config, Error, Run, Strategy, Throttle, limits};
 use rates_http::BlockingClient;
 
 pub use pool::{Batch, Pool, SHUTDOWN_TIMEOUT};
@@ -86,12 +86,8 @@ impl Strategy for PoolStrategy {
         limits::pool_threads(self.name(), bases, config).1
     }
 
-    fn run(
-        &self,
-        bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         let (workers, note) = limits::pool_threads(self.name(), bases.len(), config);
         let pool = Pool::new(workers, |_| BlockingClient::new(config, 1))?;
         let shared = Arc::new((

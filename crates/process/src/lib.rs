@@ -70,9 +70,7 @@ mod pool;
 mod protocol;
 mod worker;
 
-use std::sync::Arc;
-
-use rates_core::{Config, CurrencyCode, Error, Outcomes, Strategy};
+use rates_core::{Config, Error, Run, Strategy};
 
 pub use command::{WORKER_ENV, WorkerCommand, worker_if_asked};
 pub use pool::ProcessPool;
@@ -152,12 +150,8 @@ impl Strategy for Processes {
         })
     }
 
-    fn run(
-        &self,
-        bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         let note = ProcessPool::run_once(
             self.worker()?,
             config,

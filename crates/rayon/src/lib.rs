@@ -60,10 +60,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::sync::Arc;
-
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Strategy, Throttle, limits,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Run, Strategy, Throttle, limits,
 };
 use rates_http::BlockingClient;
 use rayon::prelude::*;
@@ -90,12 +88,8 @@ impl Strategy for Rayon {
         pool_size(bases, config).1
     }
 
-    fn run(
-        &self,
-        bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         let (threads, note) = pool_size(bases.len(), config);
         let pool = dedicated_pool(threads)?;
         let client = BlockingClient::new(config, threads);

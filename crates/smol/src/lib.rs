@@ -65,7 +65,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Strategy};
+use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Run, Strategy};
 use rates_http::AsyncRuntime;
 use smol::net::TcpStream;
 use smol::{Executor, Timer};
@@ -204,12 +204,8 @@ impl Strategy for Smol {
         "smol tasks on an async-executor run by one thread per core, one keep-alive connection per task"
     }
 
-    fn run(
-        &self,
-        _bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (config, outcomes) = (run.config, run.outcomes);
         let executor = Arc::new(Executor::new());
         // Helpers run the executor until `stop` is dropped: `recv` then
         // fails and their `run` returns.

@@ -28,9 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::sync::Arc;
-
-use rates_core::{Config, CurrencyCode, Error, Outcomes, Strategy, Throttle};
+use rates_core::{Config, Error, Run, Strategy, Throttle};
 use rates_http::BlockingClient;
 
 /// The sequential strategy (`sync` in the registry).
@@ -50,12 +48,8 @@ impl Strategy for Sequential {
         1
     }
 
-    fn run(
-        &self,
-        bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         let client = BlockingClient::new(config, 1);
         let throttle = Throttle::for_limit(config.rate_limit);
         for i in 0..bases.len() {

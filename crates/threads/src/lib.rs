@@ -59,11 +59,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::sync::Arc;
 use std::thread::Builder;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Strategy, Throttle, limits,
+    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Run, Strategy, Throttle, limits,
 };
 use rates_http::BlockingClient;
 
@@ -132,12 +131,8 @@ impl Strategy for ThreadPerBase {
         self.wave(bases, config).1
     }
 
-    fn run(
-        &self,
-        bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         let throttle = Throttle::for_limit(config.rate_limit);
         let throttle = throttle.as_ref();
         let (wave, note) = self.wave(bases.len(), config);

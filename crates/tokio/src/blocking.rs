@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Strategy, Throttle, limits,
+    Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Run, Strategy, Throttle, limits,
 };
 use rates_http::BlockingClient;
 use tokio::runtime::Handle;
@@ -154,12 +154,8 @@ impl Strategy for TokioBlocking {
     /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
     /// that is inside a tokio runtime (`.await` [`fetch_via_spawn_blocking`]
     /// there instead), or when the runtime cannot start.
-    fn run(
-        &self,
-        bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         if Handle::try_current().is_ok() {
             return Err(runtime::nested(
                 self.name(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Strategy};
+use rates_core::{Config, CurrencyCode, Error, Report, Run, Strategy};
 use tokio::runtime::Handle;
 
 use crate::runtime::{self, OwnedRuntime, TokioRuntime};
@@ -75,12 +75,8 @@ impl Strategy for Tokio {
     /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
     /// that is inside a tokio runtime (`.await` [`fetch`] there instead), or
     /// when the runtime cannot start.
-    fn run(
-        &self,
-        _bases: &[CurrencyCode],
-        config: &Config,
-        outcomes: &Arc<Outcomes>,
-    ) -> Result<Option<String>, Error> {
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+        let (config, outcomes) = (run.config, run.outcomes);
         if Handle::try_current().is_ok() {
             return Err(runtime::nested(self.name(), "rates_tokio::fetch"));
         }
