@@ -50,6 +50,8 @@ pub fn checks() -> Vec<Check> {
         not_found_is_not_retried,
         one_failing_base_spares_the_others,
         rate_limit_holds_at_the_server,
+        rate_limit_holds_under_load,
+        progress_counts_every_base_once,
         concurrency_bound_holds_at_the_server,
         cpu_work_is_done_once_per_base,
         user_agent_names_the_project,
@@ -349,6 +351,59 @@ fn rate_limit_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
     assert!(
         peak <= limit as usize,
         "{}: {peak} requests in one second, limit {limit}",
+        s.name()
+    );
+}
+
+/// The client-side rate limit holds at the server under load: many bases,
+/// many in flight (a worker process each for `process`, whose workers send
+/// at slots the parent reserved), retries going through the same throttle,
+/// CPU work on every answer, and every worker competing for two cores.
+fn rate_limit_holds_under_load(s: &dyn Strategy, h: &Harness) {
+    let server = h.server(
+        ServerConfig::default()
+            .with_latency(Duration::from_millis(10))
+            .with_fault(FaultRule::new(Fault::ServerError, When::FirstPerBase(1))),
+    );
+    let limit = 20;
+    let config = h
+        .config(&server)
+        .with_concurrency(12)
+        .with_work(Some(rates_core::Work::calibrated(Duration::from_millis(2))))
+        .with_rate_limit(Some(
+            RateLimit::per_second(f64::from(limit)).unwrap_or_else(|e| panic!("{e}")),
+        ));
+    let names = many(24);
+    let bases: Vec<&str> = names.iter().map(String::as_str).collect();
+    let report = run(s, &bases, &config);
+    assert!(report.all_succeeded(), "{}", s.name());
+    let stats = server.stats();
+    assert_eq!(stats.requests, 48, "{}: each base twice", s.name());
+    let peak = stats.max_in_window(Duration::from_secs(1));
+    assert!(
+        peak <= limit as usize,
+        "{}: {peak} requests in one second, limit {limit}",
+        s.name()
+    );
+}
+
+/// The run's progress counts every base once, failures included, and one
+/// latency per request sent.
+fn progress_counts_every_base_once(s: &dyn Strategy, h: &Harness) {
+    let pln: CurrencyCode = "PLN".parse().unwrap_or_else(|e| panic!("{e}"));
+    let server = h.server(
+        ServerConfig::default().with_fault(FaultRule::new(Fault::ServerError, When::Base(pln))),
+    );
+    let progress = rates_core::Progress::default();
+    let mut config = h.config(&server).with_retries(1);
+    config.progress = Some(progress.clone());
+    let report = run(s, &CLASSIC, &config);
+    assert_eq!(report.failures().count(), 1, "{}", s.name());
+    assert_eq!(progress.done(), 5, "{}: one per base", s.name());
+    assert_eq!(
+        progress.requests(),
+        report.total_attempts(),
+        "{}: one latency per request",
         s.name()
     );
 }
