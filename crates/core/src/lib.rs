@@ -7,9 +7,45 @@
 //! [`Config`], the one [`Error`] type, the [`Report`] (one [`Outcome`] per
 //! base, in input order), a GCRA [`Throttle`] that waiting workers sleep on,
 //! the retry policy, response [decoding](decode), the classic matrix output,
-//! and the per-base attempt loop ([`BaseFetch`]).
+//! the per-base attempt loop ([`BaseFetch`]), and the run around a
+//! strategy ([`Strategy::fetch`], [`fetch_async`]): validation, empty input,
+//! wall time, one place per base ([`Outcomes`], which also turns a panic into
+//! its base's outcome and counts progress) and the report. A strategy holds
+//! only its concurrency model, in [`Strategy::run`].
 //!
 //! # Examples
+//!
+//! A strategy is its concurrency model: here, one base after another.
+//!
+//! ```
+//! use rates_core::{Error, Outcome, Run, Strategy};
+//!
+//! struct OneByOne;
+//!
+//! impl Strategy for OneByOne {
+//!     fn name(&self) -> &'static str {
+//!         "one-by-one"
+//!     }
+//!     fn summary(&self) -> &'static str {
+//!         "one base after another"
+//!     }
+//!     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
+//!         for i in 0..run.bases.len() {
+//!             // A real strategy sends here (see `fetch_blocking`).
+//!             run.outcomes.fill(i, |base| Outcome::failed(base, 0, Error::status(503, None)));
+//!         }
+//!         Ok(None)
+//!     }
+//! }
+//!
+//! let config = rates_core::Config::new("http://127.0.0.1:8080/rates?base={base}")?;
+//! let report = OneByOne.fetch_codes(&["USD", "EUR"], &config)?;
+//! assert_eq!(report.failures().count(), 2);
+//! assert!(OneByOne.fetch_codes(&[], &config)?.outcomes.is_empty());
+//! # Ok::<(), rates_core::Error>(())
+//! ```
+//!
+//! Codes and the config:
 //!
 //! ```
 //! use rates_core::{Config, CurrencyCode, RateLimit};

@@ -5,7 +5,10 @@
 //! one at a time. Each worker runs the shared blocking client and performs
 //! one HTTP attempt per request; the parent keeps each base's attempt loop
 //! (throttle slots, retries, backoff), so the rate limit and the retry
-//! policy are global. Parent and worker share no memory: each request and
+//! policy are global: the parent reserves each attempt's slot in the shared
+//! throttle, the worker sends at it and says when it sent, and the parent
+//! records that send ([`BaseFetch::sending_elsewhere`]), so at most R
+//! requests reach the server in any second, as with every strategy. Parent and worker share no memory: each request and
 //! each reply is one JSON line over the worker's stdin and stdout. That
 //! isolation is what this row of the comparison buys: a worker that
 //! crashes, hangs or answers garbage is killed, reaped and replaced, and
@@ -65,6 +68,8 @@
 //! }
 //! ```
 
+//! [`BaseFetch::sending_elsewhere`]: rates_core::BaseFetch::sending_elsewhere
+
 mod command;
 mod pool;
 mod protocol;
@@ -89,7 +94,8 @@ pub const MAX_PROCESSES: usize = 64;
 
 /// The process-pool strategy (`process` in the registry): a [`ProcessPool`]
 /// of `min(concurrency, bases, MAX_PROCESSES)` workers per run, started for
-/// the run and shut down after it ([`ProcessPool::run_once`]).
+/// the run and shut down after it, each driver starting its worker and
+/// retiring it as soon as no base is left for it.
 ///
 /// Its workers run [`worker`](Processes::worker): by default
 /// ([`Processes::default`]) the running executable, whose `main` must call

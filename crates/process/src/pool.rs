@@ -44,8 +44,9 @@ const READER_STACK: usize = 256 * 1024;
 /// performs one HTTP attempt per request, while the parent owns the attempt
 /// loop (rate limit, retries, backoff) for every base.
 ///
-/// Children are started in parallel by [`start`](ProcessPool::start) (or
-/// by each run's drivers, in [`run_once`](ProcessPool::run_once)),
+/// Children are started in parallel by [`start`](ProcessPool::start) (or,
+/// in the [`Processes`](crate::Processes) strategy's runs, by each run's
+/// drivers as they begin),
 /// replaced when they crash, and killed and reaped when the pool is shut
 /// down or dropped, whatever happened before. If the parent itself dies,
 /// each worker sees its input close and exits after its current request.
