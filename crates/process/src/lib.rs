@@ -70,6 +70,7 @@
 
 //! [`BaseFetch::sending_elsewhere`]: rates_core::BaseFetch::sending_elsewhere
 
+mod child;
 mod command;
 mod pool;
 mod protocol;
