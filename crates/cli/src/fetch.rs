@@ -20,10 +20,10 @@ pub(crate) struct FetchArgs {
     strategy: String,
     /// Base currencies: a comma-separated list, or a count of generated
     /// codes (AAA, AAB, ...) such as 2000.
-    #[arg(long, short, default_value = "USD,EUR,PLN,NOK,CZK", value_parser = args::bases)]
+    #[arg(long, short, default_value = rates_core::CLASSIC, value_parser = args::bases)]
     bases: Bases,
     /// Currencies shown in each matrix row.
-    #[arg(long, default_value = "USD,EUR,PLN,NOK,CZK")]
+    #[arg(long, default_value = rates_core::CLASSIC)]
     symbols: String,
     /// URL template with {base} (and optionally {symbols}), http:// or
     /// https://; without it the embedded server is started on 127.0.0.1.

@@ -68,8 +68,15 @@ pub struct Config {
 /// What a PEM certificate block starts with.
 const PEM_CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----";
 
-/// The symbols of the classic matrix.
-pub const DEFAULT_SYMBOLS: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
+/// The classic currencies, comma-separated: the bases and symbols of the
+/// classic matrix, the default bases and symbols everywhere (the CLI, the
+/// `classic` scenario, the conformance suite). [`classic`] parses them.
+pub const CLASSIC: &str = "USD,EUR,PLN,NOK,CZK";
+
+/// The [`CLASSIC`] currencies, in order.
+pub fn classic() -> Vec<CurrencyCode> {
+    crate::parse_codes(CLASSIC).unwrap_or_default()
+}
 
 impl Config {
     /// The defaults, for `endpoint`: the classic symbols, concurrency 4, no
@@ -80,10 +87,7 @@ impl Config {
     pub fn new(endpoint: &str) -> Result<Self, Error> {
         Ok(Self {
             endpoint: Endpoint::parse(endpoint)?,
-            symbols: DEFAULT_SYMBOLS
-                .iter()
-                .map(|s| CurrencyCode::new(s))
-                .collect::<Result<_, _>>()?,
+            symbols: classic(),
             concurrency: 4,
             rate_limit: None,
             retry: RetryPolicy::default(),
@@ -217,6 +221,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_classic_list_parses_whole() {
+        let codes = classic();
+        let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names, CLASSIC.split(',').collect::<Vec<_>>());
+        assert_eq!(names.len(), 5);
+    }
 
     #[test]
     fn config_round_trips_through_json() {

@@ -77,7 +77,7 @@ mod throttle;
 mod work;
 
 pub use code::{CurrencyCode, DISTINCT_CODES, generated_codes, parse_codes};
-pub use config::{Config, DEFAULT_SYMBOLS};
+pub use config::{CLASSIC, Config, classic};
 pub use decode::{Rates, decode};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, panic_error};

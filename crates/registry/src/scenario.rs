@@ -37,8 +37,6 @@ pub struct Scenario {
     pub budget: Duration,
 }
 
-const CLASSIC: [&str; 5] = ["USD", "EUR", "PLN", "NOK", "CZK"];
-
 /// Every scenario, in report order.
 pub fn scenarios() -> Vec<Scenario> {
     let ms = Duration::from_millis;
@@ -187,8 +185,9 @@ impl Scenario {
     /// The bases: the classic five, or `size` generated three-letter codes
     /// (AAA, AAB, ...; they repeat past 17,576).
     pub fn bases(&self) -> Vec<CurrencyCode> {
-        if self.size == CLASSIC.len() {
-            return CLASSIC.iter().filter_map(|c| c.parse().ok()).collect();
+        let classic = rates_core::classic();
+        if self.size == classic.len() {
+            return classic;
         }
         generated_codes(self.size)
     }
