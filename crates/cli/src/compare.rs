@@ -144,7 +144,7 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
         bases: scenario.size,
         latency_s: scenario.latency.as_secs_f64(),
         concurrency: scenario.concurrency,
-        rate_limit_per_s: scenario.rate_limit,
+        rate_limit_per_s: scenario.rate_limit.map(|r| r.rate()),
         work_s: scenario.work.as_secs_f64(),
         faults: scenario.faults.iter().map(|f| format!("{f:?}")).collect(),
         tls: scenario.tls,
@@ -274,7 +274,8 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
         if a.api.is_some() {
             // A free public service: politely, whatever the scenario says.
             s.concurrency = s.concurrency.min(crate::fetch::API_CONCURRENCY);
-            s.rate_limit = Some(crate::fetch::API_RATE_PER_SECOND);
+            s.rate_limit =
+                rates_core::RateLimit::per_second(crate::fetch::API_RATE_PER_SECOND).ok();
             s.latency = Duration::ZERO;
         }
     }

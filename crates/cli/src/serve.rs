@@ -123,7 +123,7 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
     let config = ServerConfig {
         addr: SocketAddr::new(a.host, a.port),
         latency: a.latency,
-        rate_limit: a.rate_limit.map(|r| r.rate()),
+        rate_limit: a.rate_limit,
         faults,
         seed: a.seed,
         stall: a.stall,

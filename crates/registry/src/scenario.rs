@@ -20,7 +20,7 @@ pub struct Scenario {
     /// Client concurrency.
     pub concurrency: usize,
     /// Client rate limit, requests per second.
-    pub rate_limit: Option<f64>,
+    pub rate_limit: Option<RateLimit>,
     /// Faults the server injects (seeded).
     pub faults: Vec<FaultRule>,
     /// CPU work per item on the client (zero for none), turned into a
@@ -86,7 +86,7 @@ pub fn scenarios() -> Vec<Scenario> {
             size: 200,
             latency: ms(5),
             concurrency: 16,
-            rate_limit: Some(100.0),
+            rate_limit: RateLimit::per_second(100.0).ok(),
             faults: Vec::new(),
             work: Duration::ZERO,
             tls: false,
@@ -221,7 +221,7 @@ impl Scenario {
     /// # Errors
     /// When the endpoint is invalid.
     pub fn client_config(&self, endpoint: &str) -> Result<Config, Error> {
-        let rate_limit = self.rate_limit.map(RateLimit::per_second).transpose()?;
+        let rate_limit = self.rate_limit;
         let mut config = Config::new(endpoint)?
             .with_concurrency(self.concurrency)
             .with_rate_limit(rate_limit)
@@ -258,7 +258,7 @@ impl Scenario {
         let rounds = self.size.div_ceil(in_flight);
         let by_latency = self.latency * u32::try_from(rounds).unwrap_or(u32::MAX);
         let by_rate = self.rate_limit.map_or(Duration::ZERO, |r| {
-            Duration::from_secs_f64(self.size as f64 / r)
+            Duration::from_secs_f64(self.size as f64 / r.rate())
         });
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let by_cpu = self

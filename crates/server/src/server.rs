@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
-use rates_core::{CurrencyCode, parse_codes};
+use rates_core::{CurrencyCode, RateLimit, parse_codes};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::faults::{Fault, FaultRule, Latency, pick};
@@ -30,7 +30,7 @@ pub struct ServerConfig {
     pub latency: Latency,
     /// Refuse requests past this many per second (sliding one-second window)
     /// with 429 and `Retry-After`.
-    pub rate_limit: Option<f64>,
+    pub rate_limit: Option<RateLimit>,
     /// Faults to inject; the first matching rule applies.
     pub faults: Vec<FaultRule>,
     /// Seed for latency ranges and fault shares.
@@ -100,8 +100,8 @@ impl ServerConfig {
 
     /// Sets the server-side rate limit.
     #[must_use]
-    pub fn with_rate_limit(mut self, per_second: Option<f64>) -> Self {
-        self.rate_limit = per_second;
+    pub fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
         self
     }
 }
@@ -407,7 +407,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let arrival = recorder.arrive(base, user_agent, config.rate_limit);
+    let arrival = recorder.arrive(base, user_agent, config.rate_limit.map(|r| r.rate()));
     if let Some(wait) = arrival.limited {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         recorder.answered(429);

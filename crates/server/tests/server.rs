@@ -76,7 +76,10 @@ fn bad_requests_get_json_errors() {
 
 #[test]
 fn rate_limit_answers_429_with_retry_after() {
-    let server = RatesServer::start(ServerConfig::default().with_rate_limit(Some(2.0))).unwrap();
+    let server = RatesServer::start(
+        ServerConfig::default().with_rate_limit(rates_core::RateLimit::per_second(2.0).ok()),
+    )
+    .unwrap();
     let answers: Vec<_> = (0..3).map(|_| get(&server, "/rates?base=USD")).collect();
     assert_eq!(answers[0].0, 200);
     assert_eq!(answers[1].0, 200);
