@@ -11,9 +11,9 @@ use crate::{CurrencyCode, Error};
 /// `http://127.0.0.1:8080/rates?base={base}&symbols={symbols}`.
 ///
 /// `{symbols}` is optional; it becomes the comma-separated symbols of the
-/// [`Config`]. Both `http://` and `https://` are accepted (default ports 80
+/// [`Config`](crate::Config). Both `http://` and `https://` are accepted (default ports 80
 /// and 443); for `https://` the clients verify the server's certificate
-/// against the public roots and [`Config::ca_cert_pem`].
+/// against the public roots and [`Config::ca_cert_pem`](crate::Config::ca_cert_pem).
 ///
 /// ```
 /// use rates_core::Endpoint;

@@ -44,7 +44,7 @@ impl Progress {
         self.0.latency.quantile(q).map(Duration::from_micros)
     }
 
-    /// Items whose CPU work ([`Config::work`]) was done.
+    /// Items whose CPU work ([`Config::work`](crate::Config::work)) was done.
     pub fn worked(&self) -> usize {
         self.0.worked.load(std::sync::atomic::Ordering::Relaxed)
     }

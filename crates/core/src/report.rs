@@ -172,7 +172,7 @@ impl Report {
 
 /// One matrix row: each rate with three significant digits, right-aligned
 /// seven wide (Python's `f"{rate:7.3}"`), `?` where the server gave none.
-pub fn matrix_row(rates: &Rates, symbols: &[CurrencyCode]) -> String {
+pub(crate) fn matrix_row(rates: &Rates, symbols: &[CurrencyCode]) -> String {
     let mut row = format!("1 {} = ", rates.base);
     for (i, symbol) in symbols.iter().enumerate() {
         if i > 0 {
@@ -190,7 +190,7 @@ pub fn matrix_row(rates: &Rates, symbols: &[CurrencyCode]) -> String {
 /// Formats like Python's `format(x, ".3")`: three significant digits, at least
 /// one digit after the point in fixed notation, scientific from 100 up or
 /// below 0.0001.
-pub fn three_significant(x: f64) -> String {
+pub(crate) fn three_significant(x: f64) -> String {
     if x == 0.0 {
         return "0.0".to_owned();
     }

@@ -20,17 +20,8 @@ use crate::RateLimit;
 /// the server within one second. Slots whose sends are not recorded yet (a
 /// request still waiting, or sent by another process that reports back
 /// later) count at their slot time, so reserving ahead never skips a send.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use rates_core::Gcra;
-/// let t0 = Instant::now();
-/// let mut gcra = Gcra::new(Duration::from_millis(100));
-/// assert_eq!(gcra.reserve(t0), t0);
-/// assert_eq!(gcra.reserve(t0), t0 + Duration::from_millis(100));
-/// ```
 #[derive(Clone, Debug)]
-pub struct Gcra {
+pub(crate) struct Gcra {
     interval: Duration,
     /// The theoretical arrival time of the next request.
     tat: Option<Instant>,
@@ -44,7 +35,7 @@ pub struct Gcra {
 
 impl Gcra {
     /// A limiter allowing one request per `interval`.
-    pub fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration) -> Self {
         Self {
             interval,
             tat: None,
@@ -56,7 +47,7 @@ impl Gcra {
 
     /// A limiter for `limit`: spacing of [`RateLimit::interval`], and at most
     /// `floor(rate)` recorded sends in any [`RateLimit::window`].
-    pub fn for_limit(limit: RateLimit) -> Self {
+    pub(crate) fn for_limit(limit: RateLimit) -> Self {
         let mut gcra = Self::new(limit.interval());
         gcra.per_window = (limit.rate().floor() as usize).max(1);
         gcra.window = limit.window();
@@ -65,7 +56,7 @@ impl Gcra {
 
     /// Reserves the next slot for a request that is ready at `now`, and
     /// returns when it may be sent (never before `now`).
-    pub fn reserve(&mut self, now: Instant) -> Instant {
+    pub(crate) fn reserve(&mut self, now: Instant) -> Instant {
         let mut slot = match self.tat {
             Some(tat) if tat > now => tat,
             _ => now,
@@ -86,7 +77,7 @@ impl Gcra {
 
     /// Records that the request granted `slot` was actually sent at `at`
     /// (a late send counts from when it really left).
-    pub fn record_send(&mut self, slot: Instant, at: Instant) {
+    pub(crate) fn record_send(&mut self, slot: Instant, at: Instant) {
         // Slots are distinct (spaced by the interval), so `slot` names its
         // entry; one already out of the log no longer matters.
         if let Some(entry) = self.sent.iter_mut().rev().find(|e| **e == slot) {
@@ -95,7 +86,8 @@ impl Gcra {
     }
 }
 
-/// A [`Gcra`] shared by all workers of a run. Workers reserve a slot and then
+/// A GCRA limiter (the generic cell rate algorithm, no burst) shared by all
+/// workers of a run. Workers reserve a slot and then
 /// sleep until it (a thread sleeps, a task awaits its runtime's timer); nobody
 /// spins.
 #[derive(Debug)]
@@ -104,7 +96,10 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// A throttle for `limit` (see [`Gcra::for_limit`]).
+    /// A throttle for `limit`: spacing of [`RateLimit::interval`], and at
+    /// most `floor(rate)` sends in any [`RateLimit::window`], counted from
+    /// its last `rate` slots, each raised to its real send time once
+    /// [recorded](Throttle::record_send).
     pub fn new(limit: RateLimit) -> Self {
         Self {
             gcra: Mutex::new(Gcra::for_limit(limit)),
@@ -122,14 +117,26 @@ impl Throttle {
         self.gcra.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves a slot; see [`Gcra::reserve`].
+    /// Reserves the next slot for a request that is ready at `now`, and
+    /// returns when it may be sent (never before `now`).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use rates_core::{RateLimit, Throttle};
+    /// let limit = RateLimit::per_second(10.0)?;
+    /// let throttle = Throttle::new(limit);
+    /// let t0 = Instant::now();
+    /// assert_eq!(throttle.reserve(t0), t0);
+    /// assert_eq!(throttle.reserve(t0), t0 + limit.interval());
+    /// # Ok::<(), rates_core::Error>(())
+    /// ```
     pub fn reserve(&self, now: Instant) -> Instant {
         self.lock().reserve(now)
     }
 
-    /// Records when the request granted `slot` was actually sent; see
-    /// [`Gcra::record_send`]. [`BaseFetch`](crate::BaseFetch) calls it;
-    /// strategies that reserve slots themselves should too.
+    /// Records when the request granted `slot` was actually sent (a late
+    /// send counts from when it really left). [`BaseFetch`](crate::BaseFetch)
+    /// calls it; strategies that reserve slots themselves should too.
     pub fn record_send(&self, slot: Instant, at: Instant) {
         self.lock().record_send(slot, at);
     }
