@@ -114,10 +114,6 @@ impl Strategy for AsyncStd {
         "async-std"
     }
 
-    fn summary(&self) -> &'static str {
-        "async-std tasks, one keep-alive connection per task (async-std is discontinued; see smol)"
-    }
-
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (config, outcomes) = (run.config, run.outcomes);
         async_std::task::block_on(rates_http::fetch_all(

@@ -94,8 +94,8 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep::run(&a),
         Command::Map(a) => map::run(&a),
         Command::Strategies => {
-            for s in rates_registry::strategies() {
-                println!("{:<15} {}", s.name(), s.summary());
+            for (name, summary) in rates_registry::summaries() {
+                println!("{name:<15} {summary}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -26,9 +26,6 @@
 //!     fn name(&self) -> &'static str {
 //!         "one-by-one"
 //!     }
-//!     fn summary(&self) -> &'static str {
-//!         "one base after another"
-//!     }
 //!     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
 //!         for i in 0..run.bases.len() {
 //!             // A real strategy sends here (see `fetch_blocking`).

@@ -18,9 +18,6 @@ pub trait Strategy: Send + Sync {
     /// The registry name (`"sync"`, `"tokio"`, ...).
     fn name(&self) -> &'static str;
 
-    /// One line on how it works, for `rates strategies`.
-    fn summary(&self) -> &'static str;
-
     /// Whether it keeps at most `config.concurrency` requests in flight.
     fn bounded(&self) -> bool {
         true
@@ -93,9 +90,6 @@ macro_rules! forward {
         impl<T: Strategy + ?Sized> Strategy for $ty {
             fn name(&self) -> &'static str {
                 (**self).name()
-            }
-            fn summary(&self) -> &'static str {
-                (**self).summary()
             }
             fn bounded(&self) -> bool {
                 (**self).bounded()

@@ -62,10 +62,6 @@ impl Strategy for OnTestRuntime {
         "test"
     }
 
-    fn summary(&self) -> &'static str {
-        "the shared async client on a test runtime"
-    }
-
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (config, outcomes) = (run.config, run.outcomes);
         let runtime = &self.0;

@@ -74,10 +74,6 @@ impl Strategy for PoolStrategy {
         "pool"
     }
 
-    fn summary(&self) -> &'static str {
-        "a std-only pool of `concurrency` threads fed by a work channel, each with its own connection"
-    }
-
     fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
         limits::pool_threads(self.name(), bases, config).0
     }

@@ -137,11 +137,6 @@ impl Strategy for Processes {
         NAME
     }
 
-    fn summary(&self) -> &'static str {
-        "a pool of child worker processes (one per request in flight, at most 64), \
-         JSON lines over pipes"
-    }
-
     fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
         Self::pool_size(bases, config)
     }

@@ -76,10 +76,6 @@ impl Strategy for Rayon {
         "rayon"
     }
 
-    fn summary(&self) -> &'static str {
-        "par_iter on a dedicated rayon pool of `concurrency` threads, one base per task"
-    }
-
     fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
         pool_size(bases, config).0
     }

@@ -41,19 +41,62 @@ pub use rates_core::generated_codes;
 pub use rates_process::worker_if_asked;
 pub use scenario::{MAX_IDEAL, Scenario, scenario, scenarios};
 
+/// Every registered strategy with one line on how it works (for
+/// `rates strategies`), in the order reports list them.
+fn registered() -> Vec<(Box<dyn Strategy>, &'static str)> {
+    vec![
+        (
+            Box::new(rates_sync::Sequential),
+            "one base after another on the calling thread (the baseline)",
+        ),
+        (
+            Box::new(rates_threads::ThreadPerBase::new()),
+            "one OS thread per base, all at once (unbounded: a thread, stack and connection per base)",
+        ),
+        (
+            Box::new(rates_pool::PoolStrategy),
+            "a std-only pool of `concurrency` threads fed by a work channel, each with its own connection",
+        ),
+        (
+            Box::new(rates_rayon::Rayon),
+            "par_iter on a dedicated rayon pool of `concurrency` threads, one base per task",
+        ),
+        (
+            Box::new(rates_process::Processes::default()),
+            "a pool of child worker processes (one per request in flight, at most 64), \
+             JSON lines over pipes",
+        ),
+        (
+            Box::new(rates_tokio::Tokio::new()),
+            "tokio tasks on a multi-threaded runtime, one keep-alive connection per task",
+        ),
+        (
+            Box::new(rates_tokio::TokioBlocking::new()),
+            "the blocking client through tokio's spawn_blocking, gathered with async (run_in_executor)",
+        ),
+        (
+            Box::new(rates_smol::Smol::new()),
+            "smol tasks on an async-executor run by one thread per core, one keep-alive connection per task",
+        ),
+        (
+            Box::new(rates_async_std::AsyncStd),
+            "async-std tasks, one keep-alive connection per task (async-std is discontinued; see smol)",
+        ),
+    ]
+}
+
 /// Every registered strategy, in the order reports list them.
 pub fn strategies() -> Vec<Box<dyn Strategy>> {
-    vec![
-        Box::new(rates_sync::Sequential),
-        Box::new(rates_threads::ThreadPerBase::new()),
-        Box::new(rates_pool::PoolStrategy),
-        Box::new(rates_rayon::Rayon),
-        Box::new(rates_process::Processes::default()),
-        Box::new(rates_tokio::Tokio::new()),
-        Box::new(rates_tokio::TokioBlocking::new()),
-        Box::new(rates_smol::Smol::new()),
-        Box::new(rates_async_std::AsyncStd),
-    ]
+    registered().into_iter().map(|(s, _)| s).collect()
+}
+
+/// Each registered strategy's name and one line on how it works, in order
+/// (what `rates strategies` prints).
+pub fn summaries() -> Vec<(&'static str, &'static str)> {
+    registered()
+        .into_iter()
+        .map(|(s, summary)| (s.name(), summary))
+        .collect()
 }
 
 /// The registered names, in order.
@@ -89,6 +132,16 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), n);
+    }
+
+    #[test]
+    fn every_strategy_has_a_summary() {
+        let summaries = summaries();
+        assert_eq!(
+            summaries.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            names()
+        );
+        assert!(summaries.iter().all(|(_, s)| !s.is_empty()));
     }
 
     #[test]

@@ -200,10 +200,6 @@ impl Strategy for Smol {
         "smol"
     }
 
-    fn summary(&self) -> &'static str {
-        "smol tasks on an async-executor run by one thread per core, one keep-alive connection per task"
-    }
-
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (config, outcomes) = (run.config, run.outcomes);
         let executor = Arc::new(Executor::new());

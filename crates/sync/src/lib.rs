@@ -40,10 +40,6 @@ impl Strategy for Sequential {
         "sync"
     }
 
-    fn summary(&self) -> &'static str {
-        "one base after another on the calling thread (the baseline)"
-    }
-
     fn max_in_flight(&self, _bases: usize, _config: &Config) -> usize {
         1
     }

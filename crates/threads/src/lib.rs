@@ -115,10 +115,6 @@ impl Strategy for ThreadPerBase {
         "threads"
     }
 
-    fn summary(&self) -> &'static str {
-        "one OS thread per base, all at once (unbounded: a thread, stack and connection per base)"
-    }
-
     fn bounded(&self) -> bool {
         false
     }

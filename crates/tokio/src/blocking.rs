@@ -138,10 +138,6 @@ impl Strategy for TokioBlocking {
         "tokio-blocking"
     }
 
-    fn summary(&self) -> &'static str {
-        "the blocking client through tokio's spawn_blocking, gathered with async (run_in_executor)"
-    }
-
     fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
         blocking_threads(bases, config).0
     }

@@ -67,10 +67,6 @@ impl Strategy for Tokio {
         "tokio"
     }
 
-    fn summary(&self) -> &'static str {
-        "tokio tasks on a multi-threaded runtime, one keep-alive connection per task"
-    }
-
     /// # Errors
     /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
     /// that is inside a tokio runtime (`.await` [`fetch`] there instead), or
