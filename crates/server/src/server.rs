@@ -395,62 +395,57 @@ impl std::fmt::Display for Abort {
 
 impl std::error::Error for Abort {}
 
+/// Answers one request: records its arrival, refuses it past the rate limit
+/// or when it does not name a route, waits the configured latency, and
+/// answers it (with a fault, when one is due).
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<ServerBody>, Abort> {
     let config = &shared.config;
     let recorder = &shared.recorder;
     let route = Route::parse(req.uri().path(), req.uri().query());
-    let base = match &route {
-        Route::Rates { base: Ok(b), .. } => Some(*b),
-        _ => None,
-    };
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let arrival = recorder.arrive(base, user_agent, config.rate_limit.map(|r| r.rate()));
+    let arrival = recorder.arrive(
+        route.base(),
+        user_agent,
+        config.rate_limit.map(|r| r.rate()),
+    );
     if let Some(wait) = arrival.limited {
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         recorder.answered(429);
-        let mut r = json_or_500(
-            StatusCode::TOO_MANY_REQUESTS,
+        return Ok(too_many_requests(
+            secs,
             format!(r#"{{"error":"rate limit exceeded, retry after {secs}s"}}"#),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        return Ok(r);
+        ));
     }
-    let (base, symbols) = match route {
-        Route::NotFound(path) => {
-            recorder.answered(404);
-            return Ok(json_or_500(
-                StatusCode::NOT_FOUND,
-                format!(
-                    r#"{{"error":"no route {}: use /rates?base=USD or /latest?base=USD"}}"#,
-                    escape(&path)
-                ),
-            ));
+    let (base, symbols) = match route.into_request() {
+        Ok(request) => request,
+        Err((status, body)) => {
+            recorder.answered(status.as_u16());
+            return Ok(json_or_500(status, body));
         }
-        Route::Rates { base: Err(msg), .. }
-        | Route::Rates {
-            symbols: Err(msg), ..
-        } => {
-            recorder.answered(422);
-            return Ok(json_or_500(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!(r#"{{"error":"{}"}}"#, escape(&msg)),
-            ));
-        }
-        Route::Rates {
-            base: Ok(base),
-            symbols: Ok(symbols),
-        } => (base, symbols),
     };
     let delay = config.latency.for_request(config.seed, base, arrival.nth);
     if !delay.is_zero() {
         shared.timer.sleep_until(arrival.at + delay).await;
     }
     let fault = pick(&config.faults, config.seed, base, arrival.nth);
-    let response = match fault {
+    let response = answer(shared, base, symbols, fault).await?;
+    drop(arrival.guard);
+    Ok(response)
+}
+
+/// The answer to a valid request for `base`: the rates, or `fault`.
+async fn answer(
+    shared: &Shared,
+    base: CurrencyCode,
+    symbols: Symbols,
+    fault: Option<Fault>,
+) -> Result<Response<ServerBody>, Abort> {
+    let config = &shared.config;
+    let recorder = &shared.recorder;
+    Ok(match fault {
         None => {
             recorder.answered(200);
             json_bytes(
@@ -467,15 +462,10 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
         }
         Some(Fault::TooManyRequests { retry_after_secs }) => {
             recorder.answered(429);
-            let mut r = json_or_500(
-                StatusCode::TOO_MANY_REQUESTS,
+            too_many_requests(
+                u64::from(retry_after_secs),
                 r#"{"error":"injected rate limit"}"#.to_owned(),
-            );
-            r.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(retry_after_secs),
-            );
-            r
+            )
         }
         Some(Fault::Malformed) => {
             recorder.answered(200);
@@ -503,10 +493,19 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
             tokio::time::sleep(config.stall).await;
             return Err(Abort);
         }
-    };
-    drop(arrival.guard);
-    Ok(response)
+    })
 }
+
+/// A 429 with `Retry-After: secs`.
+fn too_many_requests(secs: u64, body: String) -> Response<ServerBody> {
+    let mut r = json_or_500(StatusCode::TOO_MANY_REQUESTS, body);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    r
+}
+
+/// The symbols a request asked for, if it named any.
+type Symbols = Option<Vec<CurrencyCode>>;
 
 enum Route {
     NotFound(String),
@@ -517,6 +516,38 @@ enum Route {
 }
 
 impl Route {
+    /// The base asked for, when the route names a valid one.
+    fn base(&self) -> Option<CurrencyCode> {
+        match self {
+            Self::Rates { base: Ok(b), .. } => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The base and symbols asked for, or the status and body refusing it.
+    fn into_request(self) -> Result<(CurrencyCode, Symbols), (StatusCode, String)> {
+        match self {
+            Self::NotFound(path) => Err((
+                StatusCode::NOT_FOUND,
+                format!(
+                    r#"{{"error":"no route {}: use /rates?base=USD or /latest?base=USD"}}"#,
+                    escape(&path)
+                ),
+            )),
+            Self::Rates { base: Err(msg), .. }
+            | Self::Rates {
+                symbols: Err(msg), ..
+            } => Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(r#"{{"error":"{}"}}"#, escape(&msg)),
+            )),
+            Self::Rates {
+                base: Ok(base),
+                symbols: Ok(symbols),
+            } => Ok((base, symbols)),
+        }
+    }
+
     fn parse(path: &str, query: Option<&str>) -> Self {
         if !matches!(path, "/rates" | "/latest" | "/v1/latest") {
             return Self::NotFound(path.to_owned());
