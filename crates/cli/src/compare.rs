@@ -266,124 +266,189 @@ pub(crate) fn exit_code(exports: &[Export]) -> ExitCode {
 
 pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     // Every input is checked before anything starts.
-    let mut scenarios = scenarios_named(&a.scenario)?;
-    for s in &mut scenarios {
-        if let Some(work) = a.work {
-            s.work = work;
-        }
-        if a.api.is_some() {
-            // A free public service: politely, whatever the scenario says.
-            s.concurrency = s.concurrency.min(crate::fetch::API_CONCURRENCY);
-            s.rate_limit =
-                rates_core::RateLimit::per_second(crate::fetch::API_RATE_PER_SECOND).ok();
-            s.latency = Duration::ZERO;
-        }
-    }
-    let endpoint = match a.api {
-        Some(api) => Some(api.endpoint(a.endpoint.as_deref())),
-        None => a.endpoint.clone(),
-    };
-    let ca_cert_pem = match &a.ca_cert {
-        Some(path) => {
-            rates_core::Config::new("https://127.0.0.1/?b={base}")?
-                .with_ca_cert_file(path)?
-                .ca_cert_pem
-        }
-        None => None,
-    };
-    let strategies = strategies_named(a.strategies.as_deref())?;
-    let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
-    if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {
-        bail!(
-            "--export-json/--export-csv/--export-markdown write one scenario; for {} scenarios \
-             use --out DIR (one set of exports per scenario)",
-            scenarios.len()
-        );
-    }
-    if a.sample_interval.is_zero() {
-        bail!("--sample-interval must be positive, like 10ms");
-    }
-    let rules = Rules::parse(a.gate.as_deref(), &a.max_regression)?;
-    let mut baselines = Vec::new();
-    if let Some(path) = &a.baseline {
-        if scenarios.len() > 1 && !path.is_dir() {
-            bail!(
-                "--baseline {} is one file; for {} scenarios give a folder holding SCENARIO.json \
-                 for each (like results/baseline)",
-                path.display(),
-                scenarios.len()
-            );
-        }
-        for s in &scenarios {
-            let file = gate::baseline_file(path, s.name);
-            baselines.push((export::read_json(&file)?, file));
-        }
-    }
-    for dir in [&a.out, &a.save_baseline].into_iter().flatten() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the folder {}", dir.display()))?;
-    }
+    let inputs = Inputs::check(a)?;
     let started = machine::describe();
     let mut exports = Vec::new();
     let mut regressed = false;
-    for (i, scenario) in scenarios.iter().enumerate() {
-        let mut export = measure_scenario(
-            scenario,
-            (endpoint.as_deref(), ca_cert_pem.as_deref()),
-            &strategies,
-            &a.plan(),
-        )?;
-        let mut gate_report = None;
-        if let Some((base, file)) = baselines.get(i) {
-            if let Some(warning) = gate::check_comparable(base, &export, file)? {
-                eprintln!("{warning}");
+    for (i, scenario) in inputs.scenarios.iter().enumerate() {
+        let mut export =
+            measure_scenario(scenario, inputs.target(), &inputs.strategies, &a.plan())?;
+        let gate_report = match inputs.baselines.get(i) {
+            Some((base, file)) => {
+                if let Some(warning) = gate::check_comparable(base, &export, file)? {
+                    eprintln!("{warning}");
+                }
+                let (lines, rerun) = gate_with_rerun(
+                    a,
+                    scenario,
+                    inputs.target(),
+                    base,
+                    &mut export,
+                    &inputs.rules,
+                )?;
+                regressed |= lines.iter().any(|l| l.regressed);
+                Some((lines, rerun, file.clone()))
             }
-            let (lines, rerun) = gate_with_rerun(
-                a,
-                scenario,
-                (endpoint.as_deref(), ca_cert_pem.as_deref()),
-                base,
-                &mut export,
-                &rules,
-            )?;
-            regressed |= lines.iter().any(|l| l.regressed);
-            gate_report = Some((lines, rerun, file.clone()));
-        }
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&export)?);
-        } else {
-            println!("{}", table::terminal(&export));
-        }
-        if let Some((lines, rerun, file)) = &gate_report {
-            let out = if a.json { eprint } else { print };
-            out(format_args!(
-                "{}",
-                table::gate(&export.scenario.name, file, lines, rerun, &rules)
-            ));
-        }
-        if let Some(p) = &a.export_json {
-            export::write_json(&export, p)?;
-        }
-        if let Some(p) = &a.export_csv {
-            export::write_csv(&export, p)?;
-        }
-        if let Some(p) = &a.export_markdown {
-            export::write_markdown(&export, p)?;
-        }
-        if let Some(dir) = &a.out {
-            out::write_scenario(dir, &export)?;
-        }
-        if let Some(dir) = &a.save_baseline {
-            let file = dir.join(format!("{}.json", scenario.name));
-            export::write_json(&export, &file)?;
-            eprintln!("saved the baseline {}", file.display());
-        }
+            None => None,
+        };
+        show(a, &export, gate_report.as_ref(), &inputs.rules)?;
+        write_scenario(a, scenario, &export)?;
         exports.push(export);
     }
+    write_manifests(a, started, &exports)?;
+    let code = exit_code(&exports);
+    Ok(if code == ExitCode::SUCCESS && regressed {
+        ExitCode::from(3)
+    } else {
+        code
+    })
+}
+
+/// A `compare` command's inputs, every one checked before anything runs.
+struct Inputs {
+    scenarios: Vec<Scenario>,
+    endpoint: Option<String>,
+    ca_cert_pem: Option<String>,
+    strategies: Vec<Box<dyn Strategy>>,
+    rules: Rules,
+    /// Each scenario's baseline and the file it came from (with --baseline).
+    baselines: Vec<(Export, PathBuf)>,
+}
+
+impl Inputs {
+    fn check(a: &CompareArgs) -> Result<Self> {
+        let mut scenarios = scenarios_named(&a.scenario)?;
+        for s in &mut scenarios {
+            if let Some(work) = a.work {
+                s.work = work;
+            }
+            if a.api.is_some() {
+                // A free public service: politely, whatever the scenario says.
+                s.concurrency = s.concurrency.min(crate::fetch::API_CONCURRENCY);
+                s.rate_limit =
+                    rates_core::RateLimit::per_second(crate::fetch::API_RATE_PER_SECOND).ok();
+                s.latency = Duration::ZERO;
+            }
+        }
+        let endpoint = match a.api {
+            Some(api) => Some(api.endpoint(a.endpoint.as_deref())),
+            None => a.endpoint.clone(),
+        };
+        let ca_cert_pem = match &a.ca_cert {
+            Some(path) => {
+                rates_core::Config::new("https://127.0.0.1/?b={base}")?
+                    .with_ca_cert_file(path)?
+                    .ca_cert_pem
+            }
+            None => None,
+        };
+        let strategies = strategies_named(a.strategies.as_deref())?;
+        let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
+        if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {
+            bail!(
+                "--export-json/--export-csv/--export-markdown write one scenario; for {} \
+                 scenarios use --out DIR (one set of exports per scenario)",
+                scenarios.len()
+            );
+        }
+        if a.sample_interval.is_zero() {
+            bail!("--sample-interval must be positive, like 10ms");
+        }
+        let rules = Rules::parse(a.gate.as_deref(), &a.max_regression)?;
+        let mut baselines = Vec::new();
+        if let Some(path) = &a.baseline {
+            if scenarios.len() > 1 && !path.is_dir() {
+                bail!(
+                    "--baseline {} is one file; for {} scenarios give a folder holding \
+                     SCENARIO.json for each (like results/baseline)",
+                    path.display(),
+                    scenarios.len()
+                );
+            }
+            for s in &scenarios {
+                let file = gate::baseline_file(path, s.name);
+                baselines.push((export::read_json(&file)?, file));
+            }
+        }
+        for dir in [&a.out, &a.save_baseline].into_iter().flatten() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the folder {}", dir.display()))?;
+        }
+        Ok(Self {
+            scenarios,
+            endpoint,
+            ca_cert_pem,
+            strategies,
+            rules,
+            baselines,
+        })
+    }
+
+    /// Where requests go: the external endpoint and its extra CA, if any.
+    fn target(&self) -> (Option<&str>, Option<&str>) {
+        (self.endpoint.as_deref(), self.ca_cert_pem.as_deref())
+    }
+}
+
+/// A scenario's gate verdict: the lines, the strategies re-run, the baseline file.
+type GateReport = (Vec<gate::Line>, Vec<String>, PathBuf);
+
+/// Prints one scenario's tables (or JSON) and its gate verdict.
+fn show(
+    a: &CompareArgs,
+    export: &Export,
+    gate_report: Option<&GateReport>,
+    rules: &Rules,
+) -> Result<()> {
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(export)?);
+    } else {
+        println!("{}", table::terminal(export));
+    }
+    if let Some((lines, rerun, file)) = gate_report {
+        let out = if a.json { eprint } else { print };
+        out(format_args!(
+            "{}",
+            table::gate(&export.scenario.name, file, lines, rerun, rules)
+        ));
+    }
+    Ok(())
+}
+
+/// Writes one scenario's exports where asked: single files, the results
+/// folder, the baseline folder.
+fn write_scenario(a: &CompareArgs, scenario: &Scenario, export: &Export) -> Result<()> {
+    if let Some(p) = &a.export_json {
+        export::write_json(export, p)?;
+    }
+    if let Some(p) = &a.export_csv {
+        export::write_csv(export, p)?;
+    }
+    if let Some(p) = &a.export_markdown {
+        export::write_markdown(export, p)?;
+    }
+    if let Some(dir) = &a.out {
+        out::write_scenario(dir, export)?;
+    }
+    if let Some(dir) = &a.save_baseline {
+        let file = dir.join(format!("{}.json", scenario.name));
+        export::write_json(export, &file)?;
+        eprintln!("saved the baseline {}", file.display());
+    }
+    Ok(())
+}
+
+/// Writes the results folder's REPORT.md and the baseline folder's
+/// manifest, with the machine's load after the runs.
+fn write_manifests(
+    a: &CompareArgs,
+    started: rates_measure::Machine,
+    exports: &[Export],
+) -> Result<()> {
     if let Some(dir) = &a.out {
         let mut machine = started.clone();
         machine.load_after = machine::load();
-        out::write_report(dir, &machine, &exports)?;
+        out::write_report(dir, &machine, exports)?;
         eprintln!("wrote {}", dir.join("REPORT.md").display());
     }
     if let Some(dir) = &a.save_baseline {
@@ -394,15 +459,9 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
             serde_json::to_string_pretty(&machine)?.as_bytes(),
         )?;
     }
-    let code = exit_code(&exports);
-    Ok(if code == ExitCode::SUCCESS && regressed {
-        ExitCode::from(3)
-    } else {
-        code
-    })
+    Ok(())
 }
 
-/// print!/eprint! as functions.
 fn print(args: std::fmt::Arguments<'_>) {
     print!("{args}");
 }
