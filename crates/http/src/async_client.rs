@@ -1,5 +1,9 @@
-//! The async client: hyper 1 `client::conn::http1`, written once and generic
-//! over the runtime that supplies TCP connect, spawn and sleep.
+//! The async client: HTTP/1.1 keep-alive connections framed by [`crate::h1`]
+//! (the response head parsed by `httparse`), written once and generic over
+//! the runtime that supplies TCP connect, spawn and sleep. The runtime's
+//! stream is seen through hyper's small I/O traits, for which every runtime
+//! has an adapter; hyper's own client connection is not used (why: see
+//! [`crate::h1`]).
 //!
 //! [`fetch_all`] starts `min(concurrency, bases)` worker tasks. Each worker
 //! owns one keep-alive connection (an [`AsyncClient`]), takes the next base
@@ -14,37 +18,33 @@
 //! hyper-to-`futures-io` adapter), so the one connector written here serves
 //! every runtime; the handshake counts as part of connecting.
 //!
-//! hyper's connection future is polled by the worker that sends on it, not
-//! spawned as a task of its own: every wake-up of a request lands on the one
-//! task waiting for it, and dropping a connection (after an error, a timeout,
-//! or at the end of the run) closes its socket at once, so nothing of a run
-//! is left behind on the caller's runtime.
+//! A connection is driven only by the worker that sends on it; there is no
+//! connection task, channel or callback: every wake-up of a request lands on
+//! the one task waiting for it, and dropping a connection (after an error, a
+//! timeout, or at the end of the run) closes its socket at once, so nothing
+//! of a run is left behind on the caller's runtime. A connection holds one
+//! buffer of [`READ_BUFFER`] bytes (grown only for a longer response head),
+//! which the request is written from and the response read into.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::panic::AssertUnwindSafe;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_lite::FutureExt as _;
-use http_body_util::{BodyExt as _, Empty};
-use hyper::body::{Body as _, Incoming};
-use hyper::client::conn::http1::{self, Connection, SendRequest};
-use hyper::header::{HOST, HeaderValue, RETRY_AFTER, USER_AGENT};
-use hyper::rt::ReadBufCursor;
-use hyper::{Request, Response};
+use hyper::rt::{ReadBuf, ReadBufCursor};
 use rates_core::{
     BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Report, Step,
     Throttle, panic_error,
 };
 
-use crate::parse_retry_after;
+use crate::h1::{self, BodyReader, Framing};
 
 /// What an async runtime supplies to the shared client: a TCP connection,
 /// a timer, and a way to start a task. Everything else (HTTP, timeouts, the
@@ -120,7 +120,6 @@ struct Target {
     host: String,
     port: u16,
     authority: String,
-    host_header: Option<HeaderValue>,
     connect_timeout: Duration,
     request_timeout: Duration,
     max_body: usize,
@@ -148,7 +147,6 @@ impl Target {
             host: endpoint.host().to_owned(),
             port: endpoint.port(),
             authority: endpoint.authority().to_owned(),
-            host_header: HeaderValue::from_str(endpoint.authority()).ok(),
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
             max_body: config.max_body_bytes,
@@ -158,40 +156,32 @@ impl Target {
         }
     }
 
-    fn request(&self, path_and_query: &str) -> Result<Request<Empty<Bytes>>, Error> {
-        let host = self.host_header.clone().ok_or_else(|| {
-            Error::invalid_input(format!(
+    /// Writes `GET path_and_query` into `out` (cleared first): a path or
+    /// host that cannot be sent as it is fails here, before anything is
+    /// connected.
+    fn encode(&self, path_and_query: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+        if !h1::is_token_text(&self.authority) {
+            return Err(Error::invalid_input(format!(
                 "invalid endpoint host `{}`: it cannot be sent as a Host header; \
                  use a plain host name or IP address",
                 self.authority
-            ))
-        })?;
-        Request::get(path_and_query)
-            .header(HOST, host)
-            .header(USER_AGENT, HeaderValue::from_static(crate::USER_AGENT))
-            .body(Empty::new())
-            .map_err(|e| {
-                Error::invalid_input(format!(
-                    "invalid request path `{path_and_query}`: {e}; check the endpoint template"
-                ))
-            })
+            )));
+        }
+        if !path_and_query.starts_with('/') || !h1::is_token_text(path_and_query) {
+            return Err(Error::invalid_input(format!(
+                "invalid request path `{path_and_query}`: it must start with `/` and hold no \
+                 spaces or control characters; check the endpoint template"
+            )));
+        }
+        out.clear();
+        h1::encode_request(out, path_and_query, &self.authority);
+        Ok(())
     }
 
-    fn connection_error(&self, e: &(dyn StdError + 'static)) -> Error {
+    /// An I/O error on a connection: a timeout or a connection error.
+    fn io_error(&self, what: &str, e: &io::Error) -> Error {
         if let Some(tls) = crate::tls::rustls_error(e) {
             return crate::tls::error(&self.authority, tls);
-        }
-        if e.downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_parse_too_large)
-        {
-            return Error::new(
-                ErrorKind::Connection,
-                format!(
-                    "the response headers are larger than the client's {READ_BUFFER}-byte \
-                     read buffer (from {}); the rates APIs send well under 1 KiB",
-                    self.authority
-                ),
-            );
         }
         let kind = if is_timed_out(e) {
             ErrorKind::Timeout
@@ -200,7 +190,23 @@ impl Target {
         };
         Error::new(
             kind,
-            format!("the connection to {} failed: {}", self.authority, chain(e)),
+            format!(
+                "the connection to {} failed {what}: {}",
+                self.authority,
+                chain(e)
+            ),
+        )
+    }
+
+    /// A response that breaks HTTP/1.1 (never retried differently from a
+    /// dropped connection: both are connection errors).
+    fn protocol_error(&self, why: impl fmt::Display) -> Error {
+        Error::new(
+            ErrorKind::Connection,
+            format!(
+                "the response from {} is not usable HTTP/1.1: {why}",
+                self.authority
+            ),
         )
     }
 
@@ -317,7 +323,7 @@ impl<Io: hyper::rt::Read + Unpin> futures_io::AsyncRead for Compat<Io> {
         cx: &mut std::task::Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let mut read = hyper::rt::ReadBuf::new(buf);
+        let mut read = ReadBuf::new(buf);
         match Pin::new(&mut self.0).poll_read(cx, read.unfilled()) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(read.filled().len())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -350,22 +356,21 @@ impl<Io: hyper::rt::Write + Unpin> futures_io::AsyncWrite for Compat<Io> {
     }
 }
 
-/// One HTTP/1.1 connection: the handle requests are sent on, and the
-/// connection future that does the I/O, polled by the task that sends (see
-/// [`Conn::exchange`]).
-struct Conn<Io: hyper::rt::Read + hyper::rt::Write + Unpin> {
-    sender: SendRequest<Empty<Bytes>>,
-    /// `None` once the connection has finished (closed or failed).
-    io: Option<Pin<Box<Http1<Io>>>>,
+/// One HTTP/1.1 keep-alive connection and its one buffer.
+struct Conn<Io> {
+    io: Io,
+    /// The request is written from it, then the response read into it.
+    buf: Vec<u8>,
+    /// Whether a response has come back on it (so the server may have
+    /// closed it while it sat idle).
+    reused: bool,
 }
-
-/// hyper's connection future for GET requests (no request body).
-type Http1<Io> = Connection<Io, Empty<Bytes>>;
 
 /// Why an exchange on a connection failed.
 enum ExchangeError {
-    /// The connection was closed before anything was sent on it.
-    NotReady(hyper::Error),
+    /// The kept-alive connection had been closed by the server before
+    /// anything was sent on it.
+    NotReady(Error),
     /// The request failed after it was sent.
     Failed(Error),
 }
@@ -397,7 +402,7 @@ impl<R: AsyncRuntime> AsyncClient<R> {
 
     /// Whether it holds an open keep-alive connection.
     pub fn is_connected(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| !c.is_closed())
+        self.conn.is_some()
     }
 
     /// Sends one `GET path_and_query` and returns the status, `Retry-After`
@@ -472,7 +477,7 @@ impl<R: AsyncRuntime> AsyncClient<R> {
     /// the send connects again and reports its own error.
     async fn wait(&mut self, d: Duration) {
         let until = Instant::now() + d;
-        if self.conn.as_ref().is_none_or(Conn::is_closed) {
+        if self.conn.is_none() {
             let connecting = async { connect(&self.runtime, &self.target).await.ok() };
             let waited = async {
                 self.runtime.sleep(d).await;
@@ -516,25 +521,26 @@ impl<R: AsyncRuntime> AsyncClient<R> {
 }
 
 /// One request on the kept-alive connection in `slot`, connecting first if
-/// there is none or it has closed.
+/// there is none.
 async fn attempt<R: AsyncRuntime>(
     runtime: &R,
     target: &Target,
     slot: &mut Option<Conn<Stream<R::Io>>>,
     path_and_query: &str,
 ) -> Result<RawResponse, Error> {
+    // A request that cannot be built fails before anything is connected.
+    let mut request = Vec::new();
+    target.encode(path_and_query, &mut request)?;
     let mut fresh = false;
     loop {
-        // A request that cannot be built fails before anything is connected.
-        let request = target.request(path_and_query)?;
-        if slot.as_ref().is_none_or(Conn::is_closed) {
-            *slot = Some(connect(runtime, target).await?);
-            fresh = true;
-        }
-        let Some(conn) = slot.as_mut() else {
-            continue;
+        let conn = match slot {
+            Some(conn) => conn,
+            None => {
+                fresh = true;
+                slot.insert(connect(runtime, target).await?)
+            }
         };
-        match conn.exchange(target, request).await {
+        match conn.exchange(target, &request).await {
             Ok((raw, reusable)) => {
                 if !reusable {
                     *slot = None;
@@ -545,59 +551,229 @@ async fn attempt<R: AsyncRuntime>(
             // on it, so this is not an attempt: connect again (once: the
             // next connection is fresh).
             Err(ExchangeError::NotReady(_)) if !fresh => *slot = None,
-            Err(ExchangeError::NotReady(e)) => return Err(target.connection_error(&e)),
-            Err(ExchangeError::Failed(e)) => return Err(e),
+            Err(ExchangeError::NotReady(e) | ExchangeError::Failed(e)) => {
+                *slot = None;
+                return Err(e);
+            }
         }
     }
 }
 
-impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static> Conn<Io> {
-    fn is_closed(&self) -> bool {
-        self.io.is_none() || self.sender.is_closed()
+/// The longest response head accepted (status line and headers); the
+/// buffer grows to it only for a head that needs it.
+const MAX_HEAD: usize = 64 * 1024;
+
+impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> Conn<Io> {
+    fn new(io: Io) -> Self {
+        Self {
+            io,
+            buf: vec![0; READ_BUFFER],
+            reused: false,
+        }
     }
 
-    /// Sends one request and reads its response, polling the connection
-    /// future alongside. The flag says whether the connection may be reused
-    /// (the body was read to its end).
+    /// Sends `request` and reads its response. The flag says whether the
+    /// connection may be reused (the body was read to its end, the server
+    /// did not ask to close, and nothing followed the response).
     async fn exchange(
         &mut self,
         target: &Target,
-        request: Request<Empty<Bytes>>,
+        request: &[u8],
     ) -> Result<(RawResponse, bool), ExchangeError> {
-        let Self { sender, io } = self;
-        let exchange = async {
-            sender.ready().await.map_err(ExchangeError::NotReady)?;
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| ExchangeError::Failed(target.connection_error(&e)))?;
-            read_response(target, response)
-                .await
-                .map_err(ExchangeError::Failed)
-        };
-        let mut exchange = pin!(exchange);
+        if self.reused && self.closed_while_idle().await {
+            return Err(ExchangeError::NotReady(Error::new(
+                ErrorKind::Connection,
+                format!("{} closed the kept-alive connection", target.authority),
+            )));
+        }
+        self.reused = true;
+        self.write_all(request)
+            .await
+            .map_err(|e| ExchangeError::Failed(target.io_error("sending the request", &e)))?;
+        let result = self.read_response(target).await;
+        if self.buf.len() > READ_BUFFER {
+            // A long head grew it: back to the usual size for the next one.
+            self.buf.truncate(READ_BUFFER);
+            self.buf.shrink_to_fit();
+        }
+        result.map_err(ExchangeError::Failed)
+    }
+
+    /// Whether the server has closed (or written to) the connection while
+    /// it was idle: one non-blocking look, which on a quiet connection
+    /// costs no system call where the runtime tracks readiness.
+    async fn closed_while_idle(&mut self) -> bool {
+        let Self { io, buf, .. } = self;
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(done) = exchange.as_mut().poll(cx) {
-                return Poll::Ready(done);
+            let mut read = ReadBuf::new(&mut buf[..]);
+            match Pin::new(&mut *io).poll_read(cx, read.unfilled()) {
+                Poll::Pending => Poll::Ready(false),
+                // An end of file, bytes nobody asked for, or an error.
+                Poll::Ready(_) => Poll::Ready(true),
             }
-            if let Some(connection) = io.as_mut() {
-                // Its errors reach the request in flight through hyper's
-                // callback; once it is done, nothing more can be sent on it.
-                if connection.as_mut().poll(cx).is_ready() {
-                    *io = None;
-                }
-                // The connection may have just handed the request its
-                // response: look again before sleeping.
-                return exchange.as_mut().poll(cx);
-            }
-            Poll::Pending
         })
         .await
+    }
+
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = std::future::poll_fn(|cx| Pin::new(&mut self.io).poll_write(cx, bytes)).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            bytes = &bytes[n..];
+        }
+        std::future::poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx)).await
+    }
+
+    /// Reads into `buf[from..]`; 0 is the end of the stream.
+    async fn read_into(&mut self, from: usize) -> io::Result<usize> {
+        let Self { io, buf, .. } = self;
+        std::future::poll_fn(|cx| {
+            let mut read = ReadBuf::new(&mut buf[from..]);
+            match Pin::new(&mut *io).poll_read(cx, read.unfilled()) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(read.filled().len())),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Makes room after `filled` bytes: doubles the buffer, up to
+    /// [`MAX_HEAD`] (a head, or a chunk-size line, that does not fit).
+    fn grow(&mut self, target: &Target, filled: usize) -> Result<(), Error> {
+        if filled < self.buf.len() {
+            return Ok(());
+        }
+        if self.buf.len() >= MAX_HEAD {
+            return Err(target.protocol_error(format_args!(
+                "a response head or chunk line longer than {MAX_HEAD} bytes; \
+                 the rates APIs send well under 1 KiB"
+            )));
+        }
+        self.buf.resize((self.buf.len() * 2).min(MAX_HEAD), 0);
+        Ok(())
+    }
+
+    /// Reads the status, `Retry-After` and body (for 2xx, up to the cap;
+    /// error bodies are drained and dropped). The flag says whether the
+    /// connection may be reused.
+    async fn read_response(&mut self, target: &Target) -> Result<(RawResponse, bool), Error> {
+        let mut filled = 0;
+        let head = loop {
+            if filled > 0 {
+                match h1::parse_head(&self.buf[..filled]) {
+                    Ok(Some(head)) => break head,
+                    Ok(None) => {}
+                    Err(e) => return Err(target.protocol_error(e)),
+                }
+            }
+            self.grow(target, filled)?;
+            let n = self
+                .read_into(filled)
+                .await
+                .map_err(|e| target.io_error("reading the response", &e))?;
+            if n == 0 {
+                return Err(Error::new(
+                    ErrorKind::Connection,
+                    format!(
+                        "{} closed the connection before a complete response head \
+                         ({filled} bytes of it)",
+                        target.authority
+                    ),
+                ));
+            }
+            filled += n;
+        };
+        let success = (200..300).contains(&head.status);
+        let raw = |body| RawResponse {
+            status: head.status,
+            retry_after: head.retry_after,
+            body,
+        };
+        let cap = target.max_body;
+        if let Framing::Length(n) = head.framing
+            && n > u64::try_from(cap).unwrap_or(u64::MAX)
+        {
+            // Announced larger than the cap: no need to read it.
+            return if success {
+                Err(target.too_large())
+            } else {
+                Ok((raw(Vec::new()), false))
+            };
+        }
+        let mut body = match head.framing {
+            Framing::Length(n) if success => Vec::with_capacity(usize::try_from(n).unwrap_or(0)),
+            _ => Vec::new(),
+        };
+        let mut drained = 0usize;
+        let mut reader = BodyReader::new(head.framing);
+        let mut start = head.len;
+        loop {
+            while start < filled && !reader.is_done() {
+                let fed = match reader.feed(&self.buf[start..filled]) {
+                    Ok(fed) => fed,
+                    Err(_) if !success => return Ok((raw(Vec::new()), false)),
+                    Err(h1::BodyError(why)) => return Err(target.protocol_error(why)),
+                };
+                let data = &self.buf[start + fed.data.0..start + fed.data.1];
+                if success {
+                    if body.len() + data.len() > cap {
+                        return Err(target.too_large());
+                    }
+                    body.extend_from_slice(data);
+                } else {
+                    drained += data.len();
+                    if drained > cap {
+                        return Ok((raw(Vec::new()), false));
+                    }
+                }
+                start += fed.used;
+                if fed.used == 0 {
+                    break;
+                }
+            }
+            if reader.is_done() {
+                break;
+            }
+            // Keep what is left of a control line, and read more.
+            self.buf.copy_within(start..filled, 0);
+            filled -= start;
+            start = 0;
+            self.grow(target, filled)?;
+            let n = match self.read_into(filled).await {
+                Ok(n) => n,
+                // An error body that breaks off still carries its status.
+                Err(_) if !success => return Ok((raw(Vec::new()), false)),
+                Err(e) => return Err(target.io_error("reading the body", &e)),
+            };
+            if n == 0 {
+                if reader == BodyReader::UntilClose {
+                    return Ok((raw(body), false));
+                }
+                if !success {
+                    return Ok((raw(Vec::new()), false));
+                }
+                return Err(Error::new(
+                    ErrorKind::Connection,
+                    format!(
+                        "{} closed the connection before the end of the body \
+                         (truncated after {} bytes)",
+                        target.authority,
+                        body.len()
+                    ),
+                ));
+            }
+            filled += n;
+        }
+        let reusable = head.keep_alive && start == filled;
+        Ok((raw(if success { body } else { Vec::new() }), reusable))
     }
 }
 
 /// Connects and, for `https://`, performs the TLS handshake (both bounded
-/// by the connect timeout), then sets HTTP/1.1 up on the stream (no I/O).
+/// by the connect timeout).
 async fn connect<R: AsyncRuntime>(
     runtime: &R,
     target: &Target,
@@ -653,78 +829,15 @@ async fn connect<R: AsyncRuntime>(
             ),
         ))
     };
-    let io = connecting.or(timeout).await?;
-    let (sender, connection) = http1::Builder::new()
-        .read_buf_exact_size(Some(READ_BUFFER))
-        .handshake(io)
-        .await
-        .map_err(|e| target.connection_error(&e))?;
-    Ok(Conn {
-        sender,
-        io: Some(Box::pin(connection)),
-    })
+    Ok(Conn::new(connecting.or(timeout).await?))
 }
 
-/// The read buffer each connection holds: hyper's default starts at 8 KiB
-/// and adapts upwards; this is exact. A response's status line and headers
-/// must fit in it (the APIs this client targets send well under 1 KiB);
-/// bodies stream through it in pieces of this size, up to the body cap.
-pub(crate) const READ_BUFFER: usize = 2048;
-
-/// Reads the status, `Retry-After` and body. The flag says whether the
-/// connection may be reused (the body was read to its end).
-async fn read_response(
-    target: &Target,
-    response: Response<Incoming>,
-) -> Result<(RawResponse, bool), Error> {
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
-    let success = (200..300).contains(&status);
-    let mut body = response.into_body();
-    let cap = u64::try_from(target.max_body).unwrap_or(u64::MAX);
-    let raw = |body| RawResponse {
-        status,
-        retry_after,
-        body,
-    };
-    if body.size_hint().lower() > cap {
-        // Announced larger than the cap: no need to read it.
-        return if success {
-            Err(target.too_large())
-        } else {
-            Ok((raw(Vec::new()), false))
-        };
-    }
-    let mut bytes = Vec::new();
-    let mut drained = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = match frame {
-            Ok(frame) => frame,
-            // An error body that breaks off still carries its status.
-            Err(_) if !success => return Ok((raw(Vec::new()), false)),
-            Err(e) => return Err(target.connection_error(&e)),
-        };
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        if success {
-            if bytes.len() + data.len() > target.max_body {
-                return Err(target.too_large());
-            }
-            bytes.extend_from_slice(&data);
-        } else {
-            drained += data.len();
-            if drained > target.max_body {
-                return Ok((raw(Vec::new()), false));
-            }
-        }
-    }
-    Ok((raw(bytes), true))
-}
+/// The buffer each connection holds: the request is written from it and
+/// the response read into it. A rates answer (head and body) is a few
+/// hundred bytes; longer bodies stream through it in pieces of this size,
+/// up to the body cap, and a longer head grows it (to at most 64 KiB) for
+/// that one response.
+pub(crate) const READ_BUFFER: usize = 1024;
 
 /// The shared state of one [`fetch_all`] run.
 #[derive(Debug)]
@@ -840,16 +953,12 @@ mod tests {
     fn requests_carry_host_and_user_agent() {
         let config = Config::new("http://127.0.0.1:9/rates?base={base}").unwrap();
         let target = Target::new(&config);
-        let request = target.request("/rates?base=USD").unwrap();
-        assert_eq!(request.uri(), "/rates?base=USD");
-        assert_eq!(request.headers()[HOST], "127.0.0.1:9");
-        assert!(
-            request.headers()[USER_AGENT]
-                .to_str()
-                .unwrap()
-                .starts_with("rates/")
-        );
-        let err = target.request("/rates?base=U S D").unwrap_err();
+        let mut out = Vec::new();
+        target.encode("/rates?base=USD", &mut out).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.starts_with("GET /rates?base=USD HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"));
+        assert!(text.contains("User-Agent: rates/"), "{text}");
+        let err = target.encode("/rates?base=U S D", &mut out).unwrap_err();
         assert!(
             err.is_invalid_input() && err.to_string().contains("U S D"),
             "{err}"

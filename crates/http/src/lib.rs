@@ -44,6 +44,8 @@
 mod async_client;
 #[cfg(feature = "blocking")]
 mod blocking;
+#[cfg(feature = "async")]
+mod h1;
 mod retry_after;
 #[cfg(any(feature = "blocking", feature = "async"))]
 mod tls;

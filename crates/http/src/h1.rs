@@ -1,0 +1,485 @@
+//! HTTP/1.1 framing for one GET at a time, without I/O: the request bytes,
+//! the response head (parsed by `httparse`, the parser hyper itself uses)
+//! and the body's framing (`Content-Length`, chunked, or up to the close).
+//!
+//! Why not hyper's client connection: it allocates a fixed 8 KiB write
+//! buffer and an 8 KiB request-channel block per connection and sends every
+//! request through a channel and a callback to its own dispatcher. With
+//! 10,000 connections those fixed parts alone are 160 MiB, and the
+//! dispatcher's hand-offs were a third of the client's own CPU per request
+//! (see `results/*-h1` and the `rates-http` docs). A rates client needs
+//! one request in flight per connection and nothing else of HTTP, so the
+//! async client keeps exactly one small buffer per connection and parses
+//! in place; this module is the part of it that can be tested without a
+//! socket.
+
+use std::time::Duration;
+
+use crate::parse_retry_after;
+
+/// The most header lines a response may carry.
+const MAX_HEADERS: usize = 64;
+
+/// Appends `GET path_and_query` with `Host`, `User-Agent` and `Accept` to
+/// `out`.
+pub(crate) fn encode_request(out: &mut Vec<u8>, path_and_query: &str, host: &str) {
+    out.extend_from_slice(b"GET ");
+    out.extend_from_slice(path_and_query.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(b"\r\nUser-Agent: ");
+    out.extend_from_slice(crate::USER_AGENT.as_bytes());
+    out.extend_from_slice(b"\r\nAccept: application/json\r\n\r\n");
+}
+
+/// Whether `s` can be sent as it is in a request line or a header: visible
+/// ASCII only, no spaces or control characters.
+pub(crate) fn is_token_text(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// How a response's body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body (`204`, `304`, or `Content-Length: 0`).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Everything up to the server's close (no length given).
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    /// Bytes of the buffer the head took (including any `1xx` heads before it).
+    pub(crate) len: usize,
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) framing: Framing,
+    /// Whether the connection may carry another request after this one.
+    pub(crate) keep_alive: bool,
+}
+
+/// Why a response head could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HeadError {
+    /// Not HTTP/1.x, or a malformed status line or header.
+    Malformed(String),
+    /// Conflicting or unparsable length headers.
+    BadLength(String),
+}
+
+impl std::fmt::Display for HeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "a malformed response head ({why})"),
+            Self::BadLength(why) => write!(f, "an unusable body length ({why})"),
+        }
+    }
+}
+
+/// Parses the head at the start of `buf`: `Ok(None)` when more bytes are
+/// needed. Interim `1xx` heads (other than `101`) are skipped.
+pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
+    let mut start = 0;
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut response = httparse::Response::new(&mut headers);
+        let len = match response.parse(&buf[start..]) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(e) => return Err(HeadError::Malformed(e.to_string())),
+        };
+        let status = response.code.unwrap_or(0);
+        if (100..200).contains(&status) && status != 101 {
+            start += len;
+            continue;
+        }
+        let mut head = Head {
+            len: start + len,
+            status,
+            retry_after: None,
+            framing: Framing::UntilClose,
+            keep_alive: response.version == Some(1),
+        };
+        let mut length: Option<u64> = None;
+        let mut chunked = false;
+        for h in response.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                let value = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        HeadError::BadLength(format!(
+                            "Content-Length `{}`",
+                            String::from_utf8_lossy(h.value)
+                        ))
+                    })?;
+                if length.is_some_and(|l| l != value) {
+                    return Err(HeadError::BadLength(
+                        "two different Content-Length headers".into(),
+                    ));
+                }
+                length = Some(value);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                // Only the last coding frames the body; anything but chunked
+                // there means "up to the close".
+                chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
+            } else if name.eq_ignore_ascii_case("connection") {
+                for token in h.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        head.keep_alive = false;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") && status != 101 {
+                        head.keep_alive = true;
+                    }
+                }
+            } else if name.eq_ignore_ascii_case("retry-after") {
+                head.retry_after = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(parse_retry_after);
+            }
+        }
+        if status == 101 {
+            head.keep_alive = false;
+        }
+        head.framing = if status == 204 || status == 304 {
+            Framing::Empty
+        } else if chunked {
+            Framing::Chunked
+        } else {
+            match length {
+                Some(0) => Framing::Empty,
+                Some(n) => Framing::Length(n),
+                None => Framing::UntilClose,
+            }
+        };
+        if head.framing == Framing::UntilClose {
+            head.keep_alive = false;
+        }
+        return Ok(Some(head));
+    }
+}
+
+fn last_token(value: &[u8]) -> &[u8] {
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
+}
+
+/// Reads a body's framing off the bytes as they arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyReader {
+    /// This many bytes of data left.
+    Length(u64),
+    /// Chunked: at a size line.
+    ChunkSize,
+    /// Chunked: this many bytes of the current chunk left.
+    ChunkData(u64),
+    /// Chunked: the CRLF after a chunk's data.
+    ChunkEnd,
+    /// Chunked: trailer lines after the last chunk, up to an empty line.
+    Trailers,
+    /// Everything up to the close.
+    UntilClose,
+    /// The body is complete.
+    Done,
+}
+
+/// A body that does not follow its own framing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BodyError(pub(crate) String);
+
+/// What one [`BodyReader::feed`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fed {
+    /// Bytes of the input taken.
+    pub(crate) used: usize,
+    /// Of them, the range that is body data.
+    pub(crate) data: (usize, usize),
+}
+
+/// The longest chunk-size or trailer line accepted.
+const MAX_LINE: usize = 4096;
+
+impl BodyReader {
+    pub(crate) fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::Empty | Framing::Length(0) => Self::Done,
+            Framing::Length(n) => Self::Length(n),
+            Framing::Chunked => Self::ChunkSize,
+            Framing::UntilClose => Self::UntilClose,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        *self == Self::Done
+    }
+
+    /// Takes what it can of `input`. Call again with the rest while
+    /// `used < input.len()` and the body is not done; `used == 0` means a
+    /// control line is incomplete and more bytes are needed.
+    pub(crate) fn feed(&mut self, input: &[u8]) -> Result<Fed, BodyError> {
+        let data_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).min(input.len());
+        match *self {
+            Self::Done => Ok(Fed {
+                used: 0,
+                data: (0, 0),
+            }),
+            Self::UntilClose => Ok(Fed {
+                used: input.len(),
+                data: (0, input.len()),
+            }),
+            Self::Length(left) => {
+                let n = data_of(left);
+                let left = left - n as u64;
+                *self = if left == 0 {
+                    Self::Done
+                } else {
+                    Self::Length(left)
+                };
+                Ok(Fed {
+                    used: n,
+                    data: (0, n),
+                })
+            }
+            Self::ChunkData(left) => {
+                let n = data_of(left);
+                let left = left - n as u64;
+                *self = if left == 0 {
+                    Self::ChunkEnd
+                } else {
+                    Self::ChunkData(left)
+                };
+                Ok(Fed {
+                    used: n,
+                    data: (0, n),
+                })
+            }
+            Self::ChunkSize => match httparse::parse_chunk_size(input) {
+                Ok(httparse::Status::Complete((used, size))) => {
+                    *self = if size == 0 {
+                        Self::Trailers
+                    } else {
+                        Self::ChunkData(size)
+                    };
+                    Ok(Fed {
+                        used,
+                        data: (used, used),
+                    })
+                }
+                Ok(httparse::Status::Partial) if input.len() < MAX_LINE => Ok(Fed {
+                    used: 0,
+                    data: (0, 0),
+                }),
+                _ => Err(BodyError("a malformed chunk size line".into())),
+            },
+            Self::ChunkEnd => {
+                if input.len() < 2 {
+                    return match input {
+                        [] | [b'\r'] => Ok(Fed {
+                            used: 0,
+                            data: (0, 0),
+                        }),
+                        _ => Err(BodyError("a chunk not followed by CRLF".into())),
+                    };
+                }
+                if &input[..2] != b"\r\n" {
+                    return Err(BodyError("a chunk not followed by CRLF".into()));
+                }
+                *self = Self::ChunkSize;
+                Ok(Fed {
+                    used: 2,
+                    data: (2, 2),
+                })
+            }
+            Self::Trailers => match input.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    let line = input[..end].strip_suffix(b"\r").unwrap_or(&input[..end]);
+                    if line.is_empty() {
+                        *self = Self::Done;
+                    }
+                    Ok(Fed {
+                        used: end + 1,
+                        data: (end + 1, end + 1),
+                    })
+                }
+                None if input.len() < MAX_LINE => Ok(Fed {
+                    used: 0,
+                    data: (0, 0),
+                }),
+                None => Err(BodyError("a trailer line too long".into())),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Head {
+        parse_head(text.as_bytes()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn requests_are_one_get_with_host_and_user_agent() {
+        let mut out = Vec::new();
+        encode_request(&mut out, "/rates?base=USD", "127.0.0.1:9");
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("GET /rates?base=USD HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"));
+        assert!(text.contains(&format!("User-Agent: {}\r\n", crate::USER_AGENT)));
+        assert!(text.ends_with("\r\n\r\n"));
+        assert!(is_token_text("/rates?base=USD"));
+        assert!(!is_token_text("/rates?base=U S D"));
+        assert!(!is_token_text("/a\r\nX: y"));
+        assert!(!is_token_text(""));
+    }
+
+    #[test]
+    fn heads_give_status_framing_and_reuse() {
+        let h = head("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nbody");
+        assert_eq!(h.status, 200);
+        assert_eq!(h.framing, Framing::Length(12));
+        assert!(h.keep_alive);
+        assert_eq!(h.len, "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n".len());
+
+        let h = head("HTTP/1.1 429 Too Many\r\nretry-after: 2\r\nconnection: close\r\n\r\n");
+        assert_eq!(h.retry_after, Some(Duration::from_secs(2)));
+        assert!(!h.keep_alive);
+        assert_eq!(h.framing, Framing::UntilClose);
+
+        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(h.keep_alive);
+
+        let h = head("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n");
+        assert!(!h.keep_alive, "HTTP/1.0 closes unless told otherwise");
+        let h = head("HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n");
+        assert!(h.keep_alive);
+
+        let h = head("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n");
+        assert_eq!(h.framing, Framing::Empty);
+
+        let h = head("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(h.status, 200);
+        assert_eq!(h.framing, Framing::Empty);
+        assert_eq!(h.len, 63);
+    }
+
+    #[test]
+    fn incomplete_and_broken_heads() {
+        assert_eq!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Le"), Ok(None));
+        assert_eq!(parse_head(b""), Ok(None));
+        assert!(matches!(
+            parse_head(b"SSH-2.0-OpenSSH\r\n\r\n"),
+            Err(HeadError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+            Err(HeadError::BadLength(_))
+        ));
+        assert!(matches!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            Err(HeadError::BadLength(_))
+        ));
+    }
+
+    /// Feeds `wire` in pieces of `step` bytes, as reads would hand them
+    /// over, and returns the body and whether it completed.
+    fn decode(framing: Framing, wire: &[u8], step: usize) -> Result<(Vec<u8>, bool), BodyError> {
+        let mut reader = BodyReader::new(framing);
+        let mut body = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        for piece in wire.chunks(step.max(1)) {
+            pending.extend_from_slice(piece);
+            loop {
+                if reader.is_done() || pending.is_empty() {
+                    break;
+                }
+                let fed = reader.feed(&pending)?;
+                body.extend_from_slice(&pending[fed.data.0..fed.data.1]);
+                pending.drain(..fed.used);
+                if fed.used == 0 {
+                    break;
+                }
+            }
+        }
+        Ok((body, reader.is_done()))
+    }
+
+    fn chunked(body: &[u8], sizes: &[usize]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        let mut rest = body;
+        let mut sizes = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*sizes.next().unwrap()).clamp(1, rest.len());
+            wire.extend_from_slice(format!("{n:x};ext=1\r\n").as_bytes());
+            wire.extend_from_slice(&rest[..n]);
+            wire.extend_from_slice(b"\r\n");
+            rest = &rest[n..];
+        }
+        wire.extend_from_slice(b"0\r\nX-Trailer: y\r\n\r\n");
+        wire
+    }
+
+    #[test]
+    fn chunked_bodies_decode_however_they_are_split() {
+        let body: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
+        let wire = chunked(&body, &[7, 64, 1, 200]);
+        for step in [1, 2, 3, 5, 17, 64, wire.len()] {
+            assert_eq!(
+                decode(Framing::Chunked, &wire, step),
+                Ok((body.clone(), true)),
+                "{step}"
+            );
+        }
+        // Cut short: incomplete, not an error.
+        let (got, done) = decode(Framing::Chunked, &wire[..wire.len() - 3], 9).unwrap();
+        assert_eq!(got, body);
+        assert!(!done);
+    }
+
+    #[test]
+    fn length_bodies_stop_at_their_length() {
+        assert_eq!(
+            decode(Framing::Length(5), b"hello", 2),
+            Ok((b"hello".to_vec(), true))
+        );
+        assert_eq!(
+            decode(Framing::Length(5), b"hel", 2),
+            Ok((b"hel".to_vec(), false))
+        );
+        assert_eq!(
+            decode(Framing::UntilClose, b"abc", 1),
+            Ok((b"abc".to_vec(), false))
+        );
+        assert_eq!(decode(Framing::Empty, b"", 1), Ok((Vec::new(), true)));
+    }
+
+    #[test]
+    fn broken_chunks_are_errors() {
+        assert!(decode(Framing::Chunked, b"zz\r\n", 4).is_err());
+        assert!(decode(Framing::Chunked, b"3\r\nabcXY0\r\n\r\n", 4).is_err());
+        let long = vec![b'1'; MAX_LINE + 1];
+        assert!(decode(Framing::Chunked, &long, MAX_LINE + 1).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_and_any_split_decode_to_the_body(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 1..600),
+            sizes in proptest::collection::vec(1usize..300, 1..6),
+            step in 1usize..80,
+        ) {
+            let wire = chunked(&body, &sizes);
+            proptest::prop_assert_eq!(decode(Framing::Chunked, &wire, step), Ok((body, true)));
+        }
+    }
+}
