@@ -23,10 +23,9 @@
 //! the one task waiting for it, and dropping a connection (after an error, a
 //! timeout, or at the end of the run) closes its socket at once, so nothing
 //! of a run is left behind on the caller's runtime. A connection holds one
-//! buffer of [`READ_BUFFER`] bytes (grown only for a longer response head),
+//! buffer of [`h1::BUFFER`] bytes (grown only for a longer response head),
 //! which the request is written from and the response read into.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -44,7 +43,7 @@ use rates_core::{
     Throttle, panic_error,
 };
 
-use crate::h1::{self, BodyReader, Framing};
+use crate::h1;
 
 /// What an async runtime supplies to the shared client: a TCP connection,
 /// a timer, and a way to start a task. Everything else (HTTP, timeouts, the
@@ -156,10 +155,9 @@ impl Target {
         }
     }
 
-    /// Writes `GET path_and_query` into `out` (cleared first): a path or
-    /// host that cannot be sent as it is fails here, before anything is
-    /// connected.
-    fn encode(&self, path_and_query: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+    /// Checks that `GET path_and_query` can be sent to this host as it is:
+    /// one that cannot fails here, before anything is connected.
+    fn check(&self, path_and_query: &str) -> Result<(), Error> {
         if !h1::is_token_text(&self.authority) {
             return Err(Error::invalid_input(format!(
                 "invalid endpoint host `{}`: it cannot be sent as a Host header; \
@@ -173,81 +171,15 @@ impl Target {
                  spaces or control characters; check the endpoint template"
             )));
         }
-        out.clear();
-        h1::encode_request(out, path_and_query, &self.authority);
         Ok(())
     }
 
-    /// An I/O error on a connection: a timeout or a connection error.
-    fn io_error(&self, what: &str, e: &io::Error) -> Error {
-        if let Some(tls) = crate::tls::rustls_error(e) {
-            return crate::tls::error(&self.authority, tls);
+    fn peer(&self) -> h1::Peer<'_> {
+        h1::Peer {
+            authority: &self.authority,
+            max_body: self.max_body,
         }
-        let kind = if is_timed_out(e) {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Connection
-        };
-        Error::new(
-            kind,
-            format!(
-                "the connection to {} failed {what}: {}",
-                self.authority,
-                chain(e)
-            ),
-        )
     }
-
-    /// A response that breaks HTTP/1.1 (never retried differently from a
-    /// dropped connection: both are connection errors).
-    fn protocol_error(&self, why: impl fmt::Display) -> Error {
-        Error::new(
-            ErrorKind::Connection,
-            format!(
-                "the response from {} is not usable HTTP/1.1: {why}",
-                self.authority
-            ),
-        )
-    }
-
-    fn too_large(&self) -> Error {
-        Error::new(
-            ErrorKind::BodyTooLarge,
-            format!(
-                "the response body is larger than the {}-byte cap (raise max_body_bytes)",
-                self.max_body
-            ),
-        )
-    }
-}
-
-/// An error and its sources, joined with `": "`.
-fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
-/// Whether the OS reported a timeout anywhere in the chain.
-fn is_timed_out(e: &(dyn StdError + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        if e.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        next = e.source();
-    }
-    false
 }
 
 /// An async HTTP client over one keep-alive HTTP/1.1 connection, configured
@@ -364,6 +296,7 @@ struct Conn<Io> {
     /// Whether a response has come back on it (so the server may have
     /// closed it while it sat idle).
     reused: bool,
+    last_used: Instant,
 }
 
 /// Why an exchange on a connection failed.
@@ -528,9 +461,8 @@ async fn attempt<R: AsyncRuntime>(
     slot: &mut Option<Conn<Stream<R::Io>>>,
     path_and_query: &str,
 ) -> Result<RawResponse, Error> {
-    // A request that cannot be built fails before anything is connected.
-    let mut request = Vec::new();
-    target.encode(path_and_query, &mut request)?;
+    // A request that cannot be sent fails before anything is connected.
+    target.check(path_and_query)?;
     let mut fresh = false;
     loop {
         let conn = match slot {
@@ -540,7 +472,7 @@ async fn attempt<R: AsyncRuntime>(
                 slot.insert(connect(runtime, target).await?)
             }
         };
-        match conn.exchange(target, &request).await {
+        match conn.exchange(target, path_and_query).await {
             Ok((raw, reusable)) => {
                 if !reusable {
                     *slot = None;
@@ -559,16 +491,13 @@ async fn attempt<R: AsyncRuntime>(
     }
 }
 
-/// The longest response head accepted (status line and headers); the
-/// buffer grows to it only for a head that needs it.
-const MAX_HEAD: usize = 64 * 1024;
-
 impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> Conn<Io> {
     fn new(io: Io) -> Self {
         Self {
             io,
-            buf: vec![0; READ_BUFFER],
+            buf: Vec::with_capacity(h1::BUFFER),
             reused: false,
+            last_used: Instant::now(),
         }
     }
 
@@ -578,22 +507,33 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> Conn<Io> {
     async fn exchange(
         &mut self,
         target: &Target,
-        request: &[u8],
+        path_and_query: &str,
     ) -> Result<(RawResponse, bool), ExchangeError> {
-        if self.reused && self.closed_while_idle().await {
+        if self.reused
+            && self.last_used.elapsed() >= h1::IDLE_CHECK
+            && self.closed_while_idle().await
+        {
             return Err(ExchangeError::NotReady(Error::new(
                 ErrorKind::Connection,
                 format!("{} closed the kept-alive connection", target.authority),
             )));
         }
         self.reused = true;
-        self.write_all(request)
-            .await
-            .map_err(|e| ExchangeError::Failed(target.io_error("sending the request", &e)))?;
+        let mut request = std::mem::take(&mut self.buf);
+        request.clear();
+        h1::encode_request(&mut request, path_and_query, &target.authority);
+        let written = self.write_all(&request).await;
+        self.buf = request;
+        self.buf.clear();
+        self.buf.resize(h1::BUFFER, 0);
+        written.map_err(|e| {
+            ExchangeError::Failed(target.peer().io_error("sending the request", &e))
+        })?;
         let result = self.read_response(target).await;
-        if self.buf.len() > READ_BUFFER {
+        self.last_used = Instant::now();
+        if self.buf.len() > h1::BUFFER {
             // A long head grew it: back to the usual size for the next one.
-            self.buf.truncate(READ_BUFFER);
+            self.buf.truncate(h1::BUFFER);
             self.buf.shrink_to_fit();
         }
         result.map_err(ExchangeError::Failed)
@@ -603,9 +543,10 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> Conn<Io> {
     /// it was idle: one non-blocking look, which on a quiet connection
     /// costs no system call where the runtime tracks readiness.
     async fn closed_while_idle(&mut self) -> bool {
-        let Self { io, buf, .. } = self;
+        let io = &mut self.io;
+        let mut byte = [0u8; 1];
         std::future::poll_fn(|cx| {
-            let mut read = ReadBuf::new(&mut buf[..]);
+            let mut read = ReadBuf::new(&mut byte);
             match Pin::new(&mut *io).poll_read(cx, read.unfilled()) {
                 Poll::Pending => Poll::Ready(false),
                 // An end of file, bytes nobody asked for, or an error.
@@ -640,135 +581,20 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> Conn<Io> {
         .await
     }
 
-    /// Makes room after `filled` bytes: doubles the buffer, up to
-    /// [`MAX_HEAD`] (a head, or a chunk-size line, that does not fit).
-    fn grow(&mut self, target: &Target, filled: usize) -> Result<(), Error> {
-        if filled < self.buf.len() {
-            return Ok(());
-        }
-        if self.buf.len() >= MAX_HEAD {
-            return Err(target.protocol_error(format_args!(
-                "a response head or chunk line longer than {MAX_HEAD} bytes; \
-                 the rates APIs send well under 1 KiB"
-            )));
-        }
-        self.buf.resize((self.buf.len() * 2).min(MAX_HEAD), 0);
-        Ok(())
-    }
-
-    /// Reads the status, `Retry-After` and body (for 2xx, up to the cap;
-    /// error bodies are drained and dropped). The flag says whether the
-    /// connection may be reused.
-    async fn read_response(&mut self, target: &Target) -> Result<(RawResponse, bool), Error> {
-        let mut filled = 0;
-        let head = loop {
-            if filled > 0 {
-                match h1::parse_head(&self.buf[..filled]) {
-                    Ok(Some(head)) => break head,
-                    Ok(None) => {}
-                    Err(e) => return Err(target.protocol_error(e)),
-                }
-            }
-            self.grow(target, filled)?;
-            let n = self
-                .read_into(filled)
-                .await
-                .map_err(|e| target.io_error("reading the response", &e))?;
-            if n == 0 {
-                return Err(Error::new(
-                    ErrorKind::Connection,
-                    format!(
-                        "{} closed the connection before a complete response head \
-                         ({filled} bytes of it)",
-                        target.authority
-                    ),
-                ));
-            }
-            filled += n;
-        };
-        let success = (200..300).contains(&head.status);
-        let raw = |body| RawResponse {
-            status: head.status,
-            retry_after: head.retry_after,
-            body,
-        };
-        let cap = target.max_body;
-        if let Framing::Length(n) = head.framing
-            && n > u64::try_from(cap).unwrap_or(u64::MAX)
-        {
-            // Announced larger than the cap: no need to read it.
-            return if success {
-                Err(target.too_large())
-            } else {
-                Ok((raw(Vec::new()), false))
-            };
-        }
-        let mut body = match head.framing {
-            Framing::Length(n) if success => Vec::with_capacity(usize::try_from(n).unwrap_or(0)),
-            _ => Vec::new(),
-        };
-        let mut drained = 0usize;
-        let mut reader = BodyReader::new(head.framing);
-        let mut start = head.len;
+    /// Reads the response into the connection's buffer.
+    async fn read_response(&mut self, target: &Target) -> h1::Exchanged {
+        let peer = target.peer();
+        let mut response = h1::ResponseReader::new();
         loop {
-            while start < filled && !reader.is_done() {
-                let fed = match reader.feed(&self.buf[start..filled]) {
-                    Ok(fed) => fed,
-                    Err(_) if !success => return Ok((raw(Vec::new()), false)),
-                    Err(h1::BodyError(why)) => return Err(target.protocol_error(why)),
-                };
-                let data = &self.buf[start + fed.data.0..start + fed.data.1];
-                if success {
-                    if body.len() + data.len() > cap {
-                        return Err(target.too_large());
-                    }
-                    body.extend_from_slice(data);
-                } else {
-                    drained += data.len();
-                    if drained > cap {
-                        return Ok((raw(Vec::new()), false));
-                    }
-                }
-                start += fed.used;
-                if fed.used == 0 {
-                    break;
-                }
-            }
-            if reader.is_done() {
-                break;
-            }
-            // Keep what is left of a control line, and read more.
-            self.buf.copy_within(start..filled, 0);
-            filled -= start;
-            start = 0;
-            self.grow(target, filled)?;
-            let n = match self.read_into(filled).await {
+            let from = response.next_read(&mut self.buf, peer)?;
+            let n = match self.read_into(from).await {
                 Ok(n) => n,
-                // An error body that breaks off still carries its status.
-                Err(_) if !success => return Ok((raw(Vec::new()), false)),
-                Err(e) => return Err(target.io_error("reading the body", &e)),
+                Err(e) => return response.failed(&e, peer),
             };
-            if n == 0 {
-                if reader == BodyReader::UntilClose {
-                    return Ok((raw(body), false));
-                }
-                if !success {
-                    return Ok((raw(Vec::new()), false));
-                }
-                return Err(Error::new(
-                    ErrorKind::Connection,
-                    format!(
-                        "{} closed the connection before the end of the body \
-                         (truncated after {} bytes)",
-                        target.authority,
-                        body.len()
-                    ),
-                ));
+            if let Some(done) = response.advance(&mut self.buf, n, peer) {
+                return done;
             }
-            filled += n;
         }
-        let reusable = head.keep_alive && start == filled;
-        Ok((raw(if success { body } else { Vec::new() }), reusable))
     }
 }
 
@@ -831,13 +657,6 @@ async fn connect<R: AsyncRuntime>(
     };
     Ok(Conn::new(connecting.or(timeout).await?))
 }
-
-/// The buffer each connection holds: the request is written from it and
-/// the response read into it. A rates answer (head and body) is a few
-/// hundred bytes; longer bodies stream through it in pieces of this size,
-/// up to the body cap, and a longer head grows it (to at most 64 KiB) for
-/// that one response.
-pub(crate) const READ_BUFFER: usize = 1024;
 
 /// The shared state of one [`fetch_all`] run.
 #[derive(Debug)]
@@ -920,6 +739,8 @@ async fn worker<R: AsyncRuntime>(
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as StdError;
+
     use super::*;
 
     #[derive(Debug)]
@@ -943,22 +764,18 @@ mod tests {
             io::ErrorKind::ConnectionReset,
             "reset by peer",
         ));
-        assert_eq!(chain(&reset), "connection error: reset by peer");
-        assert!(!is_timed_out(&reset));
+        assert_eq!(h1::chain(&reset), "connection error: reset by peer");
+        assert!(!h1::is_timed_out(&reset));
         let slow = Wrap(io::Error::new(io::ErrorKind::TimedOut, "slow"));
-        assert!(is_timed_out(&slow));
+        assert!(h1::is_timed_out(&slow));
     }
 
     #[test]
-    fn requests_carry_host_and_user_agent() {
+    fn paths_and_hosts_that_cannot_be_sent_are_refused() {
         let config = Config::new("http://127.0.0.1:9/rates?base={base}").unwrap();
         let target = Target::new(&config);
-        let mut out = Vec::new();
-        target.encode("/rates?base=USD", &mut out).unwrap();
-        let text = String::from_utf8(out.clone()).unwrap();
-        assert!(text.starts_with("GET /rates?base=USD HTTP/1.1\r\nHost: 127.0.0.1:9\r\n"));
-        assert!(text.contains("User-Agent: rates/"), "{text}");
-        let err = target.encode("/rates?base=U S D", &mut out).unwrap_err();
+        target.check("/rates?base=USD").unwrap();
+        let err = target.check("/rates?base=U S D").unwrap_err();
         assert!(
             err.is_invalid_input() && err.to_string().contains("U S D"),
             "{err}"

@@ -13,7 +13,12 @@
 //! in place; this module is the part of it that can be tested without a
 //! socket.
 
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
 use std::time::Duration;
+
+use rates_core::{Error, ErrorKind, RawResponse};
 
 use crate::parse_retry_after;
 
@@ -317,6 +322,284 @@ impl BodyReader {
                 None => Err(BodyError("a trailer line too long".into())),
             },
         }
+    }
+}
+
+/// Who an exchange is with, for its errors: the server and the body cap.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer<'a> {
+    pub(crate) authority: &'a str,
+    pub(crate) max_body: usize,
+}
+
+impl Peer<'_> {
+    /// An I/O error on a connection: a timeout, a TLS failure, or a
+    /// connection error.
+    pub(crate) fn io_error(&self, what: &str, e: &io::Error) -> Error {
+        if let Some(tls) = crate::tls::rustls_error(e) {
+            return crate::tls::error(self.authority, tls);
+        }
+        let kind = if is_timed_out(e) {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Connection
+        };
+        Error::new(
+            kind,
+            format!(
+                "the connection to {} failed {what}: {}",
+                self.authority,
+                chain(e)
+            ),
+        )
+    }
+
+    /// A response that breaks HTTP/1.1: a connection error, like a
+    /// dropped connection.
+    pub(crate) fn protocol_error(&self, why: impl fmt::Display) -> Error {
+        Error::new(
+            ErrorKind::Connection,
+            format!(
+                "the response from {} is not usable HTTP/1.1: {why}",
+                self.authority
+            ),
+        )
+    }
+
+    pub(crate) fn too_large(&self) -> Error {
+        Error::new(
+            ErrorKind::BodyTooLarge,
+            format!(
+                "the response body is larger than the {}-byte cap (raise max_body_bytes)",
+                self.max_body
+            ),
+        )
+    }
+}
+
+/// Whether the OS reported a timeout anywhere in the chain (a socket read
+/// timeout shows as `WouldBlock` on Unix).
+pub(crate) fn is_timed_out(e: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if e.downcast_ref::<io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            )
+        }) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// An error and its sources, joined with `": "`.
+pub(crate) fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The buffer each connection holds: the request is written from it and
+/// the response read into it. A rates answer (head and body) is a few
+/// hundred bytes; longer bodies stream through it in pieces of this size,
+/// up to the body cap, and a longer head grows it (to at most
+/// [`MAX_HEAD`]) for that one response.
+pub(crate) const BUFFER: usize = 1024;
+
+/// A kept-alive connection idle for longer than this is looked at (one
+/// non-blocking read) before a request is sent on it: the server may have
+/// closed it meanwhile, and a request sent on it would fail as an attempt.
+/// One reused at once (as under load) is not: the look would cost a system
+/// call per request.
+pub(crate) const IDLE_CHECK: Duration = Duration::from_millis(1);
+
+/// The longest response head accepted (status line and headers).
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// A finished exchange: the response, and whether the connection may carry
+/// another request (the body was read to its end, the server did not ask
+/// to close, and nothing followed the response).
+pub(crate) type Exchanged = Result<(RawResponse, bool), Error>;
+
+/// Reads one response out of a connection's buffer, whoever does the
+/// reading (a blocking socket or a task): the caller reads into
+/// `buf[next_read()..]` and hands the count to [`advance`](Self::advance)
+/// until it returns the result. Success bodies are kept up to the cap;
+/// error bodies are drained and dropped.
+#[derive(Debug)]
+pub(crate) struct ResponseReader {
+    filled: usize,
+    start: usize,
+    head: Option<Head>,
+    reader: BodyReader,
+    body: Vec<u8>,
+    drained: usize,
+}
+
+impl ResponseReader {
+    pub(crate) fn new() -> Self {
+        Self {
+            filled: 0,
+            start: 0,
+            head: None,
+            reader: BodyReader::Done,
+            body: Vec::new(),
+            drained: 0,
+        }
+    }
+
+    /// Where the next read goes in `buf`: from this index to its end. A
+    /// full buffer is doubled, up to [`MAX_HEAD`] (a head, or a chunk-size
+    /// line, that does not fit).
+    pub(crate) fn next_read(&mut self, buf: &mut Vec<u8>, peer: Peer<'_>) -> Result<usize, Error> {
+        if self.filled == buf.len() {
+            if buf.len() >= MAX_HEAD {
+                return Err(peer.protocol_error(format_args!(
+                    "a response head or chunk line longer than {MAX_HEAD} bytes; \
+                     the rates APIs send well under 1 KiB"
+                )));
+            }
+            buf.resize((buf.len() * 2).clamp(BUFFER, MAX_HEAD), 0);
+        }
+        Ok(self.filled)
+    }
+
+    /// Takes `n` more bytes read into `buf` (0: the end of the stream);
+    /// the result once the response is complete.
+    pub(crate) fn advance(
+        &mut self,
+        buf: &mut [u8],
+        n: usize,
+        peer: Peer<'_>,
+    ) -> Option<Exchanged> {
+        if n == 0 {
+            return Some(self.end_of_stream(peer));
+        }
+        self.filled += n;
+        if self.head.is_none() {
+            let head = match parse_head(&buf[..self.filled]) {
+                Ok(None) => return None,
+                Err(e) => return Some(Err(peer.protocol_error(e))),
+                Ok(Some(head)) => head,
+            };
+            let success = is_success(head.status);
+            if let Framing::Length(len) = head.framing {
+                if len > u64::try_from(peer.max_body).unwrap_or(u64::MAX) {
+                    // Announced larger than the cap: no need to read it.
+                    return Some(if success {
+                        Err(peer.too_large())
+                    } else {
+                        Ok((raw(&head, Vec::new()), false))
+                    });
+                }
+                if success {
+                    self.body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                }
+            }
+            self.start = head.len;
+            self.reader = BodyReader::new(head.framing);
+            self.head = Some(head);
+        }
+        let head = self.head.as_ref()?;
+        let success = is_success(head.status);
+        while self.start < self.filled && !self.reader.is_done() {
+            let fed = match self.reader.feed(&buf[self.start..self.filled]) {
+                Ok(fed) => fed,
+                Err(_) if !success => return Some(Ok((raw(head, Vec::new()), false))),
+                Err(BodyError(why)) => return Some(Err(peer.protocol_error(why))),
+            };
+            let data = &buf[self.start + fed.data.0..self.start + fed.data.1];
+            if success {
+                if self.body.len() + data.len() > peer.max_body {
+                    return Some(Err(peer.too_large()));
+                }
+                self.body.extend_from_slice(data);
+            } else {
+                self.drained += data.len();
+                if self.drained > peer.max_body {
+                    return Some(Ok((raw(head, Vec::new()), false)));
+                }
+            }
+            self.start += fed.used;
+            if fed.used == 0 {
+                break;
+            }
+        }
+        if self.reader.is_done() {
+            let reusable = head.keep_alive && self.start == self.filled;
+            let body = std::mem::take(&mut self.body);
+            return Some(Ok((raw(head, body), reusable)));
+        }
+        // Keep what is left of a control line at the front; read more.
+        buf.copy_within(self.start..self.filled, 0);
+        self.filled -= self.start;
+        self.start = 0;
+        None
+    }
+
+    /// A read failed: an error, except for an error status, whose body
+    /// does not matter.
+    pub(crate) fn failed(&self, e: &io::Error, peer: Peer<'_>) -> Exchanged {
+        match &self.head {
+            Some(head) if !is_success(head.status) => Ok((raw(head, Vec::new()), false)),
+            Some(_) => Err(peer.io_error("reading the body", e)),
+            None => Err(peer.io_error("reading the response", e)),
+        }
+    }
+
+    fn end_of_stream(&mut self, peer: Peer<'_>) -> Exchanged {
+        let Some(head) = &self.head else {
+            return Err(Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "{} closed the connection before a complete response head \
+                     ({} bytes of it)",
+                    peer.authority, self.filled
+                ),
+            ));
+        };
+        if self.reader == BodyReader::UntilClose {
+            return Ok((raw(head, std::mem::take(&mut self.body)), false));
+        }
+        if !is_success(head.status) {
+            return Ok((raw(head, Vec::new()), false));
+        }
+        Err(Error::new(
+            ErrorKind::Connection,
+            format!(
+                "{} closed the connection before the end of the body \
+                 (truncated after {} bytes)",
+                peer.authority,
+                self.body.len()
+            ),
+        ))
+    }
+}
+
+fn is_success(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+fn raw(head: &Head, body: Vec<u8>) -> RawResponse {
+    RawResponse {
+        status: head.status,
+        retry_after: head.retry_after,
+        body: if is_success(head.status) {
+            body
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -44,7 +44,7 @@
 mod async_client;
 #[cfg(feature = "blocking")]
 mod blocking;
-#[cfg(feature = "async")]
+#[cfg(any(feature = "blocking", feature = "async"))]
 mod h1;
 mod retry_after;
 #[cfg(any(feature = "blocking", feature = "async"))]
