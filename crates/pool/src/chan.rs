@@ -280,7 +280,9 @@ mod tests {
             s.join().unwrap();
         }
         got.sort_unstable();
-        let want: Vec<u32> = (0..4).flat_map(|t| (0..25).map(move |i| t * 100 + i)).collect();
+        let want: Vec<u32> = (0..4)
+            .flat_map(|t| (0..25).map(move |i| t * 100 + i))
+            .collect();
         assert_eq!(got, want);
         // Fewer than asked for: handed over once the senders are gone.
         tx.send(7).unwrap();
