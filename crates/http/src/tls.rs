@@ -3,11 +3,11 @@
 //! what to do.
 //!
 //! Certificates are verified against Mozilla's root store as the
-//! `webpki-roots` / `webpki-root-certs` crates ship it: compiled in, so a
-//! run gives the same answer on every machine and in every container (no
-//! dependence on what the OS has installed), and it is what ureq's own
-//! `rustls` feature uses. [`Config::ca_cert_pem`] adds roots to it; nothing
-//! turns verification off.
+//! `webpki-roots` crate ships it: compiled in, so a run gives the same
+//! answer on every machine and in every container (no dependence on what
+//! the OS has installed). [`Config::ca_cert_pem`] adds roots to it; nothing
+//! turns verification off. Both clients use one rustls client set-up
+//! ([`client_config`]).
 
 use std::error::Error as StdError;
 use std::io;
