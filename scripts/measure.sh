@@ -28,13 +28,8 @@ RATES=target/release/rates
 # The machine, and how busy it was: the ratios are only as good as the quiet.
 MACHINE="$(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at start, $(date -u +%FT%TZ)"
 
-$RATES serve --port "$PORT" --latency 0 --threads 1 --duration 900s --stats-every 3600s >/dev/null &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+. scripts/serve.sh
+serve_in_background "$RATES" --latency 0 --threads 1
 
 # wrk's own CPU (user + system, from GNU time's -f when it is there) gives
 # its CPU per request, to set beside each strategy's.

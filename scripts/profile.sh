@@ -36,14 +36,16 @@ CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_TARGET_DIR="$TARGET" \
   $CARGO build --release -q -p rates-cli
 RATES=$TARGET/release/rates
 
-$RATES serve --port "$PORT" --latency 0 --threads 1 --duration 600s --stats-every 3600s >/dev/null &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+. scripts/serve.sh
+serve_in_background "$RATES" --latency 0 --threads 1
 ENDPOINT="http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}"
+
+# The first N lines of a perf report (head closing the pipe early is fine).
+report() {
+  local n=$1
+  shift
+  { perf report -i "$data" --stdio -g none "$@" 2>/dev/null | grep '%' | head -n "$n"; } || true
+}
 
 for s in "${STRATEGIES[@]}"; do
   data="$OUT/$s.perf.data"
@@ -57,13 +59,13 @@ for s in "${STRATEGIES[@]}"; do
     echo "# $(uname -srm); $(nproc) CPUs; $(date -u +%FT%TZ)"
     echo
     echo "## Share of the client's CPU samples by where they ran"
-    perf report -i "$data" --no-children --sort dso --stdio -g none 2>/dev/null | grep '%' | head -8
+    report 8 --no-children --sort dso
     echo
     echo "## Hottest, callees included (top 40)"
-    perf report -i "$data" --children --sort symbol --stdio -g none 2>/dev/null | grep '%' | head -40
+    report 40 --children --sort symbol
     echo
     echo "## Hottest by own time (top 30)"
-    perf report -i "$data" --no-children --sort symbol --stdio -g none 2>/dev/null | grep '%' | head -30
+    report 30 --no-children --sort symbol
   } | cut -c1-150 | sed "s/[[:space:]]*$//" >"$OUT/$s.txt"
   rm -f "$data"
   echo "$s: $OUT/$s.txt"

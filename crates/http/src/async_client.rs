@@ -360,13 +360,9 @@ impl<R: AsyncRuntime> AsyncClient<R> {
         let attempt = attempt(runtime, target, conn, path_and_query);
         let timeout = async {
             runtime.sleep(target.request_timeout).await;
-            Err(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no complete response from {} within the {:?} request timeout \
-                     (raise request_timeout)",
-                    target.authority, target.request_timeout
-                ),
+            Err(h1::request_timed_out(
+                &target.authority,
+                target.request_timeout,
             ))
         };
         let result = attempt.or(timeout).await;
@@ -646,13 +642,9 @@ async fn connect<R: AsyncRuntime>(
     };
     let timeout = async {
         runtime.sleep(target.connect_timeout).await;
-        Err(Error::new(
-            ErrorKind::Timeout,
-            format!(
-                "could not connect to {} within the {:?} connect timeout \
-                 (raise connect_timeout)",
-                target.authority, target.connect_timeout
-            ),
+        Err(h1::connect_timed_out(
+            &target.authority,
+            target.connect_timeout,
         ))
     };
     Ok(Conn::new(connecting.or(timeout).await?))

@@ -167,16 +167,7 @@ impl BlockingClient {
         deadline: Instant,
     ) -> Result<(RawResponse, bool), Sent> {
         let peer = self.peer(url);
-        let timed_out = || {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no complete response from {} within the {:?} request timeout \
-                     (raise request_timeout)",
-                    url.authority, self.inner.request_timeout
-                ),
-            )
-        };
+        let timed_out = || h1::request_timed_out(url.authority, self.inner.request_timeout);
         // The socket's timeouts bound each read and write; the first read
         // of a request gets the whole request timeout (set once per
         // connection), later ones what is left of it.
@@ -239,16 +230,7 @@ impl BlockingClient {
     /// handshake; all within the connect timeout and `deadline`.
     fn connect(&self, url: &Url<'_>, deadline: Instant) -> Result<Conn, Error> {
         let until = deadline.min(Instant::now() + self.inner.connect_timeout);
-        let timed_out = || {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "could not connect to {} within the {:?} connect timeout \
-                     (raise connect_timeout)",
-                    url.authority, self.inner.connect_timeout
-                ),
-            )
-        };
+        let timed_out = || h1::connect_timed_out(url.authority, self.inner.connect_timeout);
         let failed = |e: &io::Error| {
             let kind = if h1::is_timed_out(e) {
                 ErrorKind::Timeout

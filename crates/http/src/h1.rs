@@ -241,26 +241,14 @@ impl BodyReader {
                 used: input.len(),
                 data: (0, input.len()),
             }),
-            Self::Length(left) => {
+            Self::Length(left) | Self::ChunkData(left) => {
                 let n = data_of(left);
                 let left = left - n as u64;
-                *self = if left == 0 {
-                    Self::Done
-                } else {
-                    Self::Length(left)
-                };
-                Ok(Fed {
-                    used: n,
-                    data: (0, n),
-                })
-            }
-            Self::ChunkData(left) => {
-                let n = data_of(left);
-                let left = left - n as u64;
-                *self = if left == 0 {
-                    Self::ChunkEnd
-                } else {
-                    Self::ChunkData(left)
+                *self = match (*self, left) {
+                    (Self::Length(_), 0) => Self::Done,
+                    (Self::Length(_), left) => Self::Length(left),
+                    (_, 0) => Self::ChunkEnd,
+                    (_, left) => Self::ChunkData(left),
                 };
                 Ok(Fed {
                     used: n,
@@ -393,6 +381,28 @@ pub(crate) fn is_timed_out(e: &(dyn StdError + 'static)) -> bool {
         next = e.source();
     }
     false
+}
+
+/// No complete response within the request timeout.
+pub(crate) fn request_timed_out(authority: &str, timeout: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "no complete response from {authority} within the {timeout:?} request timeout \
+             (raise request_timeout)"
+        ),
+    )
+}
+
+/// No connection (and TLS handshake) within the connect timeout.
+pub(crate) fn connect_timed_out(authority: &str, timeout: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!(
+            "could not connect to {authority} within the {timeout:?} connect timeout \
+             (raise connect_timeout)"
+        ),
+    )
 }
 
 /// An error and its sources, joined with `": "`.
