@@ -264,6 +264,9 @@ impl BlockingClient {
                 )));
             }
         };
+        // As the async runtimes' connections: a request is one write, but a
+        // TLS record split must not wait for an ACK.
+        socket.set_nodelay(true).map_err(|e| failed(&e))?;
         let stream = if url.https {
             let tls = self
                 .inner
