@@ -674,6 +674,13 @@ mod tests {
         let e = Endpoint::parse("http://example.com?base={base}").unwrap();
         assert_eq!(e.port(), 80);
         assert_eq!(e.path_and_query(code("EUR"), &[]), "/?base=EUR");
+        assert_eq!(e.url(code("EUR"), &[]), "http://example.com/?base=EUR");
+        // Other braces stay as they are; placeholders may repeat.
+        let e = Endpoint::parse("http://h/{x}/{base}?b={base}&s={symbols}&{").unwrap();
+        assert_eq!(
+            e.path_and_query(code("USD"), &[code("EUR")]),
+            "/{x}/USD?b=USD&s=EUR&{"
+        );
         let e = Endpoint::parse("http://[::1]:81/latest?from={base}").unwrap();
         assert_eq!((e.host(), e.port()), ("::1", 81));
         assert!(!e.is_https());
