@@ -407,7 +407,7 @@ impl<R: AsyncRuntime> AsyncClient<R> {
     async fn wait(&mut self, d: Duration) {
         let until = Instant::now() + d;
         if self.conn.is_none() {
-            let connecting = async { connect(&self.runtime, &self.target).await.ok() };
+            let connecting = async { Box::pin(connect(&self.runtime, &self.target)).await.ok() };
             let waited = async {
                 self.runtime.sleep(d).await;
                 None
@@ -465,7 +465,11 @@ async fn attempt<R: AsyncRuntime>(
             Some(conn) => conn,
             None => {
                 fresh = true;
-                slot.insert(connect(runtime, target).await?)
+                // Boxed: connecting (and a TLS handshake) is the largest
+                // state a request goes through and happens once per
+                // connection; inline, every waiting task would carry its
+                // size.
+                slot.insert(Box::pin(connect(runtime, target)).await?)
             }
         };
         match conn.exchange(target, path_and_query).await {
