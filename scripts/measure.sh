@@ -25,25 +25,31 @@ fi
 
 $CARGO build --release -q -p rates-cli
 RATES=target/release/rates
+# The machine, and how busy it was: the ratios are only as good as the quiet.
+MACHINE="$(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at start, $(date -u +%FT%TZ)"
 
-$RATES serve --port "$PORT" --latency 0 --threads 1 --duration 900s --stats-every 3600s >/dev/null &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+. scripts/serve.sh
+serve_in_background "$RATES" --latency 0 --threads 1
 
-wrk -t1 -c64 -d5s "http://127.0.0.1:$PORT/rates?base=USD&symbols=USD,EUR,PLN,NOK,CZK" | tee "$OUT/wrk.txt"
+# wrk's own CPU (user + system, from GNU time's -f when it is there) gives
+# its CPU per request, to set beside each strategy's.
+if [ -x /usr/bin/time ]; then
+  /usr/bin/time -f "wrk-cpu %U %S" -o "$OUT/wrk-cpu.txt" \
+    wrk -t1 -c64 -d5s "http://127.0.0.1:$PORT/rates?base=USD&symbols=USD,EUR,PLN,NOK,CZK" | tee "$OUT/wrk.txt"
+else
+  wrk -t1 -c64 -d5s "http://127.0.0.1:$PORT/rates?base=USD&symbols=USD,EUR,PLN,NOK,CZK" | tee "$OUT/wrk.txt"
+fi
 WRK=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
+WRK_REQUESTS=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
+WRK_US=$(awk -v n="$WRK_REQUESTS" '/^wrk-cpu/ && n > 0 {printf "%.1f", ($2 + $3) * 1e6 / n}' "$OUT/wrk-cpu.txt" 2>/dev/null || true)
 $RATES compare --scenario overhead --runs "$RUNS" \
   --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
   --export-json "$OUT/overhead.json" --export-csv "$OUT/overhead.csv" >"$OUT/overhead.txt"
 # requests/s of each strategy's median run against wrk's, from the CSV.
 awk -F, -v wrk="$WRK" '
-  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; printf "%-15s %12s %8s\n", "strategy", "requests/s", "x wrk"; next }
+  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; printf "%-15s %12s %8s %12s\n", "strategy", "requests/s", "x wrk", "CPU/request"; next }
   $col["median_s"] != "" {
     rate = $col["requests"] / $col["median_s"]
-    printf "%-15s %12.0f %8.2f\n", $col["strategy"], rate, rate / wrk
-  }' "$OUT/overhead.csv" | tee "$OUT/vs-wrk.txt"
-echo "wrk: $WRK requests/s; results in $OUT"
+    printf "%-15s %12.0f %8.2f %9.1f us\n", $col["strategy"], rate, rate / wrk, $col["cpu_per_request_us"]
+  }' "$OUT/overhead.csv" | { echo "# $MACHINE"; cat; } | tee "$OUT/vs-wrk.txt"
+echo "wrk: $WRK requests/s${WRK_US:+, $WRK_US us of CPU per request}; results in $OUT" | tee -a "$OUT/vs-wrk.txt"

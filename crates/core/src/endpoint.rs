@@ -122,32 +122,51 @@ impl Endpoint {
     /// The path and query for `base` (always starting with `/`).
     pub fn path_and_query(&self, base: CurrencyCode, symbols: &[CurrencyCode]) -> String {
         let tail = &self.template[self.path_start..];
-        let filled = fill(tail, base, symbols);
-        if filled.starts_with('/') {
-            filled
-        } else {
-            format!("/{filled}")
+        let mut out = String::with_capacity(tail.len() + 1 + 4 * symbols.len());
+        if !tail.starts_with('/') {
+            out.push('/');
         }
+        fill(&mut out, tail, base, symbols);
+        out
     }
 
     /// The full URL for `base`.
     pub fn url(&self, base: CurrencyCode, symbols: &[CurrencyCode]) -> String {
-        format!(
-            "{}://{}{}",
-            self.scheme(),
-            self.authority(),
-            self.path_and_query(base, symbols)
-        )
+        let tail = &self.template[self.path_start..];
+        let mut out = String::with_capacity(self.template.len() + 1 + 4 * symbols.len());
+        out.push_str(&self.template[..self.path_start]);
+        if !tail.starts_with('/') {
+            out.push('/');
+        }
+        fill(&mut out, tail, base, symbols);
+        out
     }
 }
 
-fn fill(tail: &str, base: CurrencyCode, symbols: &[CurrencyCode]) -> String {
-    let mut out = tail.replace("{base}", base.as_str());
-    if out.contains("{symbols}") {
-        let list: Vec<&str> = symbols.iter().map(CurrencyCode::as_str).collect();
-        out = out.replace("{symbols}", &list.join(","));
+/// Appends `tail` to `out` with `{base}` and `{symbols}` filled in, in one
+/// pass (this runs once per request).
+fn fill(out: &mut String, tail: &str, base: CurrencyCode, symbols: &[CurrencyCode]) {
+    let mut rest = tail;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        if let Some(r) = after.strip_prefix("{base}") {
+            out.push_str(base.as_str());
+            rest = r;
+        } else if let Some(r) = after.strip_prefix("{symbols}") {
+            for (i, s) in symbols.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(s.as_str());
+            }
+            rest = r;
+        } else {
+            out.push('{');
+            rest = &after[1..];
+        }
     }
-    out
+    out.push_str(rest);
 }
 
 impl FromStr for Endpoint {
@@ -203,6 +222,13 @@ mod tests {
         let e = Endpoint::parse("http://example.com?base={base}").unwrap();
         assert_eq!(e.port(), 80);
         assert_eq!(e.path_and_query(code("EUR"), &[]), "/?base=EUR");
+        assert_eq!(e.url(code("EUR"), &[]), "http://example.com/?base=EUR");
+        // Other braces stay as they are; placeholders may repeat.
+        let e = Endpoint::parse("http://h/{x}/{base}?b={base}&s={symbols}&{").unwrap();
+        assert_eq!(
+            e.path_and_query(code("USD"), &[code("EUR")]),
+            "/{x}/USD?b=USD&s=EUR&{"
+        );
         let e = Endpoint::parse("http://[::1]:81/latest?from={base}").unwrap();
         assert_eq!((e.host(), e.port()), ("::1", 81));
         assert!(!e.is_https());

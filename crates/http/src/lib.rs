@@ -1,26 +1,43 @@
 //! The HTTP edge shared by every strategy, so that a comparison measures
 //! scheduling and not different HTTP code.
 //!
-//! - [`BlockingClient`]: ureq 3 with keep-alive, the configured connect and
-//!   request timeouts, the body cap, and statuses returned as values (so a
-//!   429's `Retry-After` can be read). Used by the sync, thread, pool, rayon,
+//! Both clients speak HTTP/1.1 through one framing, written once (`h1`):
+//! the same request bytes, the response head parsed by `httparse` (the
+//! parser hyper uses), bodies delimited by `Content-Length`, chunked coding
+//! or the close, and one buffer of 1 KiB per connection that the request is
+//! written from and the response read into (grown only for a longer head,
+//! up to 64 KiB). The blocking strategies and the async ones therefore
+//! differ only in how they wait.
+//!
+//! - [`BlockingClient`]: `std::net` sockets with keep-alive (a pool of idle
+//!   connections shared by clones), the configured connect and request
+//!   timeouts, the body cap, and statuses returned as values (so a 429's
+//!   `Retry-After` can be read). Used by the sync, thread, pool, rayon,
 //!   process and `tokio-blocking` strategies.
-//! - `AsyncClient` and `fetch_all` (feature `async`): one hyper 1
-//!   `client::conn::http1` client, written once and generic over an
-//!   `AsyncRuntime` that supplies TCP connect, spawn and sleep, so the
-//!   tokio, smol and async-std strategies differ only in their runtime.
-//!   Each worker task keeps one connection alive and reuses it; the same
+//! - `AsyncClient` and `fetch_all` (feature `async`): the same client,
+//!   generic over an `AsyncRuntime` that supplies TCP connect, spawn and
+//!   sleep, so the tokio, smol and async-std strategies differ only in
+//!   their runtime. Each worker task keeps one connection alive and drives
+//!   it itself (no connection task, channel or callback); the same
 //!   timeouts, body cap, statuses-as-values and error kinds as the blocking
 //!   client, on the runtime's own timer.
 //!
+//! Why not an HTTP library: hyper's client connection (used here before)
+//! holds a fixed 8 KiB write buffer and an 8 KiB request-channel block per
+//! connection, 203 MiB at 10,000 connections against 67 MiB now, and ureq
+//! spent about 16-20 us of user CPU per request against about 4 us now
+//! (perf profiles of the `overhead` scenario, 2-core VM). What the
+//! comparison measures would otherwise be those libraries' fixed costs.
+//!
 //! Both speak `http://` and `https://`. TLS is rustls on the `ring`
-//! provider (no OpenSSL, no C toolchain beyond what `ring` needs): the
-//! blocking client through ureq's rustls support, the async client through
-//! `futures-rustls` over the runtime's own stream, so one connector serves
-//! tokio, smol and async-std. Certificates are verified against Mozilla's
-//! root store as compiled into `webpki-roots` (the same on every machine),
-//! plus any roots in [`Config::ca_cert_pem`](rates_core::Config::ca_cert_pem);
-//! nothing turns verification off. A failed handshake is
+//! provider (no OpenSSL, no C toolchain beyond what `ring` needs), over the
+//! socket for the blocking client (`rustls::StreamOwned`) and through
+//! `futures-rustls` over the runtime's own stream for the async one, so one
+//! connector serves tokio, smol and async-std. Certificates are verified
+//! against Mozilla's root store as compiled into `webpki-roots` (the same
+//! on every machine), plus any roots in
+//! [`Config::ca_cert_pem`](rates_core::Config::ca_cert_pem); nothing turns
+//! verification off. A failed handshake is
 //! [`ErrorKind::Tls`](rates_core::ErrorKind::Tls), and never retried.
 //!
 //! Both send `User-Agent: rates/VERSION` ([`USER_AGENT`]) on every request.
@@ -44,6 +61,8 @@
 mod async_client;
 #[cfg(feature = "blocking")]
 mod blocking;
+#[cfg(any(feature = "blocking", feature = "async"))]
+mod h1;
 mod retry_after;
 #[cfg(any(feature = "blocking", feature = "async"))]
 mod tls;

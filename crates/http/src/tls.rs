@@ -3,11 +3,11 @@
 //! what to do.
 //!
 //! Certificates are verified against Mozilla's root store as the
-//! `webpki-roots` / `webpki-root-certs` crates ship it: compiled in, so a
-//! run gives the same answer on every machine and in every container (no
-//! dependence on what the OS has installed), and it is what ureq's own
-//! `rustls` feature uses. [`Config::ca_cert_pem`] adds roots to it; nothing
-//! turns verification off.
+//! `webpki-roots` crate ships it: compiled in, so a run gives the same
+//! answer on every machine and in every container (no dependence on what
+//! the OS has installed). [`Config::ca_cert_pem`] adds roots to it; nothing
+//! turns verification off. Both clients use one rustls client set-up
+//! ([`client_config`]).
 
 use std::error::Error as StdError;
 use std::io;
@@ -71,12 +71,51 @@ pub(crate) fn error(authority: &str, e: &rustls::Error) -> Error {
     Error::new(ErrorKind::Tls, message)
 }
 
-/// The async client's TLS set-up for `config`'s endpoint: Mozilla's roots
-/// plus the config's, on the `ring` provider, and the name to verify.
+/// The rustls client set-up both clients share: Mozilla's roots plus
+/// `extra` (from [`extra_roots`]), on the `ring` provider.
 ///
 /// # Errors
-/// [`ErrorKind::InvalidInput`] for an unreadable CA certificate or a host
-/// that cannot be a TLS server name.
+/// [`ErrorKind::InvalidInput`] for a root rustls cannot use.
+pub(crate) fn client_config(
+    extra: &[CertificateDer<'static>],
+) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for cert in extra {
+        roots.add(cert.clone()).map_err(|e| {
+            Error::invalid_input(format!(
+                "invalid CA certificate (--ca-cert): rustls cannot use it as a root: {e}"
+            ))
+        })?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(ErrorKind::Runtime, format!("cannot set TLS up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(tls))
+}
+
+/// The name a certificate of `host` must carry.
+///
+/// # Errors
+/// [`ErrorKind::InvalidInput`] for a host that cannot be a TLS server name.
+pub(crate) fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Error> {
+    rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).map_err(|e| {
+        Error::invalid_input(format!(
+            "invalid endpoint host `{host}` for TLS: {e}; use a DNS name or an IP address"
+        ))
+    })
+}
+
+/// The async client's TLS set-up for `config`'s endpoint, and the name to
+/// verify.
+///
+/// # Errors
+/// As [`client_config`] and [`server_name`], and for an unreadable CA
+/// certificate.
 #[cfg(feature = "async")]
 pub(crate) fn connector(
     config: &Config,
@@ -87,31 +126,9 @@ pub(crate) fn connector(
     ),
     Error,
 > {
-    use std::sync::Arc;
-
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    for cert in extra_roots(config)? {
-        roots.add(cert).map_err(|e| {
-            Error::invalid_input(format!(
-                "invalid CA certificate (--ca-cert): rustls cannot use it as a root: {e}"
-            ))
-        })?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::new(ErrorKind::Runtime, format!("cannot set TLS up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let host = config.endpoint.host();
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
-        Error::invalid_input(format!(
-            "invalid endpoint host `{host}` for TLS: {e}; use a DNS name or an IP address"
-        ))
-    })?;
-    Ok((futures_rustls::TlsConnector::from(Arc::new(tls)), name))
+    let tls = client_config(&extra_roots(config)?)?;
+    let name = server_name(config.endpoint.host())?;
+    Ok((futures_rustls::TlsConnector::from(tls), name))
 }
 
 #[cfg(test)]

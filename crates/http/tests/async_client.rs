@@ -447,26 +447,93 @@ fn bodies_far_larger_than_the_read_buffer_arrive_whole_up_to_the_cap() {
 }
 
 #[test]
-fn response_headers_must_fit_the_read_buffer_and_the_error_says_so() {
+fn long_response_heads_grow_the_buffer_up_to_a_limit_and_the_error_says_so() {
     let runtime = TestRuntime::new(Mode::Normal);
-    // About 1.5 KiB of headers: more than the real APIs send; they fit.
-    let config = canned(with_length(
-        &format!("x-padding: {}\r\n", "p".repeat(1_500)),
-        b"{}",
-    ));
-    let mut client = AsyncClient::new(runtime.clone(), &config);
-    let raw = runtime.block_on(client.get("/rates?base=USD")).unwrap();
-    assert_eq!((raw.status, raw.body.as_slice()), (200, b"{}".as_slice()));
+    // 1.5 KiB and 16 KiB of headers: more than the real APIs send, and more
+    // than the 1 KiB a connection starts with; they fit.
+    for padding in [1_500, 16 * 1024] {
+        let config = canned(with_length(
+            &format!("x-padding: {}\r\n", "p".repeat(padding)),
+            b"{}",
+        ));
+        let mut client = AsyncClient::new(runtime.clone(), &config);
+        let raw = runtime.block_on(client.get("/rates?base=USD")).unwrap();
+        assert_eq!((raw.status, raw.body.as_slice()), (200, b"{}".as_slice()));
+        assert!(client.is_connected(), "{padding}: kept alive");
+    }
 
     let config = canned(with_length(
-        &format!("x-padding: {}\r\n", "p".repeat(16 * 1024)),
+        &format!("x-padding: {}\r\n", "p".repeat(70 * 1024)),
         b"{}",
     ));
     let mut client = AsyncClient::new(runtime.clone(), &config);
     let err = runtime.block_on(client.get("/rates?base=USD")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
     assert!(
-        err.to_string().contains("response headers are larger than"),
+        err.to_string()
+            .contains("a response head or chunk line longer than 65536 bytes"),
         "{err}"
     );
+    assert!(!client.is_connected());
+}
+
+/// A server that answers one request per connection and then closes it,
+/// without saying so in the response; it counts the connections.
+fn one_answer_per_connection(response: Vec<u8>) -> (Config, Arc<AtomicUsize>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(stream) = stream else { return };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = writer.write_all(&response);
+        }
+    });
+    let config = Config::new(&format!("http://127.0.0.1:{port}/rates?base={{base}}")).unwrap();
+    (config, accepted)
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced_without_an_attempt() {
+    let runtime = TestRuntime::new(Mode::Normal);
+    let (config, accepted) = one_answer_per_connection(with_length("", b"{}"));
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    for round in 1..=3 {
+        let raw = runtime.block_on(client.get("/rates?base=USD")).unwrap();
+        assert_eq!(raw.status, 200, "round {round}");
+        // Kept: the response said nothing of closing.
+        assert!(client.is_connected(), "round {round}");
+        // Let the server's close arrive before the next request.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn connection_close_and_http_1_0_are_not_reused() {
+    let runtime = TestRuntime::new(Mode::Normal);
+    for response in [
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}".to_vec(),
+        b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec(),
+        // No length: the body runs to the close.
+        b"HTTP/1.1 200 OK\r\n\r\n{}".to_vec(),
+    ] {
+        let (config, accepted) = one_answer_per_connection(response.clone());
+        let mut client = AsyncClient::new(runtime.clone(), &config);
+        for _ in 0..2 {
+            let raw = runtime.block_on(client.get("/rates?base=USD")).unwrap();
+            assert_eq!(raw.body, b"{}", "{}", String::from_utf8_lossy(&response));
+            assert!(!client.is_connected());
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
 }

@@ -19,6 +19,12 @@ struct State<T> {
     senders: usize,
     receivers: usize,
     closed: bool,
+    /// Receivers asleep in a wait: a send with nobody waiting signals no
+    /// one (a condition variable's signal is a system call even then).
+    waiting: usize,
+    /// How many queued items wake a waiting receiver: 1, or what a
+    /// [`Receiver::recv_many`] waits for.
+    want: usize,
 }
 
 struct Inner<T> {
@@ -56,6 +62,8 @@ pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
             senders: 1,
             receivers: 1,
             closed: false,
+            waiting: 0,
+            want: 1,
         }),
         ready: Condvar::new(),
     });
@@ -76,8 +84,11 @@ impl<T> Sender<T> {
             return Err(item);
         }
         state.queue.push_back(item);
+        let wake = state.waiting > 0 && state.queue.len() >= state.want;
         drop(state);
-        self.inner.ready.notify_one();
+        if wake {
+            self.inner.ready.notify_one();
+        }
         Ok(())
     }
 
@@ -131,7 +142,39 @@ impl<T> Receiver<T> {
             if passed(deadline) {
                 return Err(RecvError::Timeout);
             }
+            state.waiting += 1;
             state = wait_until(&self.inner.ready, state, deadline);
+            state.waiting -= 1;
+        }
+    }
+
+    /// Takes everything queued once at least `n` items are (sleeping until
+    /// then), or once the channel is disconnected or `deadline` passes with
+    /// something queued: one wake-up for a whole batch of results instead
+    /// of one per item. For a channel with one receiver.
+    pub(crate) fn recv_many(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<VecDeque<T>, RecvError> {
+        let n = n.max(1);
+        let mut state = lock(&self.inner.state);
+        loop {
+            let done = state.closed || state.senders == 0;
+            if state.queue.len() >= n || (done || passed(deadline)) && !state.queue.is_empty() {
+                return Ok(std::mem::take(&mut state.queue));
+            }
+            if done {
+                return Err(RecvError::Disconnected);
+            }
+            if passed(deadline) {
+                return Err(RecvError::Timeout);
+            }
+            state.waiting += 1;
+            state.want = n;
+            state = wait_until(&self.inner.ready, state, deadline);
+            state.waiting -= 1;
+            state.want = 1;
         }
     }
 }
@@ -214,5 +257,48 @@ mod tests {
         let waiter = std::thread::spawn(move || rx.recv(None));
         drop(tx);
         assert_eq!(waiter.join().unwrap(), Err(RecvError::Disconnected));
+    }
+
+    #[test]
+    fn recv_many_waits_for_the_whole_batch() {
+        let (tx, rx) = channel::<u32>();
+        let senders: Vec<_> = (0..4)
+            .map(|t| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        tx.send(t * 100 + i).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < 100 {
+            got.extend(rx.recv_many(100 - got.len(), None).unwrap());
+        }
+        for s in senders {
+            s.join().unwrap();
+        }
+        got.sort_unstable();
+        let want: Vec<u32> = (0..4)
+            .flat_map(|t| (0..25).map(move |i| t * 100 + i))
+            .collect();
+        assert_eq!(got, want);
+        // Fewer than asked for: handed over once the senders are gone.
+        tx.send(7).unwrap();
+        let waiter = std::thread::spawn(move || rx.recv_many(5, None));
+        drop(tx);
+        assert_eq!(waiter.join().unwrap().map(Vec::from), Ok(vec![7]));
+    }
+
+    #[test]
+    fn recv_many_hands_over_what_is_queued_at_the_deadline() {
+        let (tx, rx) = channel::<u8>();
+        let soon = || Some(Instant::now() + Duration::from_millis(20));
+        assert_eq!(rx.recv_many(3, soon()), Err(RecvError::Timeout));
+        tx.send(1).unwrap();
+        assert_eq!(rx.recv_many(3, soon()).map(Vec::from), Ok(vec![1]));
+        drop(tx);
+        assert_eq!(rx.recv_many(3, None), Err(RecvError::Disconnected));
     }
 }

@@ -303,10 +303,14 @@ impl<R> Batch<R> {
         let mut slots: Vec<Option<Result<R, Error>>> = (0..self.len).map(|_| None).collect();
         let mut filled = 0;
         while filled < self.len {
-            match self.replies.recv(None) {
-                Ok((index, result)) => {
-                    if slots[index].replace(result).is_none() {
-                        filled += 1;
+            // Asleep until every reply is in (or the senders are gone): one
+            // wake-up per batch, not one per item.
+            match self.replies.recv_many(self.len - filled, None) {
+                Ok(replies) => {
+                    for (index, result) in replies {
+                        if slots[index].replace(result).is_none() {
+                            filled += 1;
+                        }
                     }
                 }
                 Err(_) => break,
