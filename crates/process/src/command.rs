@@ -100,9 +100,36 @@ pub fn worker_if_asked() -> Option<ExitCode> {
     std::env::var_os(WORKER_ENV).map(|_| crate::worker::worker_main())
 }
 
+/// Refuses to start workers from a process that was itself started as one
+/// (`started_as_worker`): its `main` runs strategies instead of serving, so
+/// it does not call [`worker_if_asked`] first, and each generation would
+/// start the next.
+pub(crate) fn not_inside_a_worker(started_as_worker: bool) -> Result<(), Error> {
+    if started_as_worker {
+        return Err(Error::new(
+            ErrorKind::Spawn,
+            format!(
+                "this process was started as a worker of the process strategy ({WORKER_ENV} is \
+                 set) but runs strategies instead: call `rates_process::worker_if_asked()` (or \
+                 `rates_registry::worker_if_asked()`) first thing in `main`, or give the \
+                 strategy another worker command"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_that_runs_strategies_starts_no_workers_of_its_own() {
+        assert!(not_inside_a_worker(false).is_ok());
+        let err = not_inside_a_worker(true).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Spawn);
+        assert!(err.to_string().contains("worker_if_asked"), "{err}");
+    }
 
     #[test]
     fn the_current_exe_can_be_its_own_worker() {

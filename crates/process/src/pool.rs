@@ -121,6 +121,7 @@ impl ProcessPool {
     /// A pool of `processes` empty places: each run's drivers start their
     /// own workers, in parallel, as they begin.
     fn unstarted(command: WorkerCommand, config: &Config, processes: usize) -> Result<Self, Error> {
+        crate::command::not_inside_a_worker(std::env::var_os(crate::WORKER_ENV).is_some())?;
         if processes == 0 {
             return Err(Error::invalid_input(
                 "invalid pool size 0: a process pool needs at least one worker",
