@@ -55,6 +55,7 @@ pub fn checks() -> Vec<Check> {
         rate_limit_holds_at_the_server,
         rate_limit_holds_under_load,
         progress_counts_every_base_once,
+        latency_excludes_the_throttle_wait,
         concurrency_bound_holds_at_the_server,
         cpu_work_is_done_once_per_base,
         user_agent_names_the_project,
@@ -407,6 +408,32 @@ fn progress_counts_every_base_once(s: &dyn Strategy, h: &Harness) {
         progress.requests(),
         report.total_attempts(),
         "{}: one latency per request",
+        s.name()
+    );
+}
+
+/// A request's latency runs from when it was sent, not from when its base
+/// began waiting for a throttle slot (for `process`: from when the worker
+/// sent it at the slot the parent reserved).
+fn latency_excludes_the_throttle_wait(s: &dyn Strategy, h: &Harness) {
+    let server = h.server(ServerConfig::default());
+    let progress = rates_core::Progress::default();
+    let limit = RateLimit::per_second(2.0).unwrap_or_else(|e| panic!("{e}"));
+    let mut config = h
+        .config(&server)
+        .with_concurrency(4)
+        .with_rate_limit(Some(limit));
+    config.progress = Some(progress.clone());
+    let report = run(s, &classic()[..4], &config);
+    assert!(report.all_succeeded(), "{}", s.name());
+    // The last of four waits three intervals (over 1.5 s) for its slot;
+    // none of that is the request's own latency.
+    let slowest = progress
+        .latency_quantile(1.0)
+        .unwrap_or_else(|| panic!("{}: no latency recorded", s.name()));
+    assert!(
+        slowest < limit.interval() * 3,
+        "{}: a request's latency of {slowest:?} includes its wait for the throttle",
         s.name()
     );
 }
