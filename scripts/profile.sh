@@ -51,9 +51,14 @@ for s in "${STRATEGIES[@]}"; do
   data="$OUT/$s.perf.data"
   # One untimed run first, so both sides are warm.
   $RATES fetch --strategy "$s" --bases 2000 --concurrency 64 --endpoint "$ENDPOINT" >/dev/null 2>&1
-  perf record -q -F 10000 -g -o "$data" -- \
+  if ! perf record -q -F 10000 -g -o "$data" -- \
     $RATES fetch --strategy "$s" --bases "$BASES" --concurrency 64 --endpoint "$ENDPOINT" \
-    >/dev/null 2>"$OUT/$s.stderr"
+    >/dev/null 2>"$OUT/$s.stderr"; then
+    echo "profiling $s failed:" >&2
+    cat "$OUT/$s.stderr" >&2
+    exit 1
+  fi
+  rm -f "$OUT/$s.stderr"
   {
     echo "# $s: $BASES bases, concurrency 64, no latency, against rates serve --threads 1"
     echo "# $(uname -srm); $(nproc) CPUs; $(date -u +%FT%TZ)"

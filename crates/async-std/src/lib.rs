@@ -2,7 +2,7 @@
 //! registry). **async-std is discontinued upstream in favour of smol**; it
 //! stays here as a comparison row, not as a recommendation.
 //!
-//! It runs the same hyper client as every async strategy (`rates-http`):
+//! It runs the same async client as every async strategy (`rates-http`):
 //! `min(concurrency, bases)` tasks, each keeping one HTTP/1.1 connection
 //! alive and taking bases one after another, so requests in flight never
 //! exceed the concurrency. Only the runtime differs: async-std's global
@@ -17,8 +17,7 @@
 //! I/O model.
 //!
 //! A task waiting for an answer costs its future's state on the heap (a few
-//! KiB) plus its connection's buffers (hyper's 8 KiB read and write
-//! buffers), and no thread, where a thread per request would hold a kernel
+//! KiB) plus its connection's one 1 KiB buffer, and no thread, where a thread per request would hold a kernel
 //! thread and a stack each (2 MiB reserved for a Rust thread) and pay a
 //! context switch per wake-up. Async stops helping where the work is not waiting:
 //! CPU-bound work (decoding the bodies) gets no more parallelism than the

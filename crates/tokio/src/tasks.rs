@@ -1,4 +1,4 @@
-//! Tokio tasks over the shared hyper client.
+//! Tokio tasks over the shared async client.
 
 use std::sync::Arc;
 
