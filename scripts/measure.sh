@@ -41,7 +41,9 @@ else
 fi
 WRK=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
 WRK_REQUESTS=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
-WRK_US=$(awk -v n="$WRK_REQUESTS" '/^wrk-cpu/ && n > 0 {printf "%.1f", ($2 + $3) * 1e6 / n}' "$OUT/wrk-cpu.txt" 2>/dev/null || true)
+WRK_US=$(awk -v n="$WRK_REQUESTS" '/^wrk-cpu/ && n > 0 && $2 + $3 > 0 {
+  printf "%.1f us of CPU per request (%.0f%% of it system)", ($2 + $3) * 1e6 / n, 100 * $3 / ($2 + $3)
+}' "$OUT/wrk-cpu.txt" 2>/dev/null || true)
 $RATES compare --scenario overhead --runs "$RUNS" \
   --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
   --export-json "$OUT/overhead.json" --export-csv "$OUT/overhead.csv" >"$OUT/overhead.txt"
@@ -52,4 +54,4 @@ awk -F, -v wrk="$WRK" '
     rate = $col["requests"] / $col["median_s"]
     printf "%-15s %12.0f %8.2f %9.1f us\n", $col["strategy"], rate, rate / wrk, $col["cpu_per_request_us"]
   }' "$OUT/overhead.csv" | { echo "# $MACHINE"; cat; } | tee "$OUT/vs-wrk.txt"
-echo "wrk: $WRK requests/s${WRK_US:+, $WRK_US us of CPU per request}; results in $OUT" | tee -a "$OUT/vs-wrk.txt"
+echo "wrk: $WRK requests/s${WRK_US:+, $WRK_US}; results in $OUT" | tee -a "$OUT/vs-wrk.txt"

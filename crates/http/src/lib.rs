@@ -24,10 +24,12 @@
 //!
 //! Why not an HTTP library: hyper's client connection (used here before)
 //! holds a fixed 8 KiB write buffer and an 8 KiB request-channel block per
-//! connection, 203 MiB at 10,000 connections against 67 MiB now, and ureq
-//! spent about 16-20 us of user CPU per request against about 4 us now
-//! (perf profiles of the `overhead` scenario, 2-core VM). What the
-//! comparison measures would otherwise be those libraries' fixed costs.
+//! connection (tokio held 203 MiB on `huge`, 10,000 connections, in the
+//! `results/2026-11-22T1944-report` run against 56 MiB in `…2246-report`),
+//! and user CPU per request on `overhead` was 15.8 us for pool on ureq and
+//! 5.6 us for tokio on hyper, against 4.2 and 2.0 us now (same two runs;
+//! profiles in `results/2026-11-22T2246-profile`). What the comparison
+//! measures would otherwise be those libraries' fixed costs.
 //!
 //! Both speak `http://` and `https://`. TLS is rustls on the `ring`
 //! provider (no OpenSSL, no C toolchain beyond what `ring` needs), over the

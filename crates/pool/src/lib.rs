@@ -30,11 +30,13 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T1944-*`, 2-core VM): within 1.18x of the ideal on `fanout` at
-//! 91 us of CPU per request and 10.6 MiB; on `scale` 1,001 threads, 80 MiB and 80 us per
-//! request (tokio: 3 threads, 27 MiB, 28 us). With CPU work per item it keeps pace with
-//! the async runtimes (`rates map`), since its workers are real threads. Use it when a
-//! few dozen requests are in flight and a runtime is not worth its dependency.
+//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): within 1.08x of the ideal on `fanout` at
+//! 56 us of CPU per request and 6.8 MiB; on `scale` 1,001 threads, 25 MiB and 48 us per
+//! request (tokio: 3 threads, 11 MiB, 22 us); on `overhead` 15 us per request, a context
+//! switch per request being most of the gap to tokio's 9.7 us. With CPU work per item it
+//! keeps pace with the async runtimes (`rates map`), since its workers are real threads.
+//! Use it when a few dozen requests are in flight and a runtime is not worth its
+//! dependency.
 //!
 //! # Examples
 //!

@@ -34,12 +34,13 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T1944-*`, 2-core VM): 1.42x the ideal on `fanout` (starting 50
-//! workers), 399 us of CPU per request (tokio: 46 us) and 315 MiB across 51 processes;
-//! capped at 64 workers (405 MiB) on `scale`. Rust has no GIL, so CPU work per item
-//! does not need processes: with 1 ms per item (`rates map`) it finishes in 88 ms
-//! where tokio and rayon take 61 and 81 ms. Use it for isolation (a crashing or leaking
-//! worker is replaced), not for speed.
+//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): 1.36x the ideal on `fanout` (starting 50
+//! workers), 323 us of CPU per request (tokio: 31 us) and 233 MiB across 51 processes;
+//! capped at 64 workers (299 MiB) on `scale`; 52 us per request on `overhead`, where each
+//! request is a pipe round trip to a worker. Rust has no GIL, so CPU work per item does
+//! not need processes: with 1 ms per item (`rates map`, `results/2026-11-22T1944-map`)
+//! it finishes in 88 ms where tokio and rayon take 61 and 81 ms. Use it for isolation (a
+//! crashing or leaking worker is replaced), not for speed.
 //!
 //! # Examples
 //!

@@ -39,10 +39,11 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T1944-*`, 2-core VM): level with `pool` at modest concurrency
-//! (`fanout`: 1.11x the ideal, 106 us of CPU per request), but at 1,000 threads (`scale`)
-//! its idle workers' hunting costs 539 us of CPU per request against pool's 80 us.
-//! Use rayon for CPU-bound data parallelism, not as a pool of blocked threads.
+//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): level with `pool` at modest concurrency
+//! (`fanout`: 1.09x the ideal, 69 us of CPU per request), but at 1,000 threads (`scale`)
+//! its idle workers' hunting costs 420 us of CPU per request against pool's 48 us, and
+//! 4.98x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
+//! threads.
 //!
 //! # Examples
 //!

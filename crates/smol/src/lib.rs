@@ -23,9 +23,11 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T1944-*`, 2-core VM): next to tokio in time and memory (8.1 MiB on
-//! `fanout`, 28 MiB on `scale`, 211 MiB on `huge`) at 25-40% more CPU per request
-//! (58 us on `fanout`, 46 us on `scale`), spent in async-io's reactor.
+//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): next to tokio in time and memory (6.8 MiB on
+//! `fanout`, 12 MiB on `scale`, 65 MiB on `huge`) at 35-45% more CPU per request (42 us
+//! on `fanout`, 31 us on `scale`), spent in async-io's reactor (it re-arms interest and
+//! tries each read before waiting for readiness). It starts 1,000 connections more
+//! slowly than tokio (`scale`: 1.26x the ideal against 1.17x).
 //!
 //! # Examples
 //!

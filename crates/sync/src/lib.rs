@@ -8,10 +8,10 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T1944-*`, 2-core VM) it is the cheapest in memory (6-7 MiB
-//! on every scenario) and in CPU per request at no latency, and N times slower
-//! whenever there is latency: 10.3 s on `fanout` where the bounded strategies take
-//! 0.22 s. Use it when there is one request, or when the server allows one at a time.
+//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM) it is the cheapest in memory (6-7 MiB
+//! on every scenario it runs) and N times slower whenever there is latency: 10.2 s on
+//! `fanout` where the bounded strategies take 0.21 s. Use it when there is one request,
+//! or when the server allows one at a time.
 //!
 //! # Examples
 //!

@@ -37,12 +37,13 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T1944-*`, 2-core VM) it wins wherever latency dominates,
-//! because it ignores the concurrency limit (`rates map`: 23-164 ms at 10 and 100 ms
-//! latency where every bounded strategy at 10 in flight takes 110 ms to 1 s), and it
-//! pays per item: 291 us of CPU per request on `fanout` (tokio: 46 us), 1,351 threads
-//! and 269 MiB on `scale`, 4.7 s on `overhead` where tokio takes 0.4 s. Use it for a
-//! few hundred waits; bound it (`pool`) or go async beyond.
+//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM) it wins wherever latency dominates,
+//! because it ignores the concurrency limit (`fanout` in 95 ms where the bounded
+//! strategies take 210 ms; `rates map`: 23-164 ms at 10 and 100 ms latency where every
+//! bounded strategy at 10 in flight takes 110 ms to 1 s), and it pays per item: 195 us of
+//! CPU per request on `fanout` (tokio: 31 us), 790 threads and 163 us per request on
+//! `scale`, 2.6 s on `overhead` where tokio takes 0.21 s. Use it for a few hundred waits;
+//! bound it (`pool`) or go async beyond.
 //!
 //! # Examples
 //!
