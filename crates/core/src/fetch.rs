@@ -252,6 +252,19 @@ mod tests {
         }
     }
 
+    /// A 500 for the first call, a success for USD after.
+    fn fail_first(calls: u32) -> Result<RawResponse, Error> {
+        Ok(if calls == 1 {
+            RawResponse {
+                status: 500,
+                retry_after: None,
+                body: vec![],
+            }
+        } else {
+            ok_body("USD")
+        })
+    }
+
     #[test]
     fn retries_then_succeeds() {
         let cfg = config();
@@ -259,15 +272,7 @@ mod tests {
         let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |url| {
             assert_eq!(url, "http://127.0.0.1:1/rates?base=USD");
             calls += 1;
-            if calls == 1 {
-                Ok(RawResponse {
-                    status: 500,
-                    retry_after: None,
-                    body: vec![],
-                })
-            } else {
-                Ok(ok_body("USD"))
-            }
+            fail_first(calls)
         });
         assert_eq!(out.attempts, 2);
         assert!(out.result.is_ok());
@@ -282,15 +287,7 @@ mod tests {
         fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| {
             calls += 1;
             std::thread::sleep(Duration::from_millis(20));
-            if calls == 1 {
-                Ok(RawResponse {
-                    status: 500,
-                    retry_after: None,
-                    body: vec![],
-                })
-            } else {
-                Ok(ok_body("USD"))
-            }
+            fail_first(calls)
         });
         assert_eq!(
             progress.requests(),
