@@ -11,6 +11,15 @@
 //! The threshold alone would flag every noisy run; the spread alone would
 //! flag tiny, steady changes that matter to nobody. A strategy that looks
 //! regressed is measured once more, and the verdict is the re-run's.
+//!
+//! Memory is judged at equal threads. Where a strategy's threads are not
+//! fixed by the scenario (`threads` starts one per base and holds as many as
+//! are alive at once), its peak memory follows how many happened to overlap,
+//! which is the machine's scheduling: the same build gave 284 threads and
+//! 10.3 MiB in one fanout run and 482 threads and 11.3 MiB in another. So
+//! when the peak thread count moved by more than the memory limit, a memory
+//! change counts only if memory per thread alive moved the same way past
+//! the limit too; otherwise it is `noise` and the line names both counts.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -211,7 +220,17 @@ pub(crate) fn judge(baseline: &Export, current: &Export, rules: &Rules) -> Vec<L
             let (Some(b), Some(c)) = (m.of(base), m.of(cur)) else {
                 continue;
             };
-            let v = verdict(b, c, rules.max_for(m));
+            let mut v = verdict(b, c, rules.max_for(m));
+            let mut why = String::new();
+            if m == Metric::Memory && v != Verdict::Ok {
+                if let Some(w) = threads_moved(base, cur, rules.max_for(m)) {
+                    let per = |x: (f64, f64), n: f64| (x.0 / n, x.1 / n);
+                    if verdict(per(b, w.0), per(c, w.1), rules.max_for(m)) != v {
+                        v = Verdict::Noise;
+                        why = format!(" ({} vs {} threads)", w.1, w.0);
+                    }
+                }
+            }
             let change = if b.0 == 0.0 {
                 "-".to_owned()
             } else {
@@ -223,7 +242,7 @@ pub(crate) fn judge(baseline: &Export, current: &Export, rules: &Rules) -> Vec<L
                 baseline: format!("{} +/- {}", m.show(b.0), m.show(b.1)),
                 current: format!("{} +/- {}", m.show(c.0), m.show(c.1)),
                 change,
-                verdict: v.to_string(),
+                verdict: format!("{v}{why}"),
                 regressed: v == Verdict::Regressed,
             });
         }
@@ -234,6 +253,17 @@ pub(crate) fn judge(baseline: &Export, current: &Export, rules: &Rules) -> Vec<L
         }
     }
     lines
+}
+
+/// The peak thread counts `(baseline, current)` when they differ by more
+/// than `max_share` of the baseline's.
+fn threads_moved(
+    base: &StrategyResult,
+    cur: &StrategyResult,
+    max_share: f64,
+) -> Option<(f64, f64)> {
+    let (b, c) = (base.peak_threads? as f64, cur.peak_threads? as f64);
+    (b > 0.0 && c > 0.0 && (c - b).abs() > max_share * b).then_some((b, c))
 }
 
 fn note(strategy: &str, why: &str) -> Line {
@@ -385,6 +415,35 @@ mod tests {
             judge(&better, &now, &with_wall)
                 .iter()
                 .any(|l| l.metric == Some(Metric::Wall))
+        );
+    }
+
+    #[test]
+    fn memory_is_judged_at_equal_threads() {
+        let with_threads = |rss: u64, threads: u64| {
+            let mut r = row("threads", 20.0, 0.0, rss);
+            r.peak_threads = Some(threads);
+            export(vec![r])
+        };
+        let memory = |base: &Export, now: &Export| {
+            verdict_of(&judge(base, now, &rules()), "threads", Metric::Memory).to_owned()
+        };
+        // More threads overlapped, each no heavier: not a regression.
+        let base = with_threads(10 << 20, 284);
+        assert_eq!(
+            memory(&base, &with_threads(12 << 20, 482)),
+            "noise (482 vs 284 threads)"
+        );
+        // More memory at the same thread count: regressed, as for any strategy.
+        assert_eq!(memory(&base, &with_threads(12 << 20, 290)), "REGRESSED");
+        // Fewer threads and more memory: each thread got heavier.
+        assert_eq!(memory(&base, &with_threads(12 << 20, 200)), "REGRESSED");
+        // More threads, and each heavier too.
+        assert_eq!(memory(&base, &with_threads(24 << 20, 400)), "REGRESSED");
+        // Fewer threads overlapped: less memory, but no lighter thread.
+        assert_eq!(
+            memory(&base, &with_threads(8 << 20, 200)),
+            "noise (200 vs 284 threads)"
         );
     }
 

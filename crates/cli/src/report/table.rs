@@ -399,8 +399,9 @@ pub(crate) fn gate(
         .collect();
     let rule = format!(
         "A figure regresses when it is worse by more than its limit ({}) and by more than \
-         twice the two runs' spreads (+/- MAD) combined; a strategy that looks regressed is \
-         measured once more and judged on that run.",
+         twice the two runs' spreads (+/- MAD) combined; memory is judged at equal threads \
+         (when the peak thread count moved past the limit, per thread alive too); a strategy \
+         that looks regressed is measured once more and judged on that run.",
         limits.join(", ")
     );
     format!(
