@@ -20,9 +20,10 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// gets as long as one request may take.
 const MIN_READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Replies queued between a worker's reader thread and its driver. The
-/// protocol has one reply in flight, so this only bounds a misbehaving worker.
-const REPLY_QUEUE: usize = 4;
+/// Replies queued between a worker's reader thread and its driver: a batch
+/// of requests is answered at once, so room for one batch (more only
+/// bounds a misbehaving worker).
+const REPLY_QUEUE: usize = crate::pool::MAX_BATCH;
 
 /// Messages up to this long are written to a worker directly (see
 /// `Worker::write`): the smallest pipe buffer Linux gives is one page.
@@ -107,7 +108,7 @@ impl Spawner<'_> {
         let timeout =
             (self.config.connect_timeout + self.config.request_timeout).max(MIN_READY_TIMEOUT);
         let deadline = Instant::now() + timeout;
-        if let Err(e) = worker.write(&hello, timeout) {
+        if let Err(e) = worker.write(line(&hello), timeout) {
             let status = worker.kill_and_reap();
             return Err(fail(format!(
                 "could not be sent its settings ({e}; {status})"
@@ -213,6 +214,17 @@ fn excerpt(bytes: &[u8]) -> String {
     }
 }
 
+/// A worker's answer to one request.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The attempt's result.
+    pub(crate) result: Result<RawResponse, Error>,
+    /// When the request left.
+    pub(crate) sent: Instant,
+    /// When its response was complete (never before `sent`).
+    pub(crate) done: Instant,
+}
+
 /// One child process and the pipes to it. Dropping it kills and reaps the
 /// child.
 #[derive(Debug)]
@@ -227,21 +239,22 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Writes one message to the worker, giving up after `timeout`.
+    /// Writes `bytes` (whole messages) to the worker, giving up after
+    /// `timeout`.
     ///
-    /// The pipe is empty whenever the parent writes (a worker reads each
-    /// line before answering it), and every pipe holds at least a page, so
-    /// a line that fits in one is written directly and cannot block. A
-    /// longer one (a huge config or URL) could fill the pipe of a worker
-    /// that stopped reading, so a helper thread writes it while this one
-    /// waits, bounded; on a timeout the worker is killed as a crash, which
-    /// ends the helper's write.
-    fn write(&mut self, request: &Request, timeout: Duration) -> io::Result<()> {
+    /// The pipe is empty whenever the parent writes (a worker reads every
+    /// request of a batch before it answers the last, and the parent writes
+    /// the next batch only after that answer), and every pipe holds at
+    /// least a page, so messages that fit in one are written directly and
+    /// cannot block. Longer ones (a huge config or URL) could fill the pipe
+    /// of a worker that stopped reading, so a helper thread writes them
+    /// while this one waits, bounded; on a timeout the worker is killed as
+    /// a crash, which ends the helper's write.
+    fn write(&mut self, bytes: Vec<u8>, timeout: Duration) -> io::Result<()> {
         let mut stdin = self
             .stdin
             .take()
             .ok_or_else(|| io::Error::other("its input is closed"))?;
-        let bytes = line(request);
         if bytes.len() <= DIRECT_WRITE {
             stdin.write_all(&bytes)?;
             self.stdin = Some(stdin);
@@ -268,48 +281,57 @@ impl Worker {
         }
     }
 
-    /// Sends one request, to be sent by the worker `wait` from now, and
-    /// waits (bounded) for its reply. The outer error
-    /// says how the worker failed; the inner result is the attempt's.
-    pub(crate) fn request(
+    /// Sends a batch of requests, each `(url, wait)`: to be sent by the
+    /// worker one after the other, the first no earlier than `wait` from
+    /// now (and so on), all in one write. Returns their ids, to
+    /// [`receive`](Self::receive) in the same order.
+    pub(crate) fn send(
         &mut self,
-        url: &str,
-        wait: Duration,
+        batch: &[(String, Duration)],
         timeout: Duration,
-    ) -> Result<(Result<RawResponse, Error>, Instant), String> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let deadline = Instant::now() + timeout;
-        let request = Request::Get {
-            id,
-            url: url.to_owned(),
-            wait: (!wait.is_zero()).then(|| Wait::from_now(wait)),
-        };
-        self.write(&request, timeout)
+    ) -> Result<Vec<u64>, String> {
+        let mut bytes = Vec::new();
+        let mut ids = Vec::with_capacity(batch.len());
+        for (n, (url, wait)) in batch.iter().enumerate() {
+            self.next_id += 1;
+            ids.push(self.next_id);
+            bytes.extend(line(&Request::Get {
+                id: self.next_id,
+                url: url.clone(),
+                wait: (!wait.is_zero()).then(|| Wait::from_now(*wait)),
+                more: n + 1 < batch.len(),
+            }));
+        }
+        self.write(bytes, timeout)
             .map_err(|e| format!("could not be sent the request ({e})"))?;
-        match self
-            .replies
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        Ok(ids)
+    }
+
+    /// Waits (at most `timeout`) for the reply to request `id`, the next
+    /// one the worker owes. The outer error says how the worker failed; the
+    /// inner result is the attempt's.
+    pub(crate) fn receive(&mut self, id: u64, timeout: Duration) -> Result<Answer, String> {
+        match self.replies.recv_timeout(timeout) {
             Ok(Incoming::Message(Reply::Response {
                 id: got,
                 sent,
+                done,
                 result,
             })) if got == id => {
-                let sent = sent.map_or_else(Instant::now, instant_of);
-                match result {
+                let done = done.map_or_else(Instant::now, instant_of);
+                let sent = sent.map_or(done, instant_of).min(done);
+                let result = match result {
                     Ok(wire) => {
                         if wire.worked {
                             if let Some(progress) = &self.progress {
                                 progress.work_done();
                             }
                         }
-                        wire.into_raw()
-                            .map(|raw| (Ok(raw), sent))
-                            .map_err(|what| format!("sent {what}"))
+                        Ok(wire.into_raw().map_err(|what| format!("sent {what}"))?)
                     }
-                    Err(e) => Ok((Err(e), sent)),
-                }
+                    Err(e) => Err(e),
+                };
+                Ok(Answer { result, sent, done })
             }
             Ok(Incoming::Message(Reply::Fatal { message })) => Err(format!("gave up: {message}")),
             Ok(Incoming::Message(other)) => {

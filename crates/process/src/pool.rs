@@ -1,17 +1,31 @@
 //! The parent side: a pool of worker processes and the threads that drive them.
 
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rates_core::{
-    BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, RawResponse, Report,
-    Step, Throttle,
+    BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Report, Step, Throttle,
 };
 
-use crate::child::{SHUTDOWN_GRACE, Spawner, Worker, kill_all};
+use crate::child::{Answer, SHUTDOWN_GRACE, Spawner, Worker, kill_all};
 use crate::command::WorkerCommand;
+
+/// Most requests a worker is given at once (see `ProcessPool::drive_batches`).
+pub(crate) const MAX_BATCH: usize = 8;
+
+/// Batches a fast worker has at once: while the driver reads one batch's
+/// replies, the worker works on the next.
+const PIPELINE: usize = 2;
+
+/// A worker is given more than one request at a time only while its
+/// requests take under this each: a round trip through the pipes costs
+/// tens of microseconds, so batching pays off against fast requests and
+/// only delays slow ones.
+const FAST_REQUEST: Duration = Duration::from_millis(5);
 
 /// How long a worker may take to answer beyond the request's own connect
 /// and request timeouts (which the worker's client enforces) before the
@@ -206,9 +220,10 @@ impl ProcessPool {
     /// Fetches every base: one outcome per base, in input order. The
     /// workers stay up for the next run.
     ///
-    /// One thread per worker hands it bases one at a time from a shared
-    /// queue (so a slow base holds back nobody else) and runs each base's
-    /// attempt loop, sending every attempt to its worker. The rate limit,
+    /// One thread per worker takes bases from a shared queue and runs each
+    /// base's attempt loop, sending every attempt to its worker: one at a
+    /// time, or a few in one batch while requests are fast (see
+    /// `drive_batches`), so a slow base holds back nobody else. The rate limit,
     /// if any, is shared by all of them. A worker that dies, answers
     /// garbage or does not answer in time is killed, reaped and replaced,
     /// and the attempt counts as a [`WorkerCrash`](ErrorKind::WorkerCrash),
@@ -295,25 +310,25 @@ impl ProcessPool {
     }
 
     /// One driver: starts this slot's worker if it has none, takes bases
-    /// from the queue and runs each on the worker until the queue is empty
-    /// or no worker can be started here; then retires the worker if asked.
+    /// from the queue and runs their attempt loops on the worker until the
+    /// queue is empty or no worker can be started here; then retires the
+    /// worker if asked. A panic here fails the bases this driver held
+    /// (its worker is killed) and leaves the rest to the other drivers.
     fn drive(&self, index: usize, slot: &Mutex<Slot>, run: &RunState<'_>) {
         let mut slot = lock(slot);
-        loop {
-            if slot.worker.is_none() && !self.refill(index, &mut slot) {
-                // Leave the remaining bases to the other drivers.
-                if let Some(e) = &slot.broken {
-                    run.abandon(e.clone());
-                }
-                break;
+        let mut claimed = Vec::new();
+        let driven = catch_unwind(AssertUnwindSafe(|| {
+            self.drive_batches(index, &mut slot, run, &mut claimed);
+        }));
+        if let Err(payload) = driven {
+            if let Some(mut worker) = slot.worker.take() {
+                self.pids[index].store(0, Ordering::Release);
+                worker.kill_and_reap();
             }
-            run.any_worker.store(true, Ordering::Relaxed);
-            let i = run.next.fetch_add(1, Ordering::Relaxed);
-            if i >= run.outcomes.len() {
-                break;
+            // Outcomes already put stay: the first write wins.
+            for i in claimed {
+                run.outcomes.put_panic(i, &*payload);
             }
-            run.outcomes
-                .fill(i, |base| self.fetch(index, &mut slot, base, run.throttle));
         }
         if run.retire {
             if let Some(worker) = slot.worker.take() {
@@ -323,92 +338,209 @@ impl ProcessPool {
         }
     }
 
-    /// One base's attempt loop, every attempt sent by the slot's worker.
+    /// The driver's loop: bases' attempt loops, their attempts sent to the
+    /// worker in batches.
     ///
-    /// Under a rate limit each attempt's throttle slot is reserved here, in
-    /// the parent, so the limit is global; the worker waits for it and sends
-    /// right away, and says when it sent, which the parent records in the
-    /// throttle's send log ("reserve here, send elsewhere", see
-    /// [`BaseFetch::sending_elsewhere`]). Waiting in the worker rather than
-    /// here keeps a second process wake-up (and its scheduling delay)
-    /// between the slot and the request reaching the server, where a late
-    /// request would bunch with the next one.
-    fn fetch(
+    /// A batch is one write to the worker, which sends its requests one
+    /// after the other on its connection and writes their replies out
+    /// together after the last, so the three wake-ups of a round trip
+    /// through the pipes (worker, reader thread, driver) are paid once per
+    /// batch instead of once per request; and while the driver reads one
+    /// batch's replies the worker already has the next, so it never waits
+    /// for the driver. That matters only while a request is short next to
+    /// a round trip, and a batch holds back its later requests until the
+    /// earlier ones are done; so a worker gets more than one request at a
+    /// time only while its requests have been taking under
+    /// [`FAST_REQUEST`] each, never under a rate limit (each attempt then
+    /// has its throttle slot), and near the end of the queue at most its
+    /// share of what is left, so no worker sits on a long tail.
+    fn drive_batches(
         &self,
         index: usize,
         slot: &mut Slot,
-        base: CurrencyCode,
-        throttle: Option<&Throttle>,
-    ) -> Outcome {
-        let mut fetch = BaseFetch::new(base, &self.local, throttle).sending_elsewhere();
+        run: &RunState<'_>,
+        claimed: &mut Vec<usize>,
+    ) {
+        // Attempt loops that are due to send, those waiting to retry, and
+        // the batches sent and not yet answered (oldest first).
+        let mut held = Held::default();
+        let mut flying: VecDeque<Batch<'_>> = VecDeque::new();
+        let mut depth = 1;
+        let mut last_answer = Instant::now();
         loop {
-            match fetch.next(Instant::now()) {
-                Step::Sleep(d) => thread::sleep(d),
-                Step::Send => {
-                    let (result, sent) = self.attempt(index, slot, &fetch.url(), fetch.send_at());
-                    fetch.record_sent(sent, result, Instant::now());
+            if flying.is_empty() && slot.worker.is_none() && !self.refill(index, slot) {
+                let why = slot.broken.clone().unwrap_or_else(|| {
+                    Error::new(ErrorKind::Spawn, "no worker process could be started")
+                });
+                // What this driver held fails with the reason; the bases
+                // still queued are left to the other drivers.
+                let left = held
+                    .ready
+                    .drain(..)
+                    .chain(held.sleeping.drain(..).map(|(_, i, f)| (i, f)));
+                for (i, fetch) in left {
+                    let e = why.clone().context(format!("{}: no worker", fetch.url()));
+                    run.outcomes
+                        .put(i, Outcome::failed(fetch.base(), fetch.attempts(), e));
                 }
-                Step::Done => return fetch.into_outcome(),
+                run.abandon(why);
+                return;
+            }
+            run.any_worker.store(true, Ordering::Relaxed);
+            let now = Instant::now();
+            let (due, later): (Vec<_>, Vec<_>) =
+                held.sleeping.drain(..).partition(|(at, _, _)| *at <= now);
+            held.sleeping = later;
+            held.ready.extend(due.into_iter().map(|(_, i, f)| (i, f)));
+            let room = if depth > 1 { PIPELINE } else { 1 };
+            if flying.len() < room {
+                // Step what is held, then take new bases to fill the batch
+                // (a base waiting to retry holds no place in it).
+                let mut batch = Vec::with_capacity(depth);
+                for (i, fetch) in std::mem::take(&mut held.ready) {
+                    held.step(i, fetch, now, run, &mut batch);
+                }
+                if batch.len() < depth {
+                    for i in run.claim(depth - batch.len(), self.slots.len()) {
+                        claimed.push(i);
+                        let base = run.outcomes.bases()[i];
+                        let fetch =
+                            BaseFetch::new(base, &self.local, run.throttle).sending_elsewhere();
+                        held.step(i, fetch, now, run, &mut batch);
+                    }
+                }
+                if !batch.is_empty() {
+                    if let Err(crash) = self.send_batch(slot, batch, &mut flying) {
+                        self.crashed(index, slot, &mut flying, &crash, &mut held);
+                    }
+                    continue;
+                }
+            }
+            let Some(mut batch) = flying.pop_front() else {
+                match held.sleeping.iter().map(|(at, _, _)| *at).min() {
+                    Some(at) => thread::sleep(at.saturating_duration_since(Instant::now())),
+                    None => return,
+                }
+                continue;
+            };
+            let mut answers = Vec::with_capacity(batch.ids.len());
+            let mut crash = None;
+            if let Some(worker) = slot.worker.as_mut() {
+                for (id, wait) in batch.ids.iter().zip(&batch.waits) {
+                    // Requests run one after the other: each reply is due
+                    // within one request's time of the one before.
+                    match worker.receive(*id, self.reply_timeout() + *wait) {
+                        Ok(answer) => answers.push(answer),
+                        Err(e) => {
+                            crash = Some(e);
+                            break;
+                        }
+                    }
+                }
+            } else {
+                crash = Some("was gone".to_owned());
+            }
+            let now = Instant::now();
+            let answered = answers.len();
+            if answered > 0 {
+                let each = now.saturating_duration_since(batch.sent.max(last_answer))
+                    / u32::try_from(answered).unwrap_or(u32::MAX);
+                depth = if run.throttle.is_none() && each < FAST_REQUEST {
+                    MAX_BATCH
+                } else {
+                    1
+                };
+            }
+            last_answer = now;
+            let rest = batch.fetches.split_off(answered);
+            for ((i, fetch), answer) in batch.fetches.into_iter().zip(answers) {
+                let done = answer.done.min(now);
+                held.settle(i, fetch, answer, done);
+            }
+            if let Some(crash) = crash {
+                batch.fetches = rest;
+                batch.urls.drain(..answered);
+                flying.push_front(batch);
+                self.crashed(index, slot, &mut flying, &crash, &mut held);
             }
         }
     }
 
-    /// One attempt on the slot's worker, sent at `send_at` (or at once):
-    /// its result and when it left (for a worker that failed, now: the
-    /// latest it can have left).
-    fn attempt(
+    /// Sends `fetches` (each told to send) to the slot's worker in one
+    /// write, as the last batch of `flying`; `Err` says how the worker
+    /// failed (the batch is in `flying` all the same).
+    fn send_batch<'a>(
         &self,
-        index: usize,
         slot: &mut Slot,
-        url: &str,
-        send_at: Option<Instant>,
-    ) -> (Result<RawResponse, Error>, Instant) {
-        let result = self.attempt_on_worker(index, slot, url, send_at);
-        match result {
-            Ok((result, sent)) => (result, sent),
-            Err(e) => (Err(e), Instant::now()),
-        }
+        fetches: Vec<(usize, BaseFetch<'a>)>,
+        flying: &mut VecDeque<Batch<'a>>,
+    ) -> Result<(), String> {
+        let now = Instant::now();
+        let urls: Vec<String> = fetches.iter().map(|(_, f)| f.url()).collect();
+        let waits: Vec<Duration> = fetches
+            .iter()
+            .map(|(_, f)| {
+                f.send_at()
+                    .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+            })
+            .collect();
+        let requests: Vec<(String, Duration)> =
+            urls.iter().cloned().zip(waits.iter().copied()).collect();
+        let sent = match slot.worker.as_mut() {
+            Some(worker) => worker.send(&requests, self.reply_timeout()),
+            None => Err("was gone".to_owned()),
+        };
+        flying.push_back(Batch {
+            fetches,
+            urls,
+            waits,
+            ids: sent.as_ref().map_or_else(|_| Vec::new(), Clone::clone),
+            sent: now,
+        });
+        sent.map(|_| ())
     }
 
-    fn attempt_on_worker(
+    /// The slot's worker failed (`crash`) before answering the first
+    /// request of `flying`'s first batch: kill it, start another, and fail
+    /// every attempt it had not answered, each as a worker crash (which the
+    /// retry policy retries).
+    fn crashed<'a>(
         &self,
         index: usize,
         slot: &mut Slot,
-        url: &str,
-        send_at: Option<Instant>,
-    ) -> Result<(Result<RawResponse, Error>, Instant), Error> {
-        if slot.worker.is_none() && !self.refill(index, slot) {
-            let why = slot.broken.clone().unwrap_or_else(|| {
-                Error::new(ErrorKind::Spawn, "no worker process could be started")
-            });
-            return Err(why.context(format!("{url}: no worker to send it to")));
-        }
-        let Some(worker) = slot.worker.as_mut() else {
-            return Err(Error::new(ErrorKind::Spawn, "no worker process"));
+        flying: &mut VecDeque<Batch<'a>>,
+        crash: &str,
+        held: &mut Held<'a>,
+    ) {
+        let (pid, status) = match slot.worker.take() {
+            Some(mut worker) => (worker.pid, worker.kill_and_reap()),
+            None => (0, "gone".to_owned()),
         };
-        let wait = send_at.map_or(Duration::ZERO, |t| {
-            t.saturating_duration_since(Instant::now())
-        });
-        match worker.request(url, wait, self.reply_timeout() + wait) {
-            Ok(answered) => Ok(answered),
-            Err(crash) => {
-                let Some(mut worker) = slot.worker.take() else {
-                    return Err(Error::new(ErrorKind::WorkerCrash, crash));
+        self.pids[index].store(0, Ordering::Release);
+        let replaced = if self.refill(index, slot) {
+            "it was replaced"
+        } else {
+            "no replacement could be started"
+        };
+        let now = Instant::now();
+        let mut first = None;
+        for batch in flying.drain(..) {
+            for ((i, fetch), url) in batch.fetches.into_iter().zip(batch.urls) {
+                let what = match &first {
+                    None => format!("while fetching {url}"),
+                    Some(first) => format!("with {url} queued behind {first}"),
                 };
-                self.pids[index].store(0, Ordering::Release);
-                let pid = worker.pid;
-                let status = worker.kill_and_reap();
-                let replaced = if self.refill(index, slot) {
-                    "it was replaced"
-                } else {
-                    "no replacement could be started"
-                };
-                Err(Error::new(
+                first.get_or_insert(url);
+                let e = Error::new(
                     ErrorKind::WorkerCrash,
-                    format!(
-                        "worker process {pid} {crash} while fetching {url} ({status}); {replaced}"
-                    ),
-                ))
+                    format!("worker process {pid} {crash} {what} ({status}); {replaced}"),
+                );
+                let answer = Answer {
+                    result: Err(e),
+                    sent: now,
+                    done: now,
+                };
+                held.settle(i, fetch, answer, now);
             }
         }
     }
@@ -481,12 +613,79 @@ impl RunState<'_> {
     fn abandon(&self, why: Error) {
         *lock(&self.abandoned) = Some(why);
     }
+
+    /// Takes up to `most` bases from the queue for one of `drivers`
+    /// drivers, but no more than its share of what is left (so the tail
+    /// is spread over every worker): their indices.
+    fn claim(&self, most: usize, drivers: usize) -> std::ops::Range<usize> {
+        let len = self.outcomes.len();
+        let mut next = self.next.load(Ordering::Relaxed);
+        loop {
+            let left = len.saturating_sub(next);
+            let take = most.min(left.div_ceil(drivers.max(1)));
+            if take == 0 {
+                return next..next;
+            }
+            match self.next.compare_exchange_weak(
+                next,
+                next + take,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next..next + take,
+                Err(now) => next = now,
+            }
+        }
+    }
 }
 
 /// What a run leaves behind.
 struct Done {
     abandoned: Option<Error>,
     any_worker: bool,
+}
+
+/// Requests sent to a worker in one write, not yet answered.
+struct Batch<'a> {
+    fetches: Vec<(usize, BaseFetch<'a>)>,
+    urls: Vec<String>,
+    waits: Vec<Duration>,
+    ids: Vec<u64>,
+    sent: Instant,
+}
+
+/// The attempt loops a driver holds outside its batches: those to step
+/// next (due to send, or done), and those waiting to retry.
+#[derive(Default)]
+struct Held<'a> {
+    ready: Vec<(usize, BaseFetch<'a>)>,
+    sleeping: Vec<(Instant, usize, BaseFetch<'a>)>,
+}
+
+impl<'a> Held<'a> {
+    /// Moves base `i`'s attempt loop on at `now`: into `batch` when it is
+    /// to send, to `sleeping` until its retry, or into the outcomes.
+    fn step(
+        &mut self,
+        i: usize,
+        mut fetch: BaseFetch<'a>,
+        now: Instant,
+        run: &RunState<'a>,
+        batch: &mut Vec<(usize, BaseFetch<'a>)>,
+    ) {
+        match fetch.next(now) {
+            Step::Send => batch.push((i, fetch)),
+            Step::Sleep(d) => self.sleeping.push((now + d, i, fetch)),
+            Step::Done => run.outcomes.put(i, fetch.into_outcome()),
+        }
+    }
+
+    /// Records `answer` (complete at `done`) in base `i`'s attempt loop,
+    /// to be stepped next.
+    fn settle(&mut self, i: usize, mut fetch: BaseFetch<'a>, answer: Answer, done: Instant) {
+        fetch.record_sent(answer.sent, answer.result, done);
+        self.ready.push((i, fetch));
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -7,7 +7,9 @@
 //!                   (under a rate limit also "wait":{...}: the slot to send at)
 //! worker → parent   {"response":{"id":1,"sent":{...},"result":{"Ok":{"status":200,"body":"{...}"}}}}
 //!                   ("sent": when the request left, wall-clock time)
-//!                   ... one request and one reply at a time ...
+//!                   ... requests come in batches: every one but the last of a
+//!                   batch says "more":true, and the worker answers them in
+//!                   order, writing its replies out together after the last ...
 //! parent closes the worker's stdin
 //! worker → parent   {"bye":{"peak_rss_bytes":5234688}}   and it exits
 //! ```
@@ -37,6 +39,10 @@ pub(crate) enum Request {
         url: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         wait: Option<Wait>,
+        /// More requests of the same batch follow: keep this reply until
+        /// the batch's last one, and write them all out together.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
     },
 }
 
@@ -97,6 +103,11 @@ pub(crate) enum Reply {
         /// records it in the throttle's send log).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sent: Option<Duration>,
+        /// When its response was complete, likewise (the request's latency
+        /// ends here, not when the parent reads the reply: a batch's
+        /// replies are written out together).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done: Option<Duration>,
         result: Result<WireResponse, Error>,
     },
     /// The last message, after the parent closed the worker's stdin.
@@ -239,6 +250,7 @@ mod tests {
         let reply = Reply::Response {
             id: 7,
             sent: None,
+            done: None,
             result: Err(Error::status(503, Some(Duration::from_secs(2)))),
         };
         let back: Reply = serde_json::from_slice(&line(&reply)).unwrap();
@@ -246,6 +258,7 @@ mod tests {
             Reply::Response {
                 id: 7,
                 sent: None,
+                done: None,
                 result: Err(e),
             } => {
                 assert_eq!(e.status_code(), Some(503));

@@ -1,6 +1,6 @@
 //! The child side: read requests from stdin, answer on stdout.
 
-use std::io::{self, BufRead, IsTerminal as _, Write};
+use std::io::{self, BufRead, BufWriter, IsTerminal as _, Write};
 use std::process::ExitCode;
 
 use rates_http::BlockingClient;
@@ -21,7 +21,9 @@ pub(crate) fn worker_main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match serve(stdin.lock(), io::stdout().lock()) {
+    // Replies are buffered here and written out at the end of each batch
+    // (stdout alone would write every line as it ends).
+    match serve(stdin.lock(), BufWriter::new(io::stdout().lock())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rates worker: {e}");
@@ -61,12 +63,19 @@ pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), S
     for line in lines {
         let line = line.map_err(|e| format!("cannot read from the parent: {e}"))?;
         match serde_json::from_str::<Request>(&line) {
-            Ok(Request::Get { id, url, wait }) => {
+            Ok(Request::Get {
+                id,
+                url,
+                wait,
+                more,
+            }) => {
                 if let Some(wait) = wait {
                     std::thread::sleep(wait.remaining());
                 }
                 let sent = Some(crate::protocol::since_epoch());
-                let result = client.get(&url).map(|raw| {
+                let response = client.get(&url);
+                let done = Some(crate::protocol::since_epoch());
+                let result = response.map(|raw| {
                     // The item's CPU work runs here, in the child, on every
                     // success; the parent's attempt loop does none.
                     let work = config
@@ -77,7 +86,17 @@ pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), S
                     wire.worked = work.is_some();
                     wire
                 });
-                send(&mut output, &Reply::Response { id, sent, result })?;
+                let reply = Reply::Response {
+                    id,
+                    sent,
+                    done,
+                    result,
+                };
+                if more {
+                    write(&mut output, &reply)?;
+                } else {
+                    send(&mut output, &reply)?;
+                }
             }
             Ok(Request::Hello { .. }) => {
                 return fatal(&mut output, "got a second hello".into());
@@ -93,10 +112,18 @@ pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), S
     )
 }
 
+/// Writes `reply` and everything written before it out to the parent.
 fn send(output: &mut impl Write, reply: &Reply) -> Result<(), String> {
+    write(output, reply)?;
+    output
+        .flush()
+        .map_err(|e| format!("cannot write to the parent: {e}"))
+}
+
+/// Writes `reply` into the output's buffer (out with the next [`send`]).
+fn write(output: &mut impl Write, reply: &Reply) -> Result<(), String> {
     output
         .write_all(&line(reply))
-        .and_then(|()| output.flush())
         .map_err(|e| format!("cannot write to the parent: {e}"))
 }
 
@@ -159,6 +186,7 @@ mod tests {
             id: 41,
             url,
             wait: Some(crate::protocol::Wait::from_now(Duration::from_millis(30))),
+            more: false,
         }));
         let started = Instant::now();
         let mut output = Vec::new();
@@ -175,8 +203,10 @@ mod tests {
                 id: 41,
                 result,
                 sent,
+                done,
             } => {
                 assert!(sent.is_some(), "says when it sent");
+                assert!(sent <= done, "and when it was done, after");
                 let raw = result.as_ref().unwrap();
                 let raw = WireResponse::into_raw(serde_json::from_slice(&line(raw)).unwrap());
                 let raw = raw.unwrap();
@@ -188,6 +218,68 @@ mod tests {
         }
         assert!(matches!(replies[2], Reply::Bye { .. }));
         assert_eq!(server.stats().requests, 1);
+    }
+
+    /// Output that keeps what each flush wrote out.
+    #[derive(Default)]
+    struct Flushes {
+        pending: Vec<u8>,
+        flushed: Vec<Vec<Reply>>,
+    }
+
+    impl Write for Flushes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.pending.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            let out = std::mem::take(&mut self.pending);
+            self.flushed.push(replies(&out));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_batch_is_answered_in_order_and_written_out_together() {
+        let server = RatesServer::start(ServerConfig::default()).unwrap();
+        let config = Config::new(&server.endpoint()).unwrap();
+        let mut input = line(&Request::Hello {
+            protocol: PROTOCOL,
+            config: Box::new(config.clone()),
+        });
+        let codes = ["EUR", "USD", "PLN", "NOK", "CZK"];
+        for (i, code) in codes.iter().enumerate() {
+            input.extend(line(&Request::Get {
+                id: i as u64 + 1,
+                url: config.endpoint.url(code.parse().unwrap(), &config.symbols),
+                wait: None,
+                // Two batches: three requests, then two.
+                more: i != 2 && i != 4,
+            }));
+        }
+        let mut output = Flushes::default();
+        serve(&input[..], &mut output).unwrap();
+        let ids = |replies: &[Reply]| -> Vec<u64> {
+            replies
+                .iter()
+                .map(|r| match r {
+                    Reply::Response { id, result, .. } => {
+                        assert!(result.is_ok(), "{r:?}");
+                        *id
+                    }
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect()
+        };
+        let f = &output.flushed;
+        assert_eq!(f.len(), 4, "ready, two batches, bye: {f:?}");
+        assert!(matches!(f[0][..], [Reply::Ready { .. }]));
+        assert_eq!(ids(&f[1]), [1, 2, 3]);
+        assert_eq!(ids(&f[2]), [4, 5]);
+        assert!(matches!(f[3][..], [Reply::Bye { .. }]));
+        assert!(output.pending.is_empty(), "nothing left unwritten");
+        assert_eq!(server.stats().requests, 5);
     }
 
     #[test]

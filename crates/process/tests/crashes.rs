@@ -102,6 +102,47 @@ fn a_worker_killed_mid_run_loses_nothing() {
     assert!(pool.shutdown().is_some_and(|peak| peak > 0));
 }
 
+/// At zero latency workers get their requests in batches, two batches at a
+/// time: a worker killed then fails every request it had not answered, and
+/// each is retried once on its replacement; none is lost or sent twice.
+fn a_worker_killed_mid_batch_loses_nothing() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let config = config(&server).with_concurrency(2);
+    let bases = rates_core::generated_codes(3000);
+    let pool = ProcessPool::start(worker(), &config, 2).unwrap();
+    let victim = pool.pids()[0];
+    let report = std::thread::scope(|s| {
+        let run = s.spawn(|| pool.run(&bases));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.stats().requests < 500 {
+            assert!(Instant::now() < deadline, "the run never got going");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: kill(2) with a pid this test's pool started; at worst it
+        // already exited and the kill fails, which the assert reports.
+        let killed = unsafe { libc::kill(i32::try_from(victim).unwrap(), libc::SIGKILL) };
+        assert_eq!(killed, 0, "{}", std::io::Error::last_os_error());
+        run.join().unwrap()
+    });
+    assert_eq!(report.outcomes.len(), bases.len());
+    for (o, base) in report.outcomes.iter().zip(&bases) {
+        assert_eq!(o.base, *base);
+        assert!(o.result.is_ok(), "{o}");
+    }
+    let retried = report.outcomes.iter().filter(|o| o.attempts > 1).count();
+    assert!(
+        (1..=16).contains(&retried),
+        "the killed worker held at most two batches of 8, and at least the request it was on: \
+         {retried} retried"
+    );
+    assert_eq!(report.total_attempts(), (bases.len() + retried) as u64);
+    assert!(
+        !pool.pids().contains(&victim),
+        "the killed worker was replaced"
+    );
+    assert!(pool.shutdown().is_some());
+}
+
 fn garbage_from_a_worker_is_a_worker_crash() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     let garbage = script(
@@ -273,6 +314,10 @@ fn main() -> std::process::ExitCode {
     let trials = vec![
         Trial::test("a_worker_killed_mid_run_loses_nothing", || {
             a_worker_killed_mid_run_loses_nothing();
+            Ok(())
+        }),
+        Trial::test("a_worker_killed_mid_batch_loses_nothing", || {
+            a_worker_killed_mid_batch_loses_nothing();
             Ok(())
         }),
         Trial::test("garbage_from_a_worker_is_a_worker_crash", || {
