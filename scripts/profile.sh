@@ -66,6 +66,9 @@ for s in "${STRATEGIES[@]}"; do
     echo "## Share of the client's CPU samples by where they ran"
     report 8 --no-children --sort dso
     echo
+    echo "## Share by thread name (process: workers are 'rates' too, beside the parent's main thread)"
+    report 8 --no-children --sort comm
+    echo
     echo "## Hottest, callees included (top 40)"
     report 40 --children --sort symbol
     echo

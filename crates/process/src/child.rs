@@ -1,9 +1,10 @@
 //! The child side as the parent sees it: starting one worker, talking to
 //! it over its pipes with bounded waits, and killing and reaping it.
 
-use std::io::{self, BufRead, BufReader, Read as _, Write as _};
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,17 +21,12 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// gets as long as one request may take.
 const MIN_READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Replies queued between a worker's reader thread and its driver: a batch
-/// of requests is answered at once, so room for one batch (more only
-/// bounds a misbehaving worker).
-const REPLY_QUEUE: usize = crate::pool::MAX_BATCH;
+/// How much of a worker's output is read at once.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Messages up to this long are written to a worker directly (see
 /// `Worker::write`): the smallest pipe buffer Linux gives is one page.
 const DIRECT_WRITE: usize = 4096;
-
-/// Stack for the threads that read workers' stdout (one per worker).
-const READER_STACK: usize = 256 * 1024;
 
 /// Everything needed to start one worker.
 pub(crate) struct Spawner<'a> {
@@ -80,18 +76,7 @@ impl Spawner<'_> {
             .max_body_bytes
             .saturating_mul(6)
             .saturating_add(64 * 1024);
-        let (tx, replies) = sync_channel(REPLY_QUEUE);
-        let reader = thread::Builder::new()
-            .name(format!("rates-process-reader-{pid}"))
-            .stack_size(READER_STACK)
-            .spawn(move || read_replies(stdout, &tx, max_line));
-        if let Err(e) = reader {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(fail(format!(
-                "was started but no thread could read it: {e}"
-            )));
-        }
+        let replies = Replies::new(stdout, max_line);
         // From here on, dropping `worker` kills and reaps the child.
         let mut worker = Worker {
             child,
@@ -169,37 +154,147 @@ enum Incoming {
     Unreadable(String),
 }
 
-/// Reads a worker's stdout, one message per line, until it closes, the
-/// worker sends something unreadable, or the driver goes away.
-fn read_replies(stdout: ChildStdout, tx: &SyncSender<Incoming>, max_line: usize) {
-    let mut reader = BufReader::new(stdout);
-    let mut buf = Vec::new();
-    let limit = u64::try_from(max_line)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    loop {
-        buf.clear();
-        let incoming = match (&mut reader).take(limit).read_until(b'\n', &mut buf) {
-            Ok(0) => return,
-            Ok(_) if buf.last() == Some(&b'\n') => match serde_json::from_slice::<Reply>(&buf) {
-                Ok(reply) => Incoming::Message(reply),
-                Err(e) => {
-                    Incoming::Unreadable(format!("an unreadable reply ({e}): {}", excerpt(&buf)))
-                }
-            },
-            Ok(_) if buf.len() > max_line => {
-                Incoming::Unreadable(format!("a reply longer than {max_line} bytes"))
-            }
-            Ok(_) => Incoming::Unreadable(format!(
-                "an unfinished reply before closing its output: {}",
-                excerpt(&buf)
-            )),
-            Err(e) => Incoming::Unreadable(format!("output that could not be read: {e}")),
-        };
-        let stop = matches!(incoming, Incoming::Unreadable(_));
-        if tx.send(incoming).is_err() || stop {
-            return;
+/// A worker's stdout, read by the thread that drives the worker: one
+/// message per line, each wait bounded by `poll(2)`. (A reader thread per
+/// worker would cost a thread and a wake-up more per batch.)
+#[derive(Debug)]
+struct Replies {
+    stdout: ChildStdout,
+    /// What was read and not yet taken: `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// How much of `buf[start..end]` is known to hold no newline.
+    scanned: usize,
+    max_line: usize,
+    /// The worker closed its output (it exited).
+    closed: bool,
+    /// It sent something unreadable: nothing more is read from it.
+    broken: bool,
+}
+
+impl Replies {
+    fn new(stdout: ChildStdout, max_line: usize) -> Self {
+        Self {
+            stdout,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            max_line,
+            closed: false,
+            broken: false,
         }
+    }
+
+    /// The next line from the worker, waiting at most `timeout`;
+    /// `Disconnected` once it closed its output (or after it sent
+    /// something unreadable).
+    fn recv_timeout(&mut self, timeout: Duration) -> Result<Incoming, RecvTimeoutError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.broken {
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            let pending = &self.buf[self.start..self.end];
+            let from = self.scanned;
+            let newline = pending[from..].iter().position(|&b| b == b'\n');
+            if let Some(end) = newline.map(|n| from + n) {
+                let line = &pending[..=end];
+                self.start += end + 1;
+                self.scanned = 0;
+                return Ok(match serde_json::from_slice::<Reply>(line) {
+                    Ok(reply) => Incoming::Message(reply),
+                    Err(e) => {
+                        self.broken = true;
+                        Incoming::Unreadable(format!(
+                            "an unreadable reply ({e}): {}",
+                            excerpt(line)
+                        ))
+                    }
+                });
+            }
+            self.scanned = pending.len();
+            if pending.len() > self.max_line {
+                self.broken = true;
+                return Ok(Incoming::Unreadable(format!(
+                    "a reply longer than {} bytes",
+                    self.max_line
+                )));
+            }
+            if self.closed {
+                self.broken = true;
+                if pending.is_empty() {
+                    return Err(RecvTimeoutError::Disconnected);
+                }
+                return Ok(Incoming::Unreadable(format!(
+                    "an unfinished reply before closing its output: {}",
+                    excerpt(pending)
+                )));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            let read = match self.wait_readable(left) {
+                Ok(true) => self.fill(),
+                other => other.map(drop),
+            };
+            if let Err(e) = read {
+                self.broken = true;
+                return Ok(Incoming::Unreadable(format!(
+                    "output that could not be read: {e}"
+                )));
+            }
+        }
+    }
+
+    /// Waits at most `timeout` until the pipe has data or is closed.
+    fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
+        let mut fd = libc::pollfd {
+            fd: self.stdout.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // Whole milliseconds, rounded up, so a short wait is not a spin.
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        // SAFETY: poll(2) on one valid pollfd that lives across the call;
+        // the fd is the worker's stdout, open for as long as `self` is.
+        let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+        match ready {
+            0 => Ok(false),
+            n if n > 0 => Ok(true),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Reads what the pipe has (it is readable: this does not block),
+    /// making room first: what was taken is dropped, and the buffer grows
+    /// (up to a line's limit) only for a longer line.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(self.max_line.saturating_add(1));
+            self.buf.resize(grown.max(self.end + 1), 0);
+        }
+        match self.stdout.read(&mut self.buf[self.end..]) {
+            Ok(0) => self.closed = true,
+            Ok(n) => self.end += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
     }
 }
 
@@ -232,7 +327,7 @@ pub(crate) struct Worker {
     child: Child,
     pub(crate) pid: u32,
     pub(crate) stdin: Option<ChildStdin>,
-    replies: Receiver<Incoming>,
+    replies: Replies,
     next_id: u64,
     /// The run's progress, told of the work the worker did.
     progress: Option<rates_core::Progress>,
@@ -345,7 +440,7 @@ impl Worker {
 
     /// Waits (until `deadline`) for the goodbye a worker sends once its
     /// input is closed, and returns the peak memory it reported.
-    pub(crate) fn goodbye(&self, deadline: Instant) -> Option<u64> {
+    pub(crate) fn goodbye(&mut self, deadline: Instant) -> Option<u64> {
         while let Ok(Incoming::Message(reply)) = self
             .replies
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))

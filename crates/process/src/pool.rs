@@ -302,7 +302,7 @@ impl ProcessPool {
         }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         let mut total = None;
-        for w in &workers {
+        for w in &mut workers {
             add_peak(&mut total, w.goodbye(deadline));
         }
         kill_all(&mut workers);
