@@ -2,28 +2,37 @@
 //!
 //! The parent starts P worker processes (P = the concurrency, at most
 //! [`MAX_PROCESSES`]) in parallel, and one thread per worker hands it bases
-//! one at a time. Each worker runs the shared blocking client and performs
-//! one HTTP attempt per request; the parent keeps each base's attempt loop
-//! (throttle slots, retries, backoff), so the rate limit and the retry
-//! policy are global: the parent reserves each attempt's slot in the shared
-//! throttle, the worker sends at it and says when it sent, and the parent
-//! records that send ([`BaseFetch::sending_elsewhere`]), so at most R
-//! requests reach the server in any second, as with every strategy. Parent and worker share no memory: each request and
-//! each reply is one JSON line over the worker's stdin and stdout. That
-//! isolation is what this row of the comparison buys: a worker that
-//! crashes, hangs or answers garbage is killed, reaped and replaced, and
-//! its base is retried on the new worker, so nothing is lost and the parent
-//! never waits on a pipe without a timeout. It costs a process start per
-//! worker (about a millisecond of CPU each, overlapped with the first
-//! requests; [`ProcessPool::startup`] says how long a pool took to start),
-//! a few MiB of resident memory per worker (a pool's
-//! [`shutdown`](ProcessPool::shutdown) returns the workers' peaks, and
-//! `rates compare` measures the whole process tree), two pipe hops and a JSON round trip per request, and two parent threads
-//! per worker. It is close to threads when a few workers wait on the
-//! network (`classic`); start-up shows when many workers have a short run
-//! (`fanout`), per-request overhead shows when nothing waits (`overhead`),
-//! and it will not run a thousand processes: past [`MAX_PROCESSES`] it
-//! caps the pool and says so in the report.
+//! from a shared queue. Each worker runs the shared blocking client and
+//! performs one HTTP attempt per request, one request at a time on its one
+//! connection; the parent keeps each base's attempt loop (throttle slots,
+//! retries, backoff), so the rate limit and the retry policy are global:
+//! the parent reserves each attempt's slot in the shared throttle, the
+//! worker sends at it and says when it sent, and the parent records that
+//! send ([`BaseFetch::sending_elsewhere`]), so at most R requests reach the
+//! server in any second, as with every strategy. Parent and worker share no
+//! memory: each request and each reply is one JSON line over the worker's
+//! stdin and stdout. While requests are fast (under 5 ms each, no rate
+//! limit) a worker gets them in batches: up to 8 in one write, a second
+//! batch queued behind the first, and the replies of a batch written out
+//! together, so the pipe round trip's wake-ups are paid per batch rather
+//! than per request; requests of 5 ms or more, and every request under a
+//! rate limit, go one at a time, and near the end of the queue each worker
+//! takes at most its share of what is left. That isolation is what this
+//! row of the comparison buys: a worker that crashes, hangs or answers
+//! garbage is killed, reaped and replaced, and every request it had not
+//! answered is retried on the new worker, so nothing is lost and the
+//! parent never waits on a pipe without a timeout (`poll(2)` bounds every
+//! read). It costs a process start per worker (about a millisecond of CPU
+//! each, overlapped with the first requests; [`ProcessPool::startup`] says
+//! how long a pool took to start), a few MiB of resident memory per worker
+//! (a pool's [`shutdown`](ProcessPool::shutdown) returns the workers'
+//! peaks, and `rates compare` measures the whole process tree), a JSON
+//! round trip per request, and a parent thread per worker. It is close to
+//! threads when a few workers wait on the network (`classic`); start-up
+//! shows when many workers have a short run (`fanout`), per-request
+//! overhead shows when nothing waits (`overhead`), and it will not run a
+//! thousand processes: past [`MAX_PROCESSES`] it caps the pool and says so
+//! in the report.
 //!
 //! The worker program is a [`WorkerCommand`], a parameter of the strategy
 //! ([`Processes::new`]). By default it is the running executable itself,
