@@ -130,6 +130,9 @@ impl BarChart<'_> {
         let label_font = ("sans-serif", 15).into_font();
         let small = ("sans-serif", 13).into_font();
         let mut legend_done = vec![vec![false; 4]; self.series.len()];
+        // The marker's legend entry goes with the first row that has one
+        // (the first rows can be skipped strategies, with none).
+        let mut marker_labelled = false;
         for (i, row) in self.rows.iter().enumerate() {
             // Row i from the top.
             let top = (n - i) as f64 - 0.12;
@@ -217,7 +220,8 @@ impl BarChart<'_> {
                         RED.stroke_width(3),
                     )))
                     .map_err(err)?;
-                if i == 0 {
+                if !marker_labelled {
+                    marker_labelled = true;
                     if let Some(name) = self.marker_name {
                         series.label(name).legend(|(x, y)| {
                             PathElement::new(
