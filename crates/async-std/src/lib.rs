@@ -27,10 +27,10 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): smol's figures with another executor (6.5
-//! MiB and 43 us per request on `fanout`, 57 MiB with 10,000 in flight on `huge`, 0.55x
-//! of wrk's request rate on `overhead`); it is discontinued upstream, so prefer smol for
-//! new code.
+//! On the committed run (`results/2026-11-30T1415-*`, 2-core VM): smol's figures with another executor (6.6
+//! MiB and 42 us per request on `fanout`, 57 MiB with 10,000 in flight on `huge`, 1.23x the
+//! ideal on `scale`, 0.63x of wrk's request rate on `overhead`); it is discontinued
+//! upstream, so prefer smol for new code.
 //!
 //! # Examples
 //!

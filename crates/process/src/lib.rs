@@ -43,13 +43,14 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): 1.36x the ideal on `fanout` (starting 50
-//! workers), 323 us of CPU per request (tokio: 31 us) and 233 MiB across 51 processes;
-//! capped at 64 workers (299 MiB) on `scale`; 52 us per request on `overhead`, where each
-//! request is a pipe round trip to a worker. Rust has no GIL, so CPU work per item does
-//! not need processes: with 1 ms per item (`rates map`, `results/2026-11-22T1944-map`)
-//! it finishes in 88 ms where tokio and rayon take 61 and 81 ms. Use it for isolation (a
-//! crashing or leaking worker is replaced), not for speed.
+//! On the committed run (`results/2026-11-30T1415-*`, 2-core VM): 1.25x the ideal on `fanout` (starting 50
+//! workers), 276 us of CPU per request (tokio: 30 us) and 245 MiB across 51 processes;
+//! capped at 64 workers (313 MiB) on `scale`; on `overhead`, where requests go to the
+//! workers in batches, 49 us per request and 0.28x of wrk's request rate (0.17x when each
+//! request was its own pipe round trip, `results/2026-11-22T2246-vs-wrk`). Rust has no GIL,
+//! so CPU work per item does not need processes: with 1 ms per item (`rates map`,
+//! `results/2026-11-22T1944-map`) it finishes in 88 ms where tokio and rayon take 61 and 81
+//! ms. Use it for isolation (a crashing or leaking worker is replaced), not for speed.
 //!
 //! # Examples
 //!

@@ -23,11 +23,14 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): next to tokio in time and memory (6.8 MiB on
-//! `fanout`, 12 MiB on `scale`, 65 MiB on `huge`) at 35-45% more CPU per request (42 us
+//! On the committed run (`results/2026-11-30T1415-*`, 2-core VM): next to tokio in time and memory (6.7 MiB on
+//! `fanout`, 12 MiB on `scale`, 65 MiB on `huge`) at 20-30% more CPU per request (36 us
 //! on `fanout`, 31 us on `scale`), spent in async-io's reactor (it re-arms interest and
-//! tries each read before waiting for readiness). It starts 1,000 connections more
-//! slowly than tokio (`scale`: 1.26x the ideal against 1.17x).
+//! tries each read before waiting for readiness). With 1,000 connections to open it
+//! matches tokio (`scale`: 1.17x the ideal, both) since the shared client spawns its
+//! workers in waves: async-executor queues a woken task behind every task spawned
+//! before it, and spawning all 1,000 at once held the first request back by about 45 ms
+//! (1.26x in `results/2026-11-22T2246-report`).
 //!
 //! # Examples
 //!
