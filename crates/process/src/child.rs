@@ -382,19 +382,20 @@ impl Worker {
     /// [`receive`](Self::receive) in the same order.
     pub(crate) fn send(
         &mut self,
-        batch: &[(String, Duration)],
+        batch: impl ExactSizeIterator<Item = (String, Duration)>,
         timeout: Duration,
     ) -> Result<Vec<u64>, String> {
         let mut bytes = Vec::new();
-        let mut ids = Vec::with_capacity(batch.len());
-        for (n, (url, wait)) in batch.iter().enumerate() {
+        let len = batch.len();
+        let mut ids = Vec::with_capacity(len);
+        for (n, (url, wait)) in batch.enumerate() {
             self.next_id += 1;
             ids.push(self.next_id);
             bytes.extend(line(&Request::Get {
                 id: self.next_id,
-                url: url.clone(),
-                wait: (!wait.is_zero()).then(|| Wait::from_now(*wait)),
-                more: n + 1 < batch.len(),
+                url,
+                wait: (!wait.is_zero()).then(|| Wait::from_now(wait)),
+                more: n + 1 < len,
             }));
         }
         self.write(bytes, timeout)

@@ -459,7 +459,6 @@ impl ProcessPool {
             }
             if let Some(crash) = crash {
                 batch.fetches = rest;
-                batch.urls.drain(..answered);
                 flying.push_front(batch);
                 self.crashed(index, slot, &mut flying, &crash, &mut held);
             }
@@ -476,7 +475,6 @@ impl ProcessPool {
         flying: &mut VecDeque<Batch<'a>>,
     ) -> Result<(), String> {
         let now = Instant::now();
-        let urls: Vec<String> = fetches.iter().map(|(_, f)| f.url()).collect();
         let waits: Vec<Duration> = fetches
             .iter()
             .map(|(_, f)| {
@@ -484,15 +482,16 @@ impl ProcessPool {
                     .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
             })
             .collect();
-        let requests: Vec<(String, Duration)> =
-            urls.iter().cloned().zip(waits.iter().copied()).collect();
+        let requests = fetches
+            .iter()
+            .zip(&waits)
+            .map(|((_, f), wait)| (f.url(), *wait));
         let sent = match slot.worker.as_mut() {
-            Some(worker) => worker.send(&requests, self.reply_timeout()),
+            Some(worker) => worker.send(requests, self.reply_timeout()),
             None => Err("was gone".to_owned()),
         };
         flying.push_back(Batch {
             fetches,
-            urls,
             waits,
             ids: sent.as_ref().map_or_else(|_| Vec::new(), Clone::clone),
             sent: now,
@@ -525,7 +524,8 @@ impl ProcessPool {
         let now = Instant::now();
         let mut first = None;
         for batch in flying.drain(..) {
-            for ((i, fetch), url) in batch.fetches.into_iter().zip(batch.urls) {
+            for (i, fetch) in batch.fetches {
+                let url = fetch.url();
                 let what = match &first {
                     None => format!("while fetching {url}"),
                     Some(first) => format!("with {url} queued behind {first}"),
@@ -648,7 +648,6 @@ struct Done {
 /// Requests sent to a worker in one write, not yet answered.
 struct Batch<'a> {
     fetches: Vec<(usize, BaseFetch<'a>)>,
-    urls: Vec<String>,
     waits: Vec<Duration>,
     ids: Vec<u64>,
     sent: Instant,
