@@ -145,8 +145,8 @@ fn summary(reply: &Reply) -> String {
     }
 }
 
-/// A line from a worker, as its reader thread saw it. The channel closing
-/// means the worker's stdout closed: it exited.
+/// A line from a worker, as `Replies` read it (its stdout closing, when
+/// the worker exited, is `RecvTimeoutError::Disconnected` instead).
 #[derive(Debug)]
 enum Incoming {
     Message(Reply),

@@ -343,9 +343,9 @@ impl ProcessPool {
     ///
     /// A batch is one write to the worker, which sends its requests one
     /// after the other on its connection and writes their replies out
-    /// together after the last, so the three wake-ups of a round trip
-    /// through the pipes (worker, reader thread, driver) are paid once per
-    /// batch instead of once per request; and while the driver reads one
+    /// together after the last, so the wake-ups of a round trip through
+    /// the pipes (the worker's and the driver's) are paid once per batch
+    /// instead of once per request; and while the driver reads one
     /// batch's replies the worker already has the next, so it never waits
     /// for the driver. That matters only while a request is short next to
     /// a round trip, and a batch holds back its later requests until the
