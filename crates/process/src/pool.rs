@@ -426,10 +426,13 @@ impl ProcessPool {
             let mut answers = Vec::with_capacity(batch.ids.len());
             let mut crash = None;
             if let Some(worker) = slot.worker.as_mut() {
-                for (id, wait) in batch.ids.iter().zip(&batch.waits) {
-                    // Requests run one after the other: each reply is due
-                    // within one request's time of the one before.
-                    match worker.receive(*id, self.reply_timeout() + *wait) {
+                let n = batch.ids.len();
+                for (j, (id, wait)) in batch.ids.iter().zip(&batch.waits).enumerate() {
+                    // Requests run one after the other and their replies
+                    // are held until the batch's last: each is due within
+                    // one request's time per request still to run.
+                    let left = u32::try_from(n - j).unwrap_or(u32::MAX);
+                    match worker.receive(*id, self.reply_timeout() * left + *wait) {
                         Ok(answer) => answers.push(answer),
                         Err(e) => {
                             crash = Some(e);

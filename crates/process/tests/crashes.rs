@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Trial};
 use rates_core::{Config, CurrencyCode, ErrorKind, Strategy};
 use rates_process::{ProcessPool, Processes, WorkerCommand};
-use rates_server::{RatesServer, ServerConfig};
+use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 
 const READY: &str = r#"echo '{"ready":{"protocol":1}}'"#;
 
@@ -141,6 +141,38 @@ fn a_worker_killed_mid_batch_loses_nothing() {
         "the killed worker was replaced"
     );
     assert!(pool.shutdown().is_some());
+}
+
+/// A batch's replies come out together after its last request, so stalls
+/// inside one batch add up before the first reply: six 500 ms request
+/// timeouts in a row take longer than one request may (connect and request
+/// timeouts plus a margin, 2.7 s here), which must not read as a dead
+/// worker. With one worker the batches are fixed: the first base alone,
+/// then the next eight together.
+fn stalls_in_one_batch_are_timeouts_not_a_dead_worker() {
+    let bases = rates_core::generated_codes(20);
+    let mut server = ServerConfig::default();
+    for base in &bases[1..=6] {
+        server = server.with_fault(FaultRule::new(Fault::Stall, When::Base(*base)));
+    }
+    let server = RatesServer::start(server).unwrap();
+    let mut config = config(&server)
+        .with_concurrency(1)
+        .with_retries(0)
+        .with_request_timeout(Duration::from_millis(500));
+    config.connect_timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let report = Processes::new(worker()).fetch(&bases, &config).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "bounded");
+    for (n, o) in report.outcomes.iter().enumerate() {
+        if (1..=6).contains(&n) {
+            let err = o.result.as_ref().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout, "{o}");
+        } else {
+            assert!(o.result.is_ok(), "{o}");
+        }
+        assert_eq!(o.attempts, 1, "{o}");
+    }
 }
 
 fn garbage_from_a_worker_is_a_worker_crash() {
@@ -318,6 +350,10 @@ fn main() -> std::process::ExitCode {
         }),
         Trial::test("a_worker_killed_mid_batch_loses_nothing", || {
             a_worker_killed_mid_batch_loses_nothing();
+            Ok(())
+        }),
+        Trial::test("stalls_in_one_batch_are_timeouts_not_a_dead_worker", || {
+            stalls_in_one_batch_are_timeouts_not_a_dead_worker();
             Ok(())
         }),
         Trial::test("garbage_from_a_worker_is_a_worker_crash", || {
