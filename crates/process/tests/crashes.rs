@@ -46,6 +46,36 @@ fn parent_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Runs `bases` on `pool` and, once the server has seen `after` requests
+/// (waiting 20 s at most), kills worker `victim` with SIGKILL.
+fn run_and_kill(
+    pool: &ProcessPool,
+    bases: &[CurrencyCode],
+    server: &RatesServer,
+    after: u64,
+    victim: u32,
+) -> rates_core::Report {
+    std::thread::scope(|s| {
+        let run = s.spawn(|| pool.run(bases));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.stats().requests < after {
+            assert!(Instant::now() < deadline, "the run never got going");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: kill(2) with a pid the test's pool started and has not
+        // reaped (it is busy with the run); if it had exited, the kill
+        // fails and the assert says so.
+        let killed = unsafe { libc::kill(i32::try_from(victim).unwrap(), libc::SIGKILL) };
+        assert_eq!(
+            killed,
+            0,
+            "kill failed: {}",
+            std::io::Error::last_os_error()
+        );
+        run.join().unwrap()
+    })
+}
+
 fn a_worker_killed_mid_run_loses_nothing() {
     let server =
         RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(300)))
@@ -57,26 +87,9 @@ fn a_worker_killed_mid_run_loses_nothing() {
     assert_eq!(before.len(), 2);
     let victim = before[0];
 
-    let report = std::thread::scope(|s| {
-        let run = s.spawn(|| pool.run(&bases));
-        // Wait (bounded) until both workers hold a base: the server has seen
-        // two requests and answers each only after 300 ms.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while server.stats().requests < 2 {
-            assert!(Instant::now() < deadline, "the run never started");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // SAFETY: kill(2) with a pid this test's pool started and has not
-        // reaped (the worker is busy with a 300 ms request).
-        let killed = unsafe { libc::kill(i32::try_from(victim).unwrap(), libc::SIGKILL) };
-        assert_eq!(
-            killed,
-            0,
-            "kill failed: {}",
-            std::io::Error::last_os_error()
-        );
-        run.join().unwrap()
-    });
+    // Both workers hold a base once the server has seen two requests (it
+    // answers each only after 300 ms).
+    let report = run_and_kill(&pool, &bases, &server, 2, victim);
 
     assert_eq!(report.outcomes.len(), bases.len());
     for (o, base) in report.outcomes.iter().zip(&bases) {
@@ -111,19 +124,7 @@ fn a_worker_killed_mid_batch_loses_nothing() {
     let bases = rates_core::generated_codes(3000);
     let pool = ProcessPool::start(worker(), &config, 2).unwrap();
     let victim = pool.pids()[0];
-    let report = std::thread::scope(|s| {
-        let run = s.spawn(|| pool.run(&bases));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while server.stats().requests < 500 {
-            assert!(Instant::now() < deadline, "the run never got going");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        // SAFETY: kill(2) with a pid this test's pool started; at worst it
-        // already exited and the kill fails, which the assert reports.
-        let killed = unsafe { libc::kill(i32::try_from(victim).unwrap(), libc::SIGKILL) };
-        assert_eq!(killed, 0, "{}", std::io::Error::last_os_error());
-        run.join().unwrap()
-    });
+    let report = run_and_kill(&pool, &bases, &server, 500, victim);
     assert_eq!(report.outcomes.len(), bases.len());
     for (o, base) in report.outcomes.iter().zip(&bases) {
         assert_eq!(o.base, *base);
