@@ -340,67 +340,32 @@ fn the_default_worker_is_this_program_and_its_pool_reports_its_costs() {
     assert!(pool.shutdown().is_some_and(|peak| peak > 0));
 }
 
+/// One trial per test function, named after it.
+macro_rules! trials {
+    ($($test:ident),* $(,)?) => {
+        vec![$(Trial::test(stringify!($test), || {
+            $test();
+            Ok(())
+        })),*]
+    };
+}
+
 fn main() -> std::process::ExitCode {
     if let Some(code) = rates_process::worker_if_asked() {
         return code;
     }
-    let trials = vec![
-        Trial::test("a_worker_killed_mid_run_loses_nothing", || {
-            a_worker_killed_mid_run_loses_nothing();
-            Ok(())
-        }),
-        Trial::test("a_worker_killed_mid_batch_loses_nothing", || {
-            a_worker_killed_mid_batch_loses_nothing();
-            Ok(())
-        }),
-        Trial::test("stalls_in_one_batch_are_timeouts_not_a_dead_worker", || {
-            stalls_in_one_batch_are_timeouts_not_a_dead_worker();
-            Ok(())
-        }),
-        Trial::test("garbage_from_a_worker_is_a_worker_crash", || {
-            garbage_from_a_worker_is_a_worker_crash();
-            Ok(())
-        }),
-        Trial::test(
-            "a_worker_that_exits_mid_request_is_replaced_and_the_base_retried",
-            || {
-                a_worker_that_exits_mid_request_is_replaced_and_the_base_retried();
-                Ok(())
-            },
-        ),
-        Trial::test(
-            "a_worker_that_never_gets_ready_fails_the_start_in_bounded_time",
-            || {
-                a_worker_that_never_gets_ready_fails_the_start_in_bounded_time();
-                Ok(())
-            },
-        ),
-        Trial::test(
-            "a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time",
-            || {
-                a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time();
-                Ok(())
-            },
-        ),
-        Trial::test("a_worker_that_stops_reading_is_a_crash_not_a_hang", || {
-            a_worker_that_stops_reading_is_a_crash_not_a_hang();
-            Ok(())
-        }),
-        Trial::test("a_missing_worker_program_is_a_clear_error", || {
-            a_missing_worker_program_is_a_clear_error();
-            Ok(())
-        }),
-        Trial::test("a_worker_of_another_protocol_is_refused_by_name", || {
-            a_worker_of_another_protocol_is_refused_by_name();
-            Ok(())
-        }),
-        Trial::test(
-            "the_default_worker_is_this_program_and_its_pool_reports_its_costs",
-            || {
-                the_default_worker_is_this_program_and_its_pool_reports_its_costs();
-                Ok(())
-            },
-        ),
+    let trials = trials![
+        a_worker_killed_mid_run_loses_nothing,
+        a_worker_killed_mid_batch_loses_nothing,
+        stalls_in_one_batch_are_timeouts_not_a_dead_worker,
+        garbage_from_a_worker_is_a_worker_crash,
+        a_worker_that_exits_mid_request_is_replaced_and_the_base_retried,
+        a_worker_that_never_gets_ready_fails_the_start_in_bounded_time,
+        a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time,
+        a_worker_that_stops_reading_is_a_crash_not_a_hang,
+        a_missing_worker_program_is_a_clear_error,
+        a_worker_of_another_protocol_is_refused_by_name,
+        the_default_worker_is_this_program_and_its_pool_reports_its_costs,
     ];
     libtest_mimic::run(&Arguments::from_args(), trials).exit_code()
 }
