@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rates_core::{Config, Error, ErrorKind, RawResponse};
 
 use crate::command::{WORKER_ENV, WorkerCommand};
-use crate::protocol::{PROTOCOL, Reply, Request, Wait, instant_of, line};
+use crate::protocol::{PROTOCOL, Reply, Request, Wait, append_line, instant_of, line};
 
 /// How long a worker gets to say goodbye (its peak memory) once its input
 /// is closed, before it is killed.
@@ -71,12 +71,10 @@ impl Spawner<'_> {
             let _ = child.wait();
             return Err(fail("was started without pipes".into()));
         };
-        let max_line = self
-            .config
-            .max_body_bytes
-            .saturating_mul(6)
-            .saturating_add(64 * 1024);
-        let replies = Replies::new(stdout, max_line);
+        // A line carries no body; its longest part is a URL an error quotes,
+        // which holds at most the 17,576 distinct codes as symbols.
+        let max_line = 1024 * 1024;
+        let replies = Replies::new(stdout, max_line, self.config.max_body_bytes);
         // From here on, dropping `worker` kills and reaps the child.
         let mut worker = Worker {
             child,
@@ -155,8 +153,9 @@ enum Incoming {
 }
 
 /// A worker's stdout, read by the thread that drives the worker: one
-/// message per line, each wait bounded by `poll(2)`. (A reader thread per
-/// worker would cost a thread and a wake-up more per batch.)
+/// message per line (a response's body after it, raw), each wait bounded by
+/// `poll(2)`. (A reader thread per worker would cost a thread and a wake-up
+/// more per batch.)
 #[derive(Debug)]
 struct Replies {
     stdout: ChildStdout,
@@ -167,6 +166,10 @@ struct Replies {
     /// How much of `buf[start..end]` is known to hold no newline.
     scanned: usize,
     max_line: usize,
+    /// The longest body a response may carry (the run's body cap).
+    max_body: usize,
+    /// A message read whose body has not all arrived yet, and its length.
+    waiting: Option<(Reply, usize)>,
     /// The worker closed its output (it exited).
     closed: bool,
     /// It sent something unreadable: nothing more is read from it.
@@ -174,7 +177,7 @@ struct Replies {
 }
 
 impl Replies {
-    fn new(stdout: ChildStdout, max_line: usize) -> Self {
+    fn new(stdout: ChildStdout, max_line: usize, max_body: usize) -> Self {
         Self {
             stdout,
             buf: vec![0; READ_CHUNK],
@@ -182,12 +185,14 @@ impl Replies {
             end: 0,
             scanned: 0,
             max_line,
+            max_body,
+            waiting: None,
             closed: false,
             broken: false,
         }
     }
 
-    /// The next line from the worker, waiting at most `timeout`;
+    /// The next message from the worker, waiting at most `timeout`;
     /// `Disconnected` once it closed its output (or after it sent
     /// something unreadable).
     fn recv_timeout(&mut self, timeout: Duration) -> Result<Incoming, RecvTimeoutError> {
@@ -196,41 +201,52 @@ impl Replies {
             if self.broken {
                 return Err(RecvTimeoutError::Disconnected);
             }
-            let pending = &self.buf[self.start..self.end];
-            let from = self.scanned;
-            let newline = pending[from..].iter().position(|&b| b == b'\n');
-            if let Some(end) = newline.map(|n| from + n) {
-                let line = &pending[..=end];
-                self.start += end + 1;
-                self.scanned = 0;
-                return Ok(match serde_json::from_slice::<Reply>(line) {
-                    Ok(reply) => Incoming::Message(reply),
-                    Err(e) => {
-                        self.broken = true;
-                        Incoming::Unreadable(format!(
-                            "an unreadable reply ({e}): {}",
-                            excerpt(line)
-                        ))
+            if self.waiting.is_none() {
+                match self.next_line() {
+                    Some(Ok(reply)) => {
+                        let len = reply.body_len();
+                        if len > self.max_body {
+                            self.broken = true;
+                            return Ok(Incoming::Unreadable(format!(
+                                "a body of {len} bytes, over the cap of {}",
+                                self.max_body
+                            )));
+                        }
+                        self.waiting = Some((reply, len));
                     }
-                });
+                    Some(Err(what)) => {
+                        self.broken = true;
+                        return Ok(Incoming::Unreadable(what));
+                    }
+                    None => {}
+                }
             }
-            self.scanned = pending.len();
-            if pending.len() > self.max_line {
-                self.broken = true;
-                return Ok(Incoming::Unreadable(format!(
-                    "a reply longer than {} bytes",
-                    self.max_line
-                )));
+            if let Some((_, len)) = &self.waiting {
+                let len = *len;
+                if self.end - self.start >= len {
+                    if let Some((mut reply, _)) = self.waiting.take() {
+                        reply.set_body(&self.buf[self.start..self.start + len]);
+                        self.start += len;
+                        return Ok(Incoming::Message(reply));
+                    }
+                }
             }
             if self.closed {
                 self.broken = true;
-                if pending.is_empty() {
+                let pending = &self.buf[self.start..self.end];
+                if pending.is_empty() && self.waiting.is_none() {
                     return Err(RecvTimeoutError::Disconnected);
                 }
-                return Ok(Incoming::Unreadable(format!(
-                    "an unfinished reply before closing its output: {}",
-                    excerpt(pending)
-                )));
+                return Ok(Incoming::Unreadable(match &self.waiting {
+                    Some((_, len)) => format!(
+                        "{} of a {len}-byte body before closing its output",
+                        pending.len()
+                    ),
+                    None => format!(
+                        "an unfinished reply before closing its output: {}",
+                        excerpt(pending)
+                    ),
+                }));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -247,6 +263,29 @@ impl Replies {
                 )));
             }
         }
+    }
+
+    /// The next whole line, parsed, if one has arrived; an error says what
+    /// came instead of a message.
+    fn next_line(&mut self) -> Option<Result<Reply, String>> {
+        let pending = &self.buf[self.start..self.end];
+        let from = self.scanned;
+        let Some(end) = pending[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|n| from + n)
+        else {
+            self.scanned = pending.len();
+            return (pending.len() > self.max_line)
+                .then(|| Err(format!("a reply longer than {} bytes", self.max_line)));
+        };
+        let line = &pending[..=end];
+        self.start += end + 1;
+        self.scanned = 0;
+        Some(
+            serde_json::from_slice::<Reply>(line)
+                .map_err(|e| format!("an unreadable reply ({e}): {}", excerpt(line))),
+        )
     }
 
     /// Waits at most `timeout` until the pipe has data or is closed.
@@ -277,7 +316,7 @@ impl Replies {
 
     /// Reads what the pipe has (it is readable: this does not block),
     /// making room first: what was taken is dropped, and the buffer grows
-    /// (up to a line's limit) only for a longer line.
+    /// (up to a line's limit and a body's) only for a longer message.
     fn fill(&mut self) -> io::Result<()> {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
@@ -285,7 +324,12 @@ impl Replies {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            let grown = (self.buf.len() * 2).min(self.max_line.saturating_add(1));
+            // Room for the longest line and the largest body after it.
+            let most = self
+                .max_line
+                .saturating_add(self.max_body)
+                .saturating_add(1);
+            let grown = (self.buf.len() * 2).min(most);
             self.buf.resize(grown.max(self.end + 1), 0);
         }
         match self.stdout.read(&mut self.buf[self.end..]) {
@@ -391,12 +435,15 @@ impl Worker {
         for (n, (url, wait)) in batch.enumerate() {
             self.next_id += 1;
             ids.push(self.next_id);
-            bytes.extend(line(&Request::Get {
-                id: self.next_id,
-                url,
-                wait: (!wait.is_zero()).then(|| Wait::from_now(wait)),
-                more: n + 1 < len,
-            }));
+            append_line(
+                &mut bytes,
+                &Request::Get {
+                    id: self.next_id,
+                    url,
+                    wait: (!wait.is_zero()).then(|| Wait::from_now(wait)),
+                    more: n + 1 < len,
+                },
+            );
         }
         self.write(bytes, timeout)
             .map_err(|e| format!("could not be sent the request ({e})"))?;
@@ -423,7 +470,7 @@ impl Worker {
                                 progress.work_done();
                             }
                         }
-                        Ok(wire.into_raw().map_err(|what| format!("sent {what}"))?)
+                        Ok(RawResponse::from(wire))
                     }
                     Err(e) => Err(e),
                 };

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use rates_http::BlockingClient;
 
-use crate::protocol::{PROTOCOL, Reply, Request, WireResponse, line};
+use crate::protocol::{PROTOCOL, Reply, Request, WireResponse, write_message};
 
 /// Runs a worker process (see [`worker_if_asked`](crate::worker_if_asked)).
 ///
@@ -122,9 +122,7 @@ fn send(output: &mut impl Write, reply: &Reply) -> Result<(), String> {
 
 /// Writes `reply` into the output's buffer (out with the next [`send`]).
 fn write(output: &mut impl Write, reply: &Reply) -> Result<(), String> {
-    output
-        .write_all(&line(reply))
-        .map_err(|e| format!("cannot write to the parent: {e}"))
+    write_message(output, reply).map_err(|e| format!("cannot write to the parent: {e}"))
 }
 
 fn fatal(output: &mut impl Write, message: String) -> Result<(), String> {
@@ -165,13 +163,7 @@ mod tests {
 
     use super::*;
 
-    fn replies(output: &[u8]) -> Vec<Reply> {
-        output
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
-    }
+    use crate::protocol::{line, read_all as replies};
 
     #[test]
     fn serves_requests_then_says_bye() {
@@ -207,9 +199,7 @@ mod tests {
             } => {
                 assert!(sent.is_some(), "says when it sent");
                 assert!(sent <= done, "and when it was done, after");
-                let raw = result.as_ref().unwrap();
-                let raw = WireResponse::into_raw(serde_json::from_slice(&line(raw)).unwrap());
-                let raw = raw.unwrap();
+                let raw = rates_core::RawResponse::from(result.clone().unwrap());
                 assert_eq!(raw.status, 200);
                 let rates = rates_core::decode("EUR".parse().unwrap(), &raw.body).unwrap();
                 assert_eq!(rates.base.as_str(), "EUR");

@@ -14,7 +14,7 @@ use rates_core::{Config, CurrencyCode, ErrorKind, Strategy};
 use rates_process::{ProcessPool, Processes, WorkerCommand};
 use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 
-const READY: &str = r#"echo '{"ready":{"protocol":1}}'"#;
+const READY: &str = r#"echo '{"ready":{"protocol":2}}'"#;
 
 fn worker() -> WorkerCommand {
     WorkerCommand::current_exe().unwrap()
@@ -193,6 +193,57 @@ fn garbage_from_a_worker_is_a_worker_crash() {
     assert_eq!(server.stats().requests, 0);
 }
 
+/// A script worker that answers each request (ids 1, 2, ...) with a 200
+/// whose line says `len` bytes of body follow, then writes `body` in two
+/// parts with a pause between, and then does `after` (say, `exit 3`).
+fn body_writer(len: usize, body: &str, after: &str) -> WorkerCommand {
+    let (first, second) = body.split_at(body.len() / 2);
+    let line = format!(
+        r#"{{"response":{{"id":%d,"result":{{"Ok":{{"status":200,"body_len":{len}}}}}}}}}\n"#
+    );
+    script(
+        &format!(
+            "read hello; {READY}; id=0; while read req; do id=$((id + 1)); \
+             printf '{line}' \"$id\"; printf '%s' '{first}'; sleep 0.2; printf '%s' '{second}'; \
+             {after}; done"
+        ),
+        &[],
+    )
+}
+
+const USD_BODY: &str = r#"{"base":"USD","date":"2019-04-09","rates":{"EUR":0.886761}}"#;
+
+fn a_body_that_arrives_in_parts_is_read_whole() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    let worker = body_writer(USD_BODY.len(), USD_BODY, "true");
+    let config = config(&server).with_concurrency(1);
+    let bases = rates_core::parse_codes("USD").unwrap();
+    let report = Processes::new(worker).fetch(&bases, &config).unwrap();
+    let o = &report.outcomes[0];
+    let rates = o.result.as_ref().unwrap();
+    assert_eq!(rates.base.as_str(), "USD", "{o}");
+    let eur: CurrencyCode = "EUR".parse().unwrap();
+    assert!((rates.rates[&eur] - 0.886761).abs() < 1e-9, "{o}");
+    assert_eq!(o.attempts, 1, "{o}");
+}
+
+fn a_body_cut_short_is_a_worker_crash() {
+    let server = RatesServer::start(ServerConfig::default()).unwrap();
+    // It promises ten bytes more than it writes, then exits.
+    let worker = body_writer(USD_BODY.len() + 10, USD_BODY, "exit 3");
+    let config = config(&server).with_retries(1).with_concurrency(1);
+    let bases = rates_core::parse_codes("USD").unwrap();
+    let report = Processes::new(worker).fetch(&bases, &config).unwrap();
+    let o = &report.outcomes[0];
+    let err = o.result.as_ref().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WorkerCrash, "{o}");
+    assert!(
+        err.to_string().contains("-byte body before closing"),
+        "{err}"
+    );
+    assert_eq!(o.attempts, 2, "{o}");
+}
+
 fn a_worker_that_exits_mid_request_is_replaced_and_the_base_retried() {
     let server = RatesServer::start(ServerConfig::default()).unwrap();
     let mark = std::env::temp_dir().join(format!("rates-process-crash-{}", std::process::id()));
@@ -359,6 +410,8 @@ fn main() -> std::process::ExitCode {
         a_worker_killed_mid_batch_loses_nothing,
         stalls_in_one_batch_are_timeouts_not_a_dead_worker,
         garbage_from_a_worker_is_a_worker_crash,
+        a_body_that_arrives_in_parts_is_read_whole,
+        a_body_cut_short_is_a_worker_crash,
         a_worker_that_exits_mid_request_is_replaced_and_the_base_retried,
         a_worker_that_never_gets_ready_fails_the_start_in_bounded_time,
         a_worker_that_never_reads_its_settings_fails_the_start_in_bounded_time,
