@@ -20,6 +20,10 @@
 //! when the peak thread count moved by more than the memory limit, a memory
 //! change counts only if memory per thread alive moved the same way past
 //! the limit too; otherwise it is `noise` and the line names both counts.
+//! For a strategy of more than one process the unit is processes instead:
+//! each holds a copy of the program, and its threads say little (`process`
+//! lost a third of its threads when its reader threads went, and none of
+//! its memory).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -223,11 +227,11 @@ pub(crate) fn judge(baseline: &Export, current: &Export, rules: &Rules) -> Vec<L
             let mut v = verdict(b, c, rules.max_for(m));
             let mut why = String::new();
             if m == Metric::Memory && v != Verdict::Ok {
-                if let Some(w) = threads_moved(base, cur, rules.max_for(m)) {
+                if let Some((w, unit)) = units_moved(base, cur, rules.max_for(m)) {
                     let per = |x: (f64, f64), n: f64| (x.0 / n, x.1 / n);
                     if verdict(per(b, w.0), per(c, w.1), rules.max_for(m)) != v {
                         v = Verdict::Noise;
-                        why = format!(" ({} vs {} threads)", w.1, w.0);
+                        why = format!(" ({} vs {} {unit})", w.1, w.0);
                     }
                 }
             }
@@ -255,15 +259,23 @@ pub(crate) fn judge(baseline: &Export, current: &Export, rules: &Rules) -> Vec<L
     lines
 }
 
-/// The peak thread counts `(baseline, current)` when they differ by more
-/// than `max_share` of the baseline's.
-fn threads_moved(
+/// What a strategy's memory grows with, as peak counts `(baseline,
+/// current)`, when they differ by more than `max_share` of the baseline's:
+/// processes where it runs more than one (each holds a copy of the
+/// program), else threads (each holds a stack).
+fn units_moved(
     base: &StrategyResult,
     cur: &StrategyResult,
     max_share: f64,
-) -> Option<(f64, f64)> {
-    let (b, c) = (base.peak_threads? as f64, cur.peak_threads? as f64);
-    (b > 0.0 && c > 0.0 && (c - b).abs() > max_share * b).then_some((b, c))
+) -> Option<((f64, f64), &'static str)> {
+    let many = |r: &StrategyResult| r.peak_processes.is_some_and(|p| p > 1);
+    let processes = (many(base) || many(cur)).then_some((base.peak_processes, cur.peak_processes));
+    let ((b, c), unit) = match processes {
+        Some(counts) => (counts, "processes"),
+        None => ((base.peak_threads, cur.peak_threads), "threads"),
+    };
+    let (b, c) = (b? as f64, c? as f64);
+    (b > 0.0 && c > 0.0 && (c - b).abs() > max_share * b).then_some(((b, c), unit))
 }
 
 fn note(strategy: &str, why: &str) -> Line {
@@ -444,6 +456,29 @@ mod tests {
         assert_eq!(
             memory(&base, &with_threads(8 << 20, 200)),
             "noise (200 vs 284 threads)"
+        );
+    }
+
+    #[test]
+    fn a_strategy_of_many_processes_is_judged_per_process() {
+        let with = |rss: u64, threads: u64, processes: u64| {
+            let mut r = row("process", 20.0, 0.0, rss);
+            r.peak_threads = Some(threads);
+            r.peak_processes = Some(processes);
+            export(vec![r])
+        };
+        let memory = |base: &Export, now: &Export| {
+            verdict_of(&judge(base, now, &rules()), "process", Metric::Memory).to_owned()
+        };
+        let base = with(256 << 20, 193, 65);
+        // A third fewer threads, the same processes: memory is judged as it
+        // is, since it grows with processes.
+        assert_eq!(memory(&base, &with(200 << 20, 129, 65)), "improved");
+        assert_eq!(memory(&base, &with(300 << 20, 129, 65)), "REGRESSED");
+        // Fewer processes, less memory, but none lighter: noise.
+        assert_eq!(
+            memory(&base, &with(128 << 20, 129, 33)),
+            "noise (33 vs 65 processes)"
         );
     }
 
