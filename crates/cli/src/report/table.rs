@@ -369,6 +369,8 @@ pub(crate) fn gate(
         Style::Terminal,
         &["strategy", "metric", "baseline", "now", "change", "verdict"],
     );
+    // One line per verdict, however long: a wrapped verdict reads as two.
+    t.set_content_arrangement(ContentArrangement::Disabled);
     for l in lines {
         let verdict = if rerun.contains(&l.strategy) && l.metric.is_some() {
             format!("{} (re-run)", l.verdict)
@@ -400,7 +402,8 @@ pub(crate) fn gate(
     let rule = format!(
         "A figure regresses when it is worse by more than its limit ({}) and by more than \
          twice the two runs' spreads (+/- MAD) combined; memory is judged at equal threads \
-         (when the peak thread count moved past the limit, per thread alive too); a strategy \
+         (when the peak thread count moved past the limit, per thread alive too; per \
+         process for a strategy of several processes); a strategy \
          that looks regressed is measured once more and judged on that run.",
         limits.join(", ")
     );
