@@ -233,6 +233,35 @@ fn a_stalled_server_times_out_on_the_runtime_timer() {
 }
 
 #[test]
+fn each_request_gets_its_whole_timeout_from_the_client_s_one_timer() {
+    // USD is answered, EUR stalls: the timer armed for the first request
+    // must not cut the later ones short, and must still end each of them.
+    let eur: CurrencyCode = "EUR".parse().unwrap();
+    let server =
+        server(ServerConfig::default().with_fault(FaultRule::new(Fault::Stall, When::Base(eur))));
+    let timeout = Duration::from_millis(300);
+    let config = config_for(&server).with_request_timeout(timeout);
+    let runtime = TestRuntime::new(Mode::Normal);
+    let mut client = AsyncClient::new(runtime.clone(), &config);
+    runtime.block_on(async {
+        client.get("/rates?base=USD").await.unwrap();
+        // Two thirds of the first request's timeout pass before the next.
+        smol::Timer::after(Duration::from_millis(200)).await;
+        for _ in 0..2 {
+            let started = Instant::now();
+            let err = client.get("/rates?base=EUR").await.unwrap_err();
+            let elapsed = started.elapsed();
+            assert!(err.is_timeout(), "{err}");
+            assert!(elapsed >= timeout, "timed out early, after {elapsed:?}");
+            assert!(elapsed < timeout * 10, "took {elapsed:?}");
+        }
+        // And a request after timeouts still gets its answer.
+        client.get("/rates?base=USD").await.unwrap();
+    });
+    assert_eq!(server.stats().requests, 4);
+}
+
+#[test]
 fn a_panicking_runtime_fails_each_base_not_the_run() {
     let server = server(ServerConfig::default());
     let config = config_for(&server).with_concurrency(2);
