@@ -30,10 +30,11 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): within 1.08x of the ideal on `fanout` at
-//! 56 us of CPU per request and 6.8 MiB; on `scale` 1,001 threads, 25 MiB and 48 us per
-//! request (tokio: 3 threads, 11 MiB, 22 us); on `overhead` 15 us per request, a context
-//! switch per request being most of the gap to tokio's 9.7 us. With CPU work per item it
+//! On the committed run (`results/2026-11-30T1610-*`, 2-core VM): within 1.08x of the ideal on `fanout` at
+//! 51 us of CPU per request and 6.9 MiB; on `scale` 1,001 threads, 25 MiB and 45 us per
+//! request (tokio: 3 threads, 11 MiB, 24 us); on `overhead` 17.5 us per request and 0.60x
+//! of wrk's request rate, a context switch per request being most of the gap to tokio's
+//! 12.4 us. With CPU work per item it
 //! keeps pace with the async runtimes (`rates map`), since its workers are real threads.
 //! Use it when a few dozen requests are in flight and a runtime is not worth its
 //! dependency.

@@ -26,8 +26,10 @@
 //! each, overlapped with the first requests; [`ProcessPool::startup`] says
 //! how long a pool took to start), a few MiB of resident memory per worker
 //! (a pool's [`shutdown`](ProcessPool::shutdown) returns the workers'
-//! peaks, and `rates compare` measures the whole process tree), a JSON
-//! round trip per request, and a parent thread per worker. It is close to
+//! peaks, and `rates compare` measures the whole process tree), a round
+//! trip through the pipes per batch of requests (a JSON line per message,
+//! a response's body after its line as raw bytes), and a parent thread per
+//! worker. It is close to
 //! threads when a few workers wait on the network (`classic`); start-up
 //! shows when many workers have a short run (`fanout`), per-request
 //! overhead shows when nothing waits (`overhead`), and it will not run a
@@ -43,11 +45,12 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1415-*`, 2-core VM): 1.25x the ideal on `fanout` (starting 50
-//! workers), 276 us of CPU per request (tokio: 30 us) and 245 MiB across 51 processes;
-//! capped at 64 workers (313 MiB) on `scale`; on `overhead`, where requests go to the
-//! workers in batches, 49 us per request and 0.28x of wrk's request rate (0.17x when each
-//! request was its own pipe round trip, `results/2026-11-22T2246-vs-wrk`). Rust has no GIL,
+//! On the committed run (`results/2026-11-30T1610-*`, 2-core VM): 1.26x the ideal on `fanout` (starting 50
+//! workers), 277 us of CPU per request (tokio: 29 us) and 233 MiB across 51 processes;
+//! capped at 64 workers (300 MiB) on `scale`; on `overhead`, where requests go to the
+//! workers in batches and bodies travel raw, 39 us per request and 0.34x of wrk's request
+//! rate (0.28x with bodies as escaped JSON strings, `results/2026-11-30T1415-vs-wrk`; 0.17x
+//! when each request was its own pipe round trip, `results/2026-11-22T2246-vs-wrk`). Rust has no GIL,
 //! so CPU work per item does not need processes: with 1 ms per item (`rates map`,
 //! `results/2026-11-22T1944-map`) it finishes in 88 ms where tokio and rayon take 61 and 81
 //! ms. Use it for isolation (a crashing or leaking worker is replaced), not for speed.

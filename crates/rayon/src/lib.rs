@@ -39,10 +39,10 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM): level with `pool` at modest concurrency
-//! (`fanout`: 1.09x the ideal, 69 us of CPU per request), but at 1,000 threads (`scale`)
-//! its idle workers' hunting costs 420 us of CPU per request against pool's 48 us, and
-//! 4.98x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
+//! On the committed run (`results/2026-11-30T1610-*`, 2-core VM): level with `pool` at modest concurrency
+//! (`fanout`: 1.08x the ideal, 58 us of CPU per request; `overhead`: 0.67x of wrk's
+//! request rate), but at 1,000 threads (`scale`) its idle workers' hunting costs 599 us of
+//! CPU per request against pool's 45 us, and 6.81x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
 //! threads.
 //!
 //! # Examples
