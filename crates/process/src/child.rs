@@ -221,14 +221,16 @@ impl Replies {
                     None => {}
                 }
             }
-            if let Some((_, len)) = &self.waiting {
-                let len = *len;
-                if self.end - self.start >= len {
-                    if let Some((mut reply, _)) = self.waiting.take() {
-                        reply.set_body(&self.buf[self.start..self.start + len]);
-                        self.start += len;
-                        return Ok(Incoming::Message(reply));
-                    }
+            let arrived = self.end - self.start;
+            if self
+                .waiting
+                .as_ref()
+                .is_some_and(|(_, len)| arrived >= *len)
+            {
+                if let Some((mut reply, len)) = self.waiting.take() {
+                    reply.set_body(&self.buf[self.start..self.start + len]);
+                    self.start += len;
+                    return Ok(Incoming::Message(reply));
                 }
             }
             if self.closed {
