@@ -548,6 +548,20 @@ fn a_connection_the_server_closed_while_idle_is_replaced_without_an_attempt() {
 }
 
 #[test]
+fn the_blocking_client_also_replaces_a_connection_closed_while_idle() {
+    let (config, accepted) = one_answer_per_connection(with_length("", b"{}"));
+    let client = BlockingClient::new(&config, 1);
+    let url = config.endpoint.url("USD".parse().unwrap(), &[]);
+    for round in 1..=3 {
+        let raw = client.get(&url).unwrap();
+        assert_eq!(raw.status, 200, "round {round}");
+        // Let the server's close arrive before the next request.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[test]
 fn connection_close_and_http_1_0_are_not_reused() {
     let runtime = TestRuntime::new(Mode::Normal);
     for response in [
