@@ -5,6 +5,13 @@
 # process of its own, in one run. Everything else is `rates compare`.
 #
 # Usage: scripts/measure.sh [OUT_DIR]   (default: results/<UTC date>-vs-wrk)
+#   RUNS=N          timed runs per strategy (default 3; the median is used)
+#   STRATEGIES=a,b  which strategies (default: every registered one)
+#   WRK_SECONDS=N   length of each wrk run (default 3)
+#   PORT=N          the server's port (default 18181)
+# Writes vs-wrk.txt (the ratios), overhead.txt and overhead.csv (every
+# strategy's compare report and row), overhead-STRATEGY.json, and each wrk
+# run's output (wrk-before-STRATEGY.txt, wrk-after-STRATEGY.txt, wrk-cpu.txt).
 # Needs wrk (installed from Debian's packages if missing and apt-get exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,46 +38,62 @@ MACHINE="$(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at 
 . scripts/serve.sh
 serve_in_background "$RATES" --latency 0 --threads 1
 
-# wrk runs once before the strategies and once after them, so a machine
-# that drifts during the run moves the baseline too; the ratios use the mean
-# of the two, and both are printed. wrk's own CPU (user + system, from GNU
-# time's -f when it is there) gives its CPU per request, to set beside each
-# strategy's.
+# Each strategy is measured between two wrk runs of its own (wrk, the
+# strategy's RUNS timed runs, wrk), and its ratio is to the mean of those
+# two: on a shared VM the machine's speed drifts within minutes (one run
+# here saw wrk at 120k requests/s before the strategies and 91k after), so a
+# baseline taken once for all would favour whichever strategy ran in a fast
+# minute. wrk's own CPU (user + system, from GNU time's -f when it is there)
+# gives its CPU per request, to set beside each strategy's.
 WRK_URL="http://127.0.0.1:$PORT/rates?base=USD&symbols=USD,EUR,PLN,NOK,CZK"
+WRK_SECONDS=${WRK_SECONDS:-3}
 run_wrk() {
   local name=$1
   if [ -x /usr/bin/time ]; then
-    /usr/bin/time -f "wrk-cpu %U %S" -o "$OUT/$name-cpu.txt" wrk -t1 -c64 -d5s "$WRK_URL" >"$OUT/$name.txt"
+    /usr/bin/time -f "wrk-cpu %U %S" -o "$OUT/$name-cpu.txt" \
+      wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
   else
-    wrk -t1 -c64 -d5s "$WRK_URL" >"$OUT/$name.txt"
+    wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
   fi
   awk '/Requests\/sec/ {print $2}' "$OUT/$name.txt"
 }
-wrk_cpu() {
+wrk_cpu_us() {
   local name=$1 requests
   requests=$(awk '/requests in/ {print $1}' "$OUT/$name.txt")
   awk -v n="$requests" '/^wrk-cpu/ && n > 0 && $2 + $3 > 0 {
-    printf "%.1f us of CPU per request (%.0f%% of it system)", ($2 + $3) * 1e6 / n, 100 * $3 / ($2 + $3)
+    printf "%.1f", ($2 + $3) * 1e6 / n
   }' "$OUT/$name-cpu.txt" 2>/dev/null || true
 }
-WRK_BEFORE=$(run_wrk wrk-before)
-echo "wrk before: $WRK_BEFORE requests/s"
-$RATES compare --scenario overhead --runs "$RUNS" \
-  --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
-  --export-json "$OUT/overhead.json" --export-csv "$OUT/overhead.csv" >"$OUT/overhead.txt"
-WRK_AFTER=$(run_wrk wrk-after)
-echo "wrk after: $WRK_AFTER requests/s"
-WRK=$(awk -v a="$WRK_BEFORE" -v b="$WRK_AFTER" 'BEGIN { printf "%.0f", (a + b) / 2 }')
-# requests/s of each strategy's median run against wrk's, from the CSV.
-awk -F, -v wrk="$WRK" '
-  NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; printf "%-15s %12s %8s %12s\n", "strategy", "requests/s", "x wrk", "CPU/request"; next }
-  $col["median_s"] != "" {
-    rate = $col["requests"] / $col["median_s"]
-    printf "%-15s %12.0f %8.2f %9.1f us\n", $col["strategy"], rate, rate / wrk, $col["cpu_per_request_us"]
-  }' "$OUT/overhead.csv" | { echo "# $MACHINE"; cat; } | tee "$OUT/vs-wrk.txt"
+STRATEGIES=${STRATEGIES:-$($RATES strategies | awk '{print $1}' | paste -sd, -)}
+IFS=, read -r -a LIST <<<"$STRATEGIES"
 {
-  echo "wrk: $WRK requests/s, the mean of $WRK_BEFORE (before the strategies) and $WRK_AFTER (after)"
-  echo "wrk before: $(wrk_cpu wrk-before)"
-  echo "wrk after:  $(wrk_cpu wrk-after)"
-  echo "results in $OUT"
+  echo "# $MACHINE"
+  printf "%-15s %12s %8s %12s %24s\n" strategy requests/s "x wrk" CPU/request "wrk before/after (req/s)"
+} | tee "$OUT/vs-wrk.txt"
+rm -f "$OUT/overhead.csv" "$OUT/overhead.txt" "$OUT/wrk-cpu.txt"
+for s in "${LIST[@]}"; do
+  before=$(run_wrk "wrk-before-$s")
+  $RATES compare --scenario overhead --strategies "$s" --runs "$RUNS" \
+    --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
+    --export-json "$OUT/overhead-$s.json" --export-csv "$OUT/overhead-$s.csv" >>"$OUT/overhead.txt"
+  after=$(run_wrk "wrk-after-$s")
+  echo "$s $(wrk_cpu_us "wrk-before-$s") $(wrk_cpu_us "wrk-after-$s")" >>"$OUT/wrk-cpu.txt"
+  # The strategy's median run against the mean of its two wrk runs.
+  awk -F, -v s="$s" -v b="$before" -v a="$after" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $col["strategy"] == s && $col["median_s"] != "" {
+      rate = $col["requests"] / $col["median_s"]
+      printf "%-15s %12.0f %8.2f %9.1f us %11.0f / %.0f\n", s, rate, rate / ((a + b) / 2),
+        $col["cpu_per_request_us"], b, a
+    }' "$OUT/overhead-$s.csv" | tee -a "$OUT/vs-wrk.txt"
+  # One CSV for every strategy, as one compare run would write it.
+  if [ -f "$OUT/overhead.csv" ]; then tail -n +2 "$OUT/overhead-$s.csv"; else cat "$OUT/overhead-$s.csv"; fi \
+    >>"$OUT/overhead.csv"
+  rm -f "$OUT/overhead-$s.csv"
+done
+{
+  awk '{ for (i = 2; i <= NF; i++) { sum += $i; n++ } }
+    END { if (n) printf "wrk: %.1f us of CPU per request on average over its runs (wrk-cpu.txt: per strategy, before and after)\n", sum / n }' \
+    "$OUT/wrk-cpu.txt"
+  echo "each ratio is to the mean of the wrk runs just before and after that strategy (${WRK_SECONDS} s each); results in $OUT"
 } | tee -a "$OUT/vs-wrk.txt"
