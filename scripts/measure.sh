@@ -5,13 +5,15 @@
 # process of its own, in one run. Everything else is `rates compare`.
 #
 # Usage: scripts/measure.sh [OUT_DIR]   (default: results/<UTC date>-vs-wrk)
-#   RUNS=N          timed runs per strategy (default 3; the median is used)
+#   RUNS=N          timed runs per strategy and round (default 3; the median is used)
+#   ROUNDS=N        rounds over every strategy (default 3; the median round is shown)
 #   STRATEGIES=a,b  which strategies (default: every registered one)
 #   WRK_SECONDS=N   length of each wrk run (default 3)
 #   PORT=N          the server's port (default 18181)
-# Writes vs-wrk.txt (the ratios), overhead.txt and overhead.csv (every
-# strategy's compare report and row), overhead-STRATEGY.json, and each wrk
-# run's output (wrk-before-STRATEGY.txt, wrk-after-STRATEGY.txt, wrk-cpu.txt).
+# Writes vs-wrk.txt (the ratios), rounds.txt (every round's), overhead.txt
+# and overhead.csv (every compare report and row, with its round),
+# overhead-STRATEGY-ROUND.json, and each wrk run's output
+# (wrk-before-STRATEGY-ROUND.txt, wrk-after-..., wrk-cpu.txt).
 # Needs wrk (installed from Debian's packages if missing and apt-get exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,34 +68,58 @@ wrk_cpu_us() {
 }
 STRATEGIES=${STRATEGIES:-$($RATES strategies | awk '{print $1}' | paste -sd, -)}
 IFS=, read -r -a LIST <<<"$STRATEGIES"
-{
-  echo "# $MACHINE"
-  printf "%-15s %12s %8s %12s %24s\n" strategy requests/s "x wrk" CPU/request "wrk before/after (req/s)"
-} | tee "$OUT/vs-wrk.txt"
-rm -f "$OUT/overhead.csv" "$OUT/overhead.txt" "$OUT/wrk-cpu.txt"
-for s in "${LIST[@]}"; do
-  before=$(run_wrk "wrk-before-$s")
-  $RATES compare --scenario overhead --strategies "$s" --runs "$RUNS" \
-    --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
-    --export-json "$OUT/overhead-$s.json" --export-csv "$OUT/overhead-$s.csv" >>"$OUT/overhead.txt"
-  after=$(run_wrk "wrk-after-$s")
-  echo "$s $(wrk_cpu_us "wrk-before-$s") $(wrk_cpu_us "wrk-after-$s")" >>"$OUT/wrk-cpu.txt"
-  # The strategy's median run against the mean of its two wrk runs.
-  awk -F, -v s="$s" -v b="$before" -v a="$after" '
-    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    $col["strategy"] == s && $col["median_s"] != "" {
-      rate = $col["requests"] / $col["median_s"]
-      printf "%-15s %12.0f %8.2f %9.1f us %11.0f / %.0f\n", s, rate, rate / ((a + b) / 2),
-        $col["cpu_per_request_us"], b, a
-    }' "$OUT/overhead-$s.csv" | tee -a "$OUT/vs-wrk.txt"
-  # One CSV for every strategy, as one compare run would write it.
-  if [ -f "$OUT/overhead.csv" ]; then tail -n +2 "$OUT/overhead-$s.csv"; else cat "$OUT/overhead-$s.csv"; fi \
-    >>"$OUT/overhead.csv"
-  rm -f "$OUT/overhead-$s.csv"
+# The whole loop runs ROUNDS times, each round starting one strategy later,
+# and each strategy's figure is its median round (min and max beside it):
+# one round of minutes on a shared VM can be fast for one strategy and slow
+# for the next.
+ROUNDS=${ROUNDS:-3}
+rm -f "$OUT/overhead.csv" "$OUT/overhead.txt" "$OUT/wrk-cpu.txt" "$OUT/rounds.txt"
+echo "round strategy requests_per_s ratio cpu_per_request_us wrk_before wrk_after" >"$OUT/rounds.txt"
+n=${#LIST[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+  for ((k = 0; k < n; k++)); do
+    s=${LIST[$(((k + r - 1) % n))]}
+    echo "round $r/$ROUNDS: $s" >&2
+    before=$(run_wrk "wrk-before-$s-$r")
+    $RATES compare --scenario overhead --strategies "$s" --runs "$RUNS" \
+      --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
+      --export-json "$OUT/overhead-$s-$r.json" --export-csv "$OUT/overhead-$s.csv" \
+      >>"$OUT/overhead.txt" 2>/dev/null
+    after=$(run_wrk "wrk-after-$s-$r")
+    echo "$s $(wrk_cpu_us "wrk-before-$s-$r") $(wrk_cpu_us "wrk-after-$s-$r")" >>"$OUT/wrk-cpu.txt"
+    # The strategy's median run against the mean of its two wrk runs.
+    awk -F, -v s="$s" -v r="$r" -v b="$before" -v a="$after" '
+      NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+      $col["strategy"] == s && $col["median_s"] != "" {
+        rate = $col["requests"] / $col["median_s"]
+        printf "%d %s %.0f %.3f %.1f %.0f %.0f\n", r, s, rate, rate / ((a + b) / 2),
+          $col["cpu_per_request_us"], b, a
+      }' "$OUT/overhead-$s.csv" >>"$OUT/rounds.txt"
+    # One CSV for every strategy and round, as compare writes it plus the round.
+    if [ -f "$OUT/overhead.csv" ]; then
+      tail -n +2 "$OUT/overhead-$s.csv" | sed "s/^/$r,/" >>"$OUT/overhead.csv"
+    else
+      sed "1s/^/round,/; 2,\$ s/^/$r,/" "$OUT/overhead-$s.csv" >"$OUT/overhead.csv"
+    fi
+    rm -f "$OUT/overhead-$s.csv"
+  done
 done
+# Per strategy: the median round's ratio (with that round's rate, CPU and
+# wrk runs), and the lowest and highest ratio of any round.
 {
-  awk '{ for (i = 2; i <= NF; i++) { sum += $i; n++ } }
-    END { if (n) printf "wrk: %.1f us of CPU per request on average over its runs (wrk-cpu.txt: per strategy, before and after)\n", sum / n }' \
+  echo "# $MACHINE; $ROUNDS rounds of $RUNS timed runs per strategy"
+  printf "%-15s %12s %8s %13s %12s %24s\n" strategy requests/s "x wrk" "min-max" CPU/request "wrk before/after (req/s)"
+  tail -n +2 "$OUT/rounds.txt" | sort -k2,2 -k4,4g | awk '
+    { count[$2]++; line[$2, count[$2]] = $0 }
+    END {
+      for (s in count) {
+        mid = int((count[s] + 1) / 2)
+        split(line[s, 1], lo, " "); split(line[s, count[s]], hi, " "); split(line[s, mid], m, " ")
+        printf "%-15s %12.0f %8.2f %6.2f-%-6.2f %9.1f us %11.0f / %.0f\n", s, m[3], m[4], lo[4], hi[4], m[5], m[6], m[7]
+      }
+    }' | sort -k3,3gr
+  awk '{ for (i = 2; i <= NF; i++) { sum += $i; k++ } }
+    END { if (k) printf "wrk: %.1f us of CPU per request on average over its runs (wrk-cpu.txt)\n", sum / k }' \
     "$OUT/wrk-cpu.txt"
-  echo "each ratio is to the mean of the wrk runs just before and after that strategy (${WRK_SECONDS} s each); results in $OUT"
-} | tee -a "$OUT/vs-wrk.txt"
+  echo "each ratio: a strategy's median run over the mean of the wrk runs (${WRK_SECONDS} s each) just before and after it; every round in rounds.txt; results in $OUT"
+} | tee "$OUT/vs-wrk.txt"

@@ -27,12 +27,13 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1610-*`, 2-core VM): smol's figures with another executor (6.6
-//! MiB and 42 us per request on `fanout`, 60 MiB with 10,000 in flight on `huge`, 1.21x the
+//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): smol's figures with another executor (6.6
+//! MiB and 35 us per request on `fanout`, 64 MiB with 10,000 in flight on `huge`, 1.14x the
 //! ideal on `scale`, 0.71x of wrk's request rate on `overhead`); it is discontinued
-//! upstream, so prefer smol for new code. Its start-up varies from run to run: 7 ms to
-//! 60 ms from spawn to the first request on `scale`, and its first result on `huge` comes
-//! after about 0.8 s, where tokio's and smol's come after 75-85 ms.
+//! upstream, so prefer smol for new code. Its runs start from `block_on`, outside its
+//! executor; the shared client spawns its workers from a task of the executor, so they
+//! start as promptly as smol's (before, the first request of `huge` reached the server
+//! after 0.48 s, not 18 ms).
 //!
 //! # Examples
 //!

@@ -39,10 +39,10 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1610-*`, 2-core VM): level with `pool` at modest concurrency
-//! (`fanout`: 1.08x the ideal, 58 us of CPU per request; `overhead`: 0.67x of wrk's
-//! request rate), but at 1,000 threads (`scale`) its idle workers' hunting costs 599 us of
-//! CPU per request against pool's 45 us, and 6.81x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
+//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): level with `pool` at modest concurrency
+//! (`fanout`: 1.09x the ideal, 54 us of CPU per request; `overhead`: 0.64x of wrk's
+//! request rate), but at 1,000 threads (`scale`) its idle workers' hunting costs 551 us of
+//! CPU per request against pool's 43 us, and 6.31x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
 //! threads.
 //!
 //! # Examples

@@ -23,13 +23,13 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1610-*`, 2-core VM): next to tokio in time and memory (6.8 MiB on
-//! `fanout`, 12 MiB on `scale`, 67 MiB on `huge`) at 10-20% more CPU per request (35 us
-//! on `fanout`, 27 us on `scale`, 14 us on `overhead`: 0.75x of wrk's rate), spent in
+//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): next to tokio in time and memory (6.6 MiB on
+//! `fanout`, 12 MiB on `scale`, 67 MiB on `huge`) at 5-30% more CPU per request (32 us
+//! on `fanout`, 24 us on `scale`, 10 us on `overhead`: 0.63x of wrk's rate), spent in
 //! async-io's reactor (it re-arms interest and tries each read before waiting for
 //! readiness; the shared client keeps one request-timeout timer per connection, since
 //! each new async-io timer wakes the reactor). With 1,000 connections to open it
-//! matches tokio (`scale`: 1.17x the ideal, tokio 1.16x) since the shared client spawns its
+//! matches tokio (`scale`: 1.16x the ideal, tokio 1.13x) since the shared client spawns its
 //! workers in waves: async-executor queues a woken task behind every task spawned
 //! before it, and spawning all 1,000 at once held the first request back by about 45 ms
 //! (1.26x in `results/2026-11-22T2246-report`).
