@@ -207,8 +207,11 @@ pub struct AsyncClient<R: AsyncRuntime> {
 /// Why not a fresh `sleep` per request: under smol and async-std every new
 /// timer is sent to the reactor, which is woken to re-arm its timerfd, and
 /// every dropped one is sent again; the requests of a fast server finish
-/// long before their timeout, so that work is thrown away on each (about
-/// 5% of smol's and async-std's wall time on `overhead`). With one timeout
+/// long before their timeout, so that work is thrown away on each (strace
+/// of smol on `overhead`, 20,000 requests: 2,161 reactor wake-up writes and
+/// 12,285 `epoll_ctl` calls with a timer per request; none and 6,054 with
+/// this one; `strace -f -c rates fetch --strategy smol --bases 20000
+/// --concurrency 64 --endpoint ...` against `rates serve --latency 0`). With one timeout
 /// for every request (the config's), each request's deadline is later than
 /// the last one's, so the timer set for an earlier request still serves: it
 /// fires at most once per timeout per client, early, and is then re-armed
@@ -730,8 +733,8 @@ const SPAWN_WAVE: usize = 64;
 /// outcome in its place; [`Strategy::fetch`](rates_core::Strategy::fetch)
 /// (or [`fetch_async`](rates_core::fetch_async)) makes the report around it.
 ///
-/// Starts `min(concurrency, bases)` worker tasks, each with its own
-/// keep-alive connection, so requests in flight never exceed the configured
+/// Starts `min(concurrency, bases)` worker tasks (from a task of the
+/// runtime's own, in waves of 64), each with its own keep-alive connection, so requests in flight never exceed the configured
 /// concurrency. Timeouts, the body cap, the rate limit and retries behave as
 /// in the blocking strategies; every wait is on the runtime's timer.
 ///
