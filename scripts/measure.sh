@@ -10,6 +10,10 @@
 #   STRATEGIES=a,b  which strategies (default: every registered one)
 #   WRK_SECONDS=N   length of each wrk run (default 3)
 #   PORT=N          the server's port (default 18181)
+#   VARIANTS="..."  extra rows: NAME:STRATEGY:VAR=VALUE entries, space-separated,
+#                   each a registered strategy run with one environment setting
+#                   (default: tokio, smol and async-std with one executor thread,
+#                   as wrk -t1 has; VARIANTS= for none)
 # Writes vs-wrk.txt (the ratios), rounds.txt (every round's), overhead.txt
 # and overhead.csv (every compare report and row, with its round),
 # overhead-STRATEGY-ROUND.json, and each wrk run's output
@@ -68,6 +72,24 @@ wrk_cpu_us() {
 }
 STRATEGIES=${STRATEGIES:-$($RATES strategies | awk '{print $1}' | paste -sd, -)}
 IFS=, read -r -a LIST <<<"$STRATEGIES"
+# The async strategies run one executor thread per core by default; on a
+# 2-core machine hosting the one-thread server, the second competes with the
+# server for the cores, where wrk -t1 has one thread. Each variant is a row
+# of its own, a strategy with its runtime's own setting for its threads.
+VARIANTS=${VARIANTS-tokio-1thread:tokio:TOKIO_WORKER_THREADS=1 smol-1thread:smol:SMOL_THREADS=1 async-std-1thread:async-std:ASYNC_STD_THREAD_COUNT=1}
+declare -A BASE SETTING
+for s in "${LIST[@]}"; do BASE[$s]=$s; SETTING[$s]=""; done
+for v in $VARIANTS; do
+  IFS=: read -r name strategy setting <<<"$v"
+  if [ -z "$name" ] || [ -z "$strategy" ] || [[ "$setting" != *=* ]]; then
+    echo "VARIANTS: \`$v\` is not NAME:STRATEGY:VAR=VALUE" >&2
+    exit 2
+  fi
+  # Only variants of the strategies being measured.
+  if [ -n "${BASE[$strategy]+set}" ]; then
+    LIST+=("$name"); BASE[$name]=$strategy; SETTING[$name]=$setting
+  fi
+done
 # The whole loop runs ROUNDS times, each round starting one strategy later,
 # and each strategy's figure is its median round (min and max beside it):
 # one round of minutes on a shared VM can be fast for one strategy and slow
@@ -81,25 +103,27 @@ for ((r = 1; r <= ROUNDS; r++)); do
     s=${LIST[$(((k + r - 1) % n))]}
     echo "round $r/$ROUNDS: $s" >&2
     before=$(run_wrk "wrk-before-$s-$r")
-    $RATES compare --scenario overhead --strategies "$s" --runs "$RUNS" \
+    # shellcheck disable=SC2086 # the setting is one VAR=VALUE word, or none
+    env ${SETTING[$s]} $RATES compare --scenario overhead --strategies "${BASE[$s]}" --runs "$RUNS" \
       --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
       --export-json "$OUT/overhead-$s-$r.json" --export-csv "$OUT/overhead-$s.csv" \
       >>"$OUT/overhead.txt" 2>/dev/null
     after=$(run_wrk "wrk-after-$s-$r")
     echo "$s $(wrk_cpu_us "wrk-before-$s-$r") $(wrk_cpu_us "wrk-after-$s-$r")" >>"$OUT/wrk-cpu.txt"
     # The strategy's median run against the mean of its two wrk runs.
-    awk -F, -v s="$s" -v r="$r" -v b="$before" -v a="$after" '
+    awk -F, -v s="$s" -v base="${BASE[$s]}" -v r="$r" -v b="$before" -v a="$after" '
       NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-      $col["strategy"] == s && $col["median_s"] != "" {
+      $col["strategy"] == base && $col["median_s"] != "" {
         rate = $col["requests"] / $col["median_s"]
         printf "%d %s %.0f %.3f %.1f %.0f %.0f\n", r, s, rate, rate / ((a + b) / 2),
           $col["cpu_per_request_us"], b, a
       }' "$OUT/overhead-$s.csv" >>"$OUT/rounds.txt"
-    # One CSV for every strategy and round, as compare writes it plus the round.
+    # One CSV for every strategy and round, as compare writes it plus the
+    # round and the row's name (a variant's, or the strategy's).
     if [ -f "$OUT/overhead.csv" ]; then
-      tail -n +2 "$OUT/overhead-$s.csv" | sed "s/^/$r,/" >>"$OUT/overhead.csv"
+      tail -n +2 "$OUT/overhead-$s.csv" | sed "s/^/$r,$s,/" >>"$OUT/overhead.csv"
     else
-      sed "1s/^/round,/; 2,\$ s/^/$r,/" "$OUT/overhead-$s.csv" >"$OUT/overhead.csv"
+      sed "1s/^/round,row,/; 2,\$ s/^/$r,$s,/" "$OUT/overhead-$s.csv" >"$OUT/overhead.csv"
     fi
     rm -f "$OUT/overhead-$s.csv"
   done
@@ -121,5 +145,10 @@ done
   awk '{ for (i = 2; i <= NF; i++) { sum += $i; k++ } }
     END { if (k) printf "wrk: %.1f us of CPU per request on average over its runs (wrk-cpu.txt)\n", sum / k }' \
     "$OUT/wrk-cpu.txt"
+  for s in "${LIST[@]}"; do
+    if [ -n "${SETTING[$s]}" ]; then
+      echo "$s: ${BASE[$s]} with ${SETTING[$s]} (one executor thread, as wrk -t1 has one; the ${BASE[$s]} row is its default, one per core)"
+    fi
+  done
   echo "each ratio: a strategy's median run over the mean of the wrk runs (${WRK_SECONDS} s each) just before and after it; every round in rounds.txt; results in $OUT"
 } | tee "$OUT/vs-wrk.txt"

@@ -347,3 +347,61 @@ fn api_preset_keeps_its_shape_and_politeness_with_a_local_endpoint() {
         "{stderr}"
     );
 }
+
+/// Each async strategy sizes its executor by its runtime's own setting, and
+/// a value that is not a number of threads is an error naming it, before
+/// anything is fetched (tokio itself would panic on it).
+#[test]
+fn async_executor_threads_follow_their_runtime_s_setting() {
+    let peak_threads = |strategy: &str, var: &str, value: &str| -> u64 {
+        let out = rates()
+            .args(["compare", "--runs", "1", "--warmup", "0", "--json"])
+            .args(["--strategies", strategy])
+            .env(var, value)
+            .output()
+            .expect("run rates");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{strategy} {var}={value}: {stdout}"
+        );
+        let export: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON export");
+        export["results"][0]["peak_threads"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no peak_threads for {strategy}: {stdout}"))
+    };
+    for (strategy, var) in [
+        ("tokio", "TOKIO_WORKER_THREADS"),
+        ("smol", "SMOL_THREADS"),
+        ("async-std", "ASYNC_STD_THREAD_COUNT"),
+    ] {
+        let one = peak_threads(strategy, var, "1");
+        let three = peak_threads(strategy, var, "3");
+        assert_eq!(
+            three,
+            one + 2,
+            "{strategy}: {var}=1 gave {one} threads, =3 gave {three}"
+        );
+    }
+    for (strategy, var) in [("tokio", "TOKIO_WORKER_THREADS"), ("smol", "SMOL_THREADS")] {
+        for bad in ["0", "two"] {
+            let out = rates()
+                .args(["fetch", "--strategy", strategy, "--latency", "0ms"])
+                .env(var, bad)
+                .output()
+                .expect("run rates");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{strategy} {var}={bad}: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("{var}={bad} is not a number of")),
+                "{strategy} {var}={bad}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+}

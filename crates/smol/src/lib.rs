@@ -71,7 +71,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rates_core::{Config, CurrencyCode, Error, Outcomes, Report, Run, Strategy};
+use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Run, Strategy};
 use rates_http::AsyncRuntime;
 use smol::net::TcpStream;
 use smol::{Executor, Timer};
@@ -172,25 +172,48 @@ async fn fill_on(
         .await
 }
 
+/// smol's own setting for the number of executor threads (its global
+/// executor reads it); [`Smol::new`] reads it too.
+pub const THREADS_ENV: &str = "SMOL_THREADS";
+
 /// The smol strategy (`smol` in the registry): an `async-executor` run by
 /// the calling thread and `threads - 1` helper threads for the length of
 /// each run (one thread per core by default).
 #[derive(Clone, Debug)]
 pub struct Smol {
-    threads: usize,
+    /// The executor threads, or why [`THREADS_ENV`] could not say.
+    threads: Result<usize, String>,
 }
 
 impl Smol {
-    /// The strategy with one executor thread per core.
+    /// The strategy with one executor thread per core, or as many as
+    /// [`SMOL_THREADS`](THREADS_ENV) says when it is set. A value that is
+    /// not a whole number of at least 1 fails each run with an
+    /// [`InvalidInput`](rates_core::ErrorKind::InvalidInput) error naming it
+    /// (smol's global executor would quietly use one thread instead).
     pub fn new() -> Self {
-        Self::with_threads(std::thread::available_parallelism().map_or(2, usize::from))
+        let threads = match std::env::var_os(THREADS_ENV) {
+            None => Ok(std::thread::available_parallelism().map_or(2, usize::from)),
+            Some(value) => value
+                .to_str()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "{THREADS_ENV}={} is not a number of executor threads: set it to a \
+                         whole number of at least 1, or unset it for one thread per core",
+                        value.to_string_lossy()
+                    )
+                }),
+        };
+        Self { threads }
     }
 
     /// The strategy with `threads` executor threads (at least one: the
-    /// calling thread).
+    /// calling thread), whatever [`THREADS_ENV`] says.
     pub fn with_threads(threads: usize) -> Self {
         Self {
-            threads: threads.max(1),
+            threads: Ok(threads.max(1)),
         }
     }
 }
@@ -208,12 +231,16 @@ impl Strategy for Smol {
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (config, outcomes) = (run.config, run.outcomes);
+        let threads = self
+            .threads
+            .clone()
+            .map_err(|why| Error::new(ErrorKind::InvalidInput, why))?;
         let executor = Arc::new(Executor::new());
         // Helpers run the executor until `stop` is dropped: `recv` then
         // fails and their `run` returns.
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         std::thread::scope(|scope| {
-            for n in 1..self.threads {
+            for n in 1..threads {
                 let executor = &executor;
                 let stopped = stopped.clone();
                 let helper = std::thread::Builder::new()

@@ -78,4 +78,5 @@ mod runtime;
 mod tasks;
 
 pub use blocking::{BLOCKING_THREADS, TokioBlocking, fetch_via_spawn_blocking};
+pub use runtime::WORKER_THREADS_ENV;
 pub use tasks::{Tokio, fetch};

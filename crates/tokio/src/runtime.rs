@@ -113,13 +113,15 @@ impl OwnedRuntime {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime);
         }
-        let built = (self.build)().map_err(|e| {
-            Error::new(
+        let built = (self.build)().map_err(|e| match e.kind() {
+            // A setting of the user's (see `multi_thread`): the message says which.
+            io::ErrorKind::InvalidInput => Error::new(ErrorKind::InvalidInput, e.to_string()),
+            _ => Error::new(
                 ErrorKind::Runtime,
                 format!(
                     "could not start a tokio runtime: {e} (check the thread and open-files limits)"
                 ),
-            )
+            ),
         })?;
         // Two threads may race to build it; the loser's runtime is dropped
         // here, outside any runtime, which tokio allows.
@@ -144,10 +146,32 @@ impl Drop for OwnedRuntime {
     }
 }
 
-/// A multi-threaded runtime with one worker per core.
+/// Tokio's own setting for the number of worker threads of a
+/// multi-threaded runtime, which its builder reads.
+pub const WORKER_THREADS_ENV: &str = "TOKIO_WORKER_THREADS";
+
+/// A multi-threaded runtime with one worker per core, or as many as
+/// [`WORKER_THREADS_ENV`] says (tokio's builder reads it; it panics on a
+/// value that is not a whole number of at least 1, so that is checked here
+/// first and is an `InvalidInput` error naming the setting).
 pub(crate) fn multi_thread() -> io::Result<Runtime> {
+    if let Some(value) = std::env::var_os(WORKER_THREADS_ENV) {
+        let valid = value
+            .to_str()
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > 0);
+        if !valid {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{WORKER_THREADS_ENV}={} is not a number of worker threads: set it to a whole \
+                     number of at least 1, or unset it for one worker per core",
+                    value.to_string_lossy()
+                ),
+            ));
+        }
+    }
     Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, usize::from))
         .thread_name("rates-tokio")
         .enable_all()
         .build()

@@ -36,8 +36,9 @@ pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Er
 }
 
 /// The tokio strategy (`tokio` in the registry): tasks on a multi-threaded
-/// runtime it owns (one worker thread per core), built on first use and kept
-/// until it is dropped.
+/// runtime it owns (one worker thread per core, or as many as tokio's own
+/// [`TOKIO_WORKER_THREADS`](crate::WORKER_THREADS_ENV) says), built on first
+/// use and kept until it is dropped.
 ///
 /// Inside a tokio runtime, `.await` [`fetch`] instead: the trait's
 /// [`run`](Strategy::run) blocks the calling thread and refuses to do so
@@ -49,6 +50,10 @@ pub struct Tokio {
 
 impl Tokio {
     /// The strategy; its runtime starts on the first run.
+    ///
+    /// A `TOKIO_WORKER_THREADS` that is not a whole number of at least 1
+    /// fails that run with an [`InvalidInput`](rates_core::ErrorKind::InvalidInput)
+    /// error naming it (tokio itself would panic).
     pub fn new() -> Self {
         Self {
             runtime: OwnedRuntime::new(runtime::multi_thread),
