@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rates_core::{Config, Error, ErrorKind, RawResponse};
 
 use crate::command::{WORKER_ENV, WorkerCommand};
-use crate::protocol::{PROTOCOL, Reply, Request, Wait, append_line, instant_of, line};
+use crate::protocol::{PROTOCOL, Reply, Request, Wait, append_request, instant_of, line};
 
 /// How long a worker gets to say goodbye (its peak memory) once its input
 /// is closed, before it is killed.
@@ -285,8 +285,7 @@ impl Replies {
         self.start += end + 1;
         self.scanned = 0;
         Some(
-            serde_json::from_slice::<Reply>(line)
-                .map_err(|e| format!("an unreadable reply ({e}): {}", excerpt(line))),
+            Reply::parse(line).map_err(|e| format!("an unreadable reply ({e}): {}", excerpt(line))),
         )
     }
 
@@ -437,7 +436,7 @@ impl Worker {
         for (n, (url, wait)) in batch.enumerate() {
             self.next_id += 1;
             ids.push(self.next_id);
-            append_line(
+            append_request(
                 &mut bytes,
                 &Request::Get {
                     id: self.next_id,

@@ -10,7 +10,7 @@
 //! worker sends at it and says when it sent, and the parent records that
 //! send ([`BaseFetch::sending_elsewhere`]), so at most R requests reach the
 //! server in any second, as with every strategy. Parent and worker share no
-//! memory: each request and each reply is one JSON line over the worker's
+//! memory: each request and each reply is one short text line over the worker's
 //! stdin and stdout. While requests are fast (under 5 ms each, no rate
 //! limit) a worker gets them in batches: up to 8 in one write, a second
 //! batch queued behind the first, and the replies of a batch written out
@@ -27,7 +27,8 @@
 //! how long a pool took to start), a few MiB of resident memory per worker
 //! (a pool's [`shutdown`](ProcessPool::shutdown) returns the workers'
 //! peaks, and `rates compare` measures the whole process tree), a round
-//! trip through the pipes per batch of requests (a JSON line per message,
+//! trip through the pipes per batch of requests (a compact text line per
+//! request and per reply,
 //! a response's body after its line as raw bytes), and a parent thread per
 //! worker. It is close to
 //! threads when a few workers wait on the network (`classic`); start-up

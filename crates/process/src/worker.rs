@@ -17,7 +17,7 @@ pub(crate) fn worker_main() -> ExitCode {
     if stdin.is_terminal() {
         eprintln!(
             "rates worker: this program is started by the `process` strategy and speaks \
-             JSON lines on stdin and stdout; run `rates fetch --strategy process` instead"
+             a line protocol on stdin and stdout; run `rates fetch --strategy process` instead"
         );
         return ExitCode::from(2);
     }
@@ -33,14 +33,22 @@ pub(crate) fn worker_main() -> ExitCode {
 }
 
 /// The worker loop over any input and output.
-pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), String> {
-    let mut lines = input.lines();
-    let hello = match lines.next() {
-        // The parent went away before saying anything: nothing to do.
-        None => return Ok(()),
-        Some(line) => line.map_err(|e| format!("cannot read from the parent: {e}"))?,
+pub(crate) fn serve(mut input: impl BufRead, mut output: impl Write) -> Result<(), String> {
+    // One buffer for every line (a request's line is short; the hello, with
+    // the config, is the longest).
+    let mut line = Vec::new();
+    let mut next_line = |line: &mut Vec<u8>| -> Result<bool, String> {
+        line.clear();
+        input
+            .read_until(b'\n', line)
+            .map(|n| n > 0)
+            .map_err(|e| format!("cannot read from the parent: {e}"))
     };
-    let config = match serde_json::from_str::<Request>(&hello) {
+    if !next_line(&mut line)? {
+        // The parent went away before saying anything: nothing to do.
+        return Ok(());
+    }
+    let config = match Request::parse(&line) {
         Ok(Request::Hello { protocol, config }) if protocol == PROTOCOL => *config,
         Ok(Request::Hello { protocol, .. }) => {
             return fatal(
@@ -60,9 +68,8 @@ pub(crate) fn serve(input: impl BufRead, mut output: impl Write) -> Result<(), S
     };
     let client = BlockingClient::new(&config, 1);
     send(&mut output, &Reply::Ready { protocol: PROTOCOL })?;
-    for line in lines {
-        let line = line.map_err(|e| format!("cannot read from the parent: {e}"))?;
-        match serde_json::from_str::<Request>(&line) {
+    while next_line(&mut line)? {
+        match Request::parse(&line) {
             Ok(Request::Get {
                 id,
                 url,

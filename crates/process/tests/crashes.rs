@@ -14,7 +14,7 @@ use rates_core::{Config, CurrencyCode, ErrorKind, Strategy};
 use rates_process::{ProcessPool, Processes, WorkerCommand};
 use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 
-const READY: &str = r#"echo '{"ready":{"protocol":2}}'"#;
+const READY: &str = r#"echo '{"ready":{"protocol":3}}'"#;
 
 fn worker() -> WorkerCommand {
     WorkerCommand::current_exe().unwrap()

@@ -90,7 +90,7 @@ fn no_child_outlives_the_pool() {
         "/bin/sh",
         [
             "-c",
-            r#"read hello; echo '{"ready":{"protocol":2}}'; read req; exit 3"#,
+            r#"read hello; echo '{"ready":{"protocol":3}}'; read req; exit 3"#,
         ],
     );
     let report = Processes::new(crashing)
