@@ -66,16 +66,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod io;
+
 use std::future::Future;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Run, Strategy};
 use rates_http::AsyncRuntime;
-use smol::net::TcpStream;
 use smol::{Executor, Timer};
-use smol_hyper::rt::FuturesIo;
+
+use crate::io::SmolIo;
 
 /// Where tasks go: smol's global executor, or one the caller owns.
 #[derive(Clone, Debug)]
@@ -91,16 +92,15 @@ struct SmolRuntime {
 }
 
 impl AsyncRuntime for SmolRuntime {
-    type Io = FuturesIo<TcpStream>;
+    type Io = SmolIo;
 
     fn name(&self) -> &'static str {
         "smol"
     }
 
-    async fn connect(&self, host: &str, port: u16) -> io::Result<Self::Io> {
-        let stream = TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(FuturesIo::new(stream))
+    async fn connect(&self, host: &str, port: u16) -> std::io::Result<Self::Io> {
+        let addrs = smol::net::resolve((host, port)).await?;
+        SmolIo::connect(addrs, host).await
     }
 
     async fn sleep(&self, duration: Duration) {
