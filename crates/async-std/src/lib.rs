@@ -27,9 +27,10 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): smol's figures with another executor (6.6
-//! MiB and 35 us per request on `fanout`, 64 MiB with 10,000 in flight on `huge`, 1.14x the
-//! ideal on `scale`, 0.71x of wrk's request rate on `overhead`); it is discontinued
+//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): smol's figures with another executor (6.0
+//! MiB and 31 us per request on `fanout`, 64 MiB with 10,000 in flight on `huge`, 1.13x the
+//! ideal on `scale`, 0.72x of wrk's request rate on `overhead` and 0.85x with one executor
+//! thread, `ASYNC_STD_THREAD_COUNT=1`, `…1858-vs-wrk`); it is discontinued
 //! upstream, so prefer smol for new code. Its runs start from `block_on`, outside its
 //! executor; the shared client spawns its workers from a task of the executor, so they
 //! start as promptly as smol's (before, the first request of `huge` reached the server

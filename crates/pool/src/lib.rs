@@ -30,12 +30,12 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): within 1.07x of the ideal on `fanout` at
-//! 44 us of CPU per request and 6.9 MiB; on `scale` 1,001 threads, 25 MiB and 43 us per
-//! request (tokio: 3 threads, 12 MiB, 23 us); on `overhead` 13.5 us per request and
-//! 0.71x of wrk's request rate (`…1720-vs-wrk`), a context switch per request and about
-//! three futex calls (its job and result channels) being most of the gap to tokio's
-//! 8.8 us. With CPU work per item it
+//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): within 1.07x of the ideal on `fanout` at
+//! 45 us of CPU per request and 6.2 MiB; on `scale` 1,001 threads, 25 MiB and 42 us per
+//! request (tokio: 3 threads, 11 MiB, 21 us); on `overhead` 12.4 us per request and
+//! 0.61x of wrk's request rate (`…1858-vs-wrk`), a context switch per request (20,294
+//! waits for 20,000 requests, against tokio's 503) being most of the gap to tokio's
+//! 7.9 us. With CPU work per item it
 //! keeps pace with the async runtimes (`rates map`), since its workers are real threads.
 //! Use it when a few dozen requests are in flight and a runtime is not worth its
 //! dependency.

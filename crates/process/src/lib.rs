@@ -46,13 +46,15 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): 1.21x the ideal on `fanout` (starting 50
-//! workers), 241 us of CPU per request (tokio: 24 us) and 232 MiB across 51 processes;
-//! capped at 64 workers (298 MiB) on `scale`; on `overhead`, where requests go to the
-//! workers in batches and bodies travel raw, 32 us per request and 0.33x of wrk's
-//! request rate (`…1720-vs-wrk`; 0.28x with bodies as escaped JSON strings,
-//! `results/2026-11-30T1415-vs-wrk`; 0.17x when each request was its own pipe round trip,
-//! `results/2026-11-22T2246-vs-wrk`). Rust has no GIL,
+//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): 1.22x the ideal on `fanout` (starting 50
+//! workers), 252 us of CPU per request (tokio: 26 us) and 197 MiB across 51 processes;
+//! capped at 64 workers (252 MiB) on `scale`; on `overhead`, where requests go to the
+//! workers in batches as compact text lines and bodies travel raw, 24 us per request
+//! and 0.38x of wrk's request rate in the median of five rounds (0.31-0.42x,
+//! `…1858-vs-wrk`; 0.33x with JSON lines, `…1720-vs-wrk`; 0.28x with bodies as escaped
+//! JSON strings, `results/2026-11-30T1415-vs-wrk`; 0.17x when each request was its own
+//! pipe round trip, `results/2026-11-22T2246-vs-wrk`). About a tenth of that run is
+//! starting and stopping 64 workers (a run of 64 bases takes about 40 ms). Rust has no GIL,
 //! so CPU work per item does not need processes: with 1 ms per item (`rates map`,
 //! `results/2026-11-22T1944-map`) it finishes in 88 ms where tokio and rayon take 61 and 81
 //! ms. Use it for isolation (a crashing or leaking worker is replaced), not for speed.

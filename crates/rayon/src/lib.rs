@@ -39,10 +39,10 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): level with `pool` at modest concurrency
-//! (`fanout`: 1.09x the ideal, 54 us of CPU per request; `overhead`: 0.64x of wrk's
-//! request rate), but at 1,000 threads (`scale`) its idle workers' hunting costs 551 us of
-//! CPU per request against pool's 43 us, and 6.31x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
+//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): level with `pool` at modest concurrency
+//! (`fanout`: 1.07x the ideal, 54 us of CPU per request; `overhead`: 0.57x of wrk's
+//! request rate, `…1858-vs-wrk`), but at 1,000 threads (`scale`) its idle workers' hunting
+//! costs 436 us of CPU per request against pool's 42 us, and 5.13x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
 //! threads.
 //!
 //! # Examples

@@ -23,13 +23,16 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM): next to tokio in time and memory (6.6 MiB on
-//! `fanout`, 12 MiB on `scale`, 67 MiB on `huge`) at 5-30% more CPU per request (32 us
-//! on `fanout`, 24 us on `scale`, 10 us on `overhead`: 0.63x of wrk's rate), spent in
-//! async-io's reactor (it re-arms interest and tries each read before waiting for
-//! readiness; the shared client keeps one request-timeout timer per connection, since
-//! each new async-io timer wakes the reactor). With 1,000 connections to open it
-//! matches tokio (`scale`: 1.16x the ideal, tokio 1.13x) since the shared client spawns its
+//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): next to tokio in time and memory (5.9 MiB on
+//! `fanout`, 11 MiB on `scale`, 63 MiB on `huge`) at 15-25% more CPU per request (33 us
+//! on `fanout`, 25 us on `scale`, 9.4 us on `overhead`: 0.65x of wrk's rate in the median
+//! of five rounds, `…1858-vs-wrk`, 0.81x with one executor thread, `SMOL_THREADS=1`),
+//! spent in async-io's reactor, which re-arms interest with `epoll_ctl` at each wait (the
+//! stream here waits for the answer before reading, where async-io alone would try a
+//! read first and fail; the shared client keeps one request-timeout timer per
+//! connection, since each new async-io timer wakes the reactor), and in the executor's
+//! threads waking each other. With 1,000 connections to open it
+//! matches tokio (`scale`: 1.16x the ideal, tokio 1.14x) since the shared client spawns its
 //! workers in waves: async-executor queues a woken task behind every task spawned
 //! before it, and spawning all 1,000 at once held the first request back by about 45 ms
 //! (1.26x in `results/2026-11-22T2246-report`).

@@ -31,11 +31,14 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1705-*`, 2-core VM) tokio is the cheapest model that keeps up:
-//! 24 us of CPU per request and 6.7 MiB on `fanout`, 3 threads and 12 MiB with 1,000 in
-//! flight (`scale`, 1.13x the ideal), 63 MiB with 10,000 (`huge`), the fastest on
-//! `overhead` (0.18 s for 20,000 requests, 8.8 us of CPU each; 0.75x of wrk's rate
-//! against a one-thread server, `…1720-vs-wrk`). CPU work on its executor delays the tasks behind it: with 1 ms per item a
+//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM) tokio is the cheapest model that keeps up:
+//! 26 us of CPU per request and 6.0 MiB on `fanout`, 3 threads and 11 MiB with 1,000 in
+//! flight (`scale`, 1.14x the ideal), 64 MiB with 10,000 (`huge`), the fastest on
+//! `overhead` (0.17 s for 20,000 requests, 7.9 us of CPU each; 0.72x of wrk's rate
+//! against a one-thread server in the median of five rounds, rounds 0.71-0.76x,
+//! `…1858-vs-wrk`; 0.71x with one worker thread, `TOKIO_WORKER_THREADS=1`, its rounds
+//! 0.69-0.93x).
+//! CPU work on its executor delays the tasks behind it: with 1 ms per item a
 //! request's median latency is 4.5 ms against 2.3 ms for `tokio-blocking`, which runs it
 //! in the blocking pool (`results/2026-11-22T1944-map`).
 //!
