@@ -40,7 +40,12 @@ use clap::{Parser, Subcommand};
   rates history results/                       each strategy's figures over the committed runs
   rates serve --port 8080 --latency 50ms..150ms --rate-limit 2/s --error-rate 5%
   rates serve --tls --port 8443                prints the certificate to pass to fetch --ca-cert
-  rates fetch --api frankfurter                the real API over HTTPS (needs the network)"
+  rates fetch --api frankfurter                the real API over HTTPS (needs the network)
+
+Environment:
+  TOKIO_WORKER_THREADS, SMOL_THREADS, ASYNC_STD_THREAD_COUNT
+                                               executor threads of tokio, smol, async-std
+                                               (default: one per core)"
 )]
 struct Cli {
     #[command(subcommand)]
