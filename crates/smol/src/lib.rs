@@ -7,8 +7,9 @@
 //! exceed the concurrency. Only the runtime differs from tokio: smol is a
 //! set of small crates (an executor with a global queue and per-thread
 //! local queues, one reactor thread shared by everything, timers kept by
-//! that reactor), and the strategy runs its executor on a few threads of
-//! its own for the length of a run.
+//! that reactor), and the strategy runs its executor on threads of its own
+//! for the length of a run: one per core, or as many as `SMOL_THREADS` says
+//! (smol's own setting, which its global executor reads too).
 //!
 //! A task waiting for an answer costs its future's state on the heap (a few
 //! KiB) plus its connection's one 1 KiB buffer, and no thread: 10,000
