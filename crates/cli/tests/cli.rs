@@ -10,7 +10,16 @@ fn rates() -> Command {
 }
 
 fn output(args: &[&str]) -> (i32, String, String) {
-    let out = rates().args(args).output().expect("run rates");
+    output_with(args, &[])
+}
+
+/// `output` with these environment variables set.
+fn output_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = rates()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run rates");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -354,18 +363,12 @@ fn api_preset_keeps_its_shape_and_politeness_with_a_local_endpoint() {
 #[test]
 fn async_executor_threads_follow_their_runtime_s_setting() {
     let peak_threads = |strategy: &str, var: &str, value: &str| -> u64 {
-        let out = rates()
-            .args(["compare", "--runs", "1", "--warmup", "0", "--json"])
-            .args(["--strategies", strategy])
-            .env(var, value)
-            .output()
-            .expect("run rates");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{strategy} {var}={value}: {stdout}"
+        let args = ["compare", "--runs", "1", "--warmup", "0", "--json"];
+        let (code, stdout, _) = output_with(
+            &[&args[..], &["--strategies", strategy]].concat(),
+            &[(var, value)],
         );
+        assert_eq!(code, 0, "{strategy} {var}={value}: {stdout}");
         let export: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON export");
         export["results"][0]["peak_threads"]
             .as_u64()
@@ -386,17 +389,11 @@ fn async_executor_threads_follow_their_runtime_s_setting() {
     }
     for (strategy, var) in [("tokio", "TOKIO_WORKER_THREADS"), ("smol", "SMOL_THREADS")] {
         for bad in ["0", "two"] {
-            let out = rates()
-                .args(["fetch", "--strategy", strategy, "--latency", "0ms"])
-                .env(var, bad)
-                .output()
-                .expect("run rates");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(
-                out.status.code(),
-                Some(2),
-                "{strategy} {var}={bad}: {stderr}"
+            let (code, _, stderr) = output_with(
+                &["fetch", "--strategy", strategy, "--latency", "0ms"],
+                &[(var, bad)],
             );
+            assert_eq!(code, 2, "{strategy} {var}={bad}: {stderr}");
             assert!(
                 stderr.contains(&format!("{var}={bad} is not a number of")),
                 "{strategy} {var}={bad}: {stderr}"

@@ -252,15 +252,39 @@ fn trim_newline(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// One line as read: the text of a compact line after its prefix, or a
+/// message in JSON.
+enum Line<'a, T> {
+    Compact(&'a str),
+    Json(T),
+}
+
+/// Reads one line (its newline may be included): compact when it starts
+/// with `prefix` (`what` names it in errors), JSON otherwise.
+fn read_line<'a, T: serde::de::DeserializeOwned>(
+    line: &'a [u8],
+    prefix: &[u8],
+    what: &str,
+) -> Result<Line<'a, T>, String> {
+    let line = trim_newline(line);
+    match line.strip_prefix(prefix) {
+        Some(rest) => std::str::from_utf8(rest)
+            .map(Line::Compact)
+            .map_err(|e| format!("a {what} not in UTF-8: {e}")),
+        None => serde_json::from_slice(line)
+            .map(Line::Json)
+            .map_err(|e| e.to_string()),
+    }
+}
+
 impl Request {
     /// Reads one line (its newline may be included): the compact form of a
     /// request, or any message as JSON.
     pub(crate) fn parse(line: &[u8]) -> Result<Self, String> {
-        let line = trim_newline(line);
-        let Some(rest) = line.strip_prefix(GET) else {
-            return serde_json::from_slice(line).map_err(|e| e.to_string());
+        let rest = match read_line(line, GET, "request")? {
+            Line::Compact(rest) => rest,
+            Line::Json(message) => return Ok(message),
         };
-        let rest = std::str::from_utf8(rest).map_err(|e| format!("a request not in UTF-8: {e}"))?;
         let mut fields = rest.splitn(4, ' ');
         let id = parse_number(fields.next(), "request id")?;
         let more = parse_flag(fields.next(), "batch flag")?;
@@ -323,11 +347,10 @@ impl Reply {
     /// response, or any message as JSON. A response's body is not in the
     /// line: [`set_body`](Self::set_body) takes it.
     pub(crate) fn parse(line: &[u8]) -> Result<Self, String> {
-        let line = trim_newline(line);
-        let Some(rest) = line.strip_prefix(RESPONSE) else {
-            return serde_json::from_slice(line).map_err(|e| e.to_string());
+        let rest = match read_line(line, RESPONSE, "reply")? {
+            Line::Compact(rest) => rest,
+            Line::Json(message) => return Ok(message),
         };
-        let rest = std::str::from_utf8(rest).map_err(|e| format!("a reply not in UTF-8: {e}"))?;
         let mut fields = rest.split(' ');
         let id = parse_number(fields.next(), "request id")?;
         let sent = parse_nanos(fields.next().ok_or("no send time")?)?;
@@ -601,22 +624,18 @@ mod tests {
             (b"r 1 - - 2000000 - 0 0", "is not a status"),
             (b"r 1 - - 200 - 0 2", "`2` is not a work flag"),
             (b"r 1 - - 200 - \xff 0", "not in UTF-8"),
-        ] {
-            let err = Reply::parse(line).unwrap_err();
-            assert!(
-                err.contains(says),
-                "{}: {err}",
-                String::from_utf8_lossy(line)
-            );
-        }
-        for (line, says) in [
-            (&b"g 1 1 -"[..], "no URL"),
+            (b"g 1 1 -", "no URL"),
             (b"g 1 1 - ", "no URL"),
             (b"g 1 yes - http://h/", "`yes` is not a batch flag"),
             (b"g 1 0 5 http://h/", "`5` is not a wait"),
             (b"g 1 0 -/5 http://h/", "is not a wait"),
         ] {
-            let err = Request::parse(line).unwrap_err();
+            let parsed = if line.starts_with(RESPONSE) {
+                Reply::parse(line).map(drop)
+            } else {
+                Request::parse(line).map(drop)
+            };
+            let err = parsed.unwrap_err();
             assert!(
                 err.contains(says),
                 "{}: {err}",
