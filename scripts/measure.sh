@@ -96,7 +96,7 @@ done
 # for the next.
 ROUNDS=${ROUNDS:-3}
 rm -f "$OUT/overhead.csv" "$OUT/overhead.txt" "$OUT/wrk-cpu.txt" "$OUT/rounds.txt"
-echo "round strategy requests_per_s ratio cpu_per_request_us wrk_before wrk_after" >"$OUT/rounds.txt"
+echo "round strategy requests_per_s ratio cpu_per_request_us wrk_before wrk_after wrk_cpu_per_request_us cpu_ratio" >"$OUT/rounds.txt"
 n=${#LIST[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
   for ((k = 0; k < n; k++)); do
@@ -109,14 +109,21 @@ for ((r = 1; r <= ROUNDS; r++)); do
       --export-json "$OUT/overhead-$s-$r.json" --export-csv "$OUT/overhead-$s.csv" \
       >>"$OUT/overhead.txt" 2>/dev/null
     after=$(run_wrk "wrk-after-$s-$r")
-    echo "$s $(wrk_cpu_us "wrk-before-$s-$r") $(wrk_cpu_us "wrk-after-$s-$r")" >>"$OUT/wrk-cpu.txt"
-    # The strategy's median run against the mean of its two wrk runs.
-    awk -F, -v s="$s" -v base="${BASE[$s]}" -v r="$r" -v b="$before" -v a="$after" '
+    wrk_cpu="$(wrk_cpu_us "wrk-before-$s-$r") $(wrk_cpu_us "wrk-after-$s-$r")"
+    echo "$s $wrk_cpu" >>"$OUT/wrk-cpu.txt"
+    # The strategy's median run against the mean of its two wrk runs; and
+    # its CPU per request against theirs (wrk's over CPU/request: 1 is as
+    # cheap as wrk, 0.5 twice as dear), with "-" where either is unknown.
+    awk -F, -v s="$s" -v base="${BASE[$s]}" -v r="$r" -v b="$before" -v a="$after" -v w="$wrk_cpu" '
       NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
       $col["strategy"] == base && $col["median_s"] != "" {
         rate = $col["requests"] / $col["median_s"]
-        printf "%d %s %.0f %.3f %.1f %.0f %.0f\n", r, s, rate, rate / ((a + b) / 2),
-          $col["cpu_per_request_us"], b, a
+        cpu = $col["cpu_per_request_us"]
+        n = split(w, wc, " "); wcpu = 0
+        for (i = 1; i <= n; i++) wcpu += wc[i] / n
+        printf "%d %s %.0f %.3f %.1f %.0f %.0f ", r, s, rate, rate / ((a + b) / 2), cpu, b, a
+        if (n > 0 && wcpu > 0 && cpu > 0) printf "%.1f %.3f\n", wcpu, wcpu / cpu
+        else print "- -"
       }' "$OUT/overhead-$s.csv" >>"$OUT/rounds.txt"
     # One CSV for every strategy and round, as compare writes it plus the
     # round and the row's name (a variant's, or the strategy's).
@@ -129,17 +136,27 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 # Per strategy: the median round's ratio (with that round's rate, CPU and
-# wrk runs), and the lowest and highest ratio of any round.
+# wrk runs), the lowest and highest ratio of any round, and the median of
+# its rounds' CPU ratios (wrk's CPU per request over the strategy's).
 {
   echo "# $MACHINE; $ROUNDS rounds of $RUNS timed runs per strategy"
-  printf "%-15s %12s %8s %13s %12s %24s\n" strategy requests/s "x wrk" "min-max" CPU/request "wrk before/after (req/s)"
+  printf "%-17s %10s %6s %11s %11s %9s %24s\n" strategy requests/s "x wrk" "min-max" CPU/request "CPU x wrk" "wrk before/after (req/s)"
   tail -n +2 "$OUT/rounds.txt" | sort -k2,2 -k4,4g | awk '
-    { count[$2]++; line[$2, count[$2]] = $0 }
+    {
+      count[$2]++; line[$2, count[$2]] = $0
+      # The CPU ratios, kept sorted per strategy (insertion).
+      if ($9 != "-") {
+        j = ++cpus[$2]
+        while (j > 1 && cpu[$2, j - 1] > $9 + 0) { cpu[$2, j] = cpu[$2, j - 1]; j-- }
+        cpu[$2, j] = $9 + 0
+      }
+    }
     END {
       for (s in count) {
         mid = int((count[s] + 1) / 2)
         split(line[s, 1], lo, " "); split(line[s, count[s]], hi, " "); split(line[s, mid], m, " ")
-        printf "%-15s %12.0f %8.2f %6.2f-%-6.2f %9.1f us %11.0f / %.0f\n", s, m[3], m[4], lo[4], hi[4], m[5], m[6], m[7]
+        c = cpus[s] ? sprintf("%.2f", cpu[s, int((cpus[s] + 1) / 2)]) : "-"
+        printf "%-17s %10.0f %6.2f %5.2f-%-5.2f %8.1f us %9s %11.0f / %.0f\n", s, m[3], m[4], lo[4], hi[4], m[5], c, m[6], m[7]
       }
     }' | sort -k3,3gr
   awk '{ for (i = 2; i <= NF; i++) { sum += $i; k++ } }
@@ -150,5 +167,7 @@ done
       echo "$s: ${BASE[$s]} with ${SETTING[$s]} (one executor thread, as wrk -t1 has one; the ${BASE[$s]} row is its default, one per core)"
     fi
   done
-  echo "each ratio: a strategy's median run over the mean of the wrk runs (${WRK_SECONDS} s each) just before and after it; every round in rounds.txt; results in $OUT"
+  echo "x wrk: a strategy's median run over the mean of the wrk runs (${WRK_SECONDS} s each) just before and after it, the median round's (min-max: every round's)"
+  echo "CPU x wrk: the CPU per request of those wrk runs over the strategy's (its whole process tree, start-up included), the median over the rounds; 1 is as cheap as wrk"
+  echo "every round in rounds.txt; results in $OUT"
 } | tee "$OUT/vs-wrk.txt"
