@@ -361,6 +361,45 @@ fn api_preset_keeps_its_shape_and_politeness_with_a_local_endpoint() {
 /// a value that is not a number of threads is an error naming it, before
 /// anything is fetched (tokio itself would panic on it).
 #[test]
+fn process_forks_its_workers_from_one_server_unless_told_not_to() {
+    let peak_processes = |value: &str| -> (u64, u64) {
+        let args = ["compare", "--runs", "1", "--warmup", "0", "--json"];
+        let (code, stdout, stderr) = output_with(
+            &[&args[..], &["--strategies", "process"]].concat(),
+            &[("RATES_PROCESS_FORK_SERVER", value)],
+        );
+        assert_eq!(code, 0, "RATES_PROCESS_FORK_SERVER={value}: {stderr}");
+        let export: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON export");
+        let row = &export["results"][0];
+        let failed = row["failed"].as_u64().unwrap_or(u64::MAX);
+        assert_eq!(failed, 0, "{row}");
+        (
+            row["peak_processes"].as_u64().expect("peak_processes"),
+            row["ok"].as_u64().expect("ok"),
+        )
+    };
+    let (forked, ok_forked) = peak_processes("1");
+    let (run, ok_run) = peak_processes("0");
+    assert_eq!(ok_forked, ok_run);
+    assert!(run > 1, "process runs workers: {run} processes");
+    // The same workers either way, and the fork server beside them.
+    assert_eq!(
+        forked,
+        run + 1,
+        "with a fork server {forked}, without {run}"
+    );
+    let (code, _, stderr) = output_with(
+        &["fetch", "--strategy", "process", "--latency", "0ms"],
+        &[("RATES_PROCESS_FORK_SERVER", "yes")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("RATES_PROCESS_FORK_SERVER=\"yes\" is neither 0"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn async_executor_threads_follow_their_runtime_s_setting() {
     let peak_threads = |strategy: &str, var: &str, value: &str| -> u64 {
         let args = ["compare", "--runs", "1", "--warmup", "0", "--json"];

@@ -1,9 +1,11 @@
 //! The child side as the parent sees it: starting one worker, talking to
 //! it over its pipes with bounded waits, and killing and reaping it.
 
+use std::fs::File;
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::AsRawFd as _;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use rates_core::{Config, Error, ErrorKind, RawResponse};
 
 use crate::command::{WORKER_ENV, WorkerCommand};
+use crate::fork_server::ForkServer;
 use crate::protocol::{PROTOCOL, Reply, Request, Wait, append_request, instant_of, line};
 
 /// How long a worker gets to say goodbye (its peak memory) once its input
@@ -32,6 +35,9 @@ const DIRECT_WRITE: usize = 4096;
 pub(crate) struct Spawner<'a> {
     pub(crate) config: &'a Config,
     pub(crate) command: &'a WorkerCommand,
+    /// Forks the worker when there is one (and it works); otherwise the
+    /// command is run.
+    pub(crate) fork_server: Option<&'a ForkServer>,
 }
 
 impl Spawner<'_> {
@@ -49,35 +55,52 @@ impl Spawner<'_> {
                 ),
             )
         };
-        let mut child = Command::new(&self.command.program)
-            .args(&self.command.args)
-            .env(WORKER_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Spawn,
-                    format!(
-                        "cannot start the worker program `{program}`: {e}; give the process \
-                         strategy a worker command that exists"
-                    ),
+        let (process, stdin, stdout) = match self.fork_server.map(ForkServer::fork) {
+            Some(Ok(forked)) => (
+                Process::Forked {
+                    pid: forked.pid,
+                    status: None,
+                },
+                forked.stdin,
+                forked.stdout,
+            ),
+            _ => {
+                let mut child = Command::new(&self.command.program)
+                    .args(&self.command.args)
+                    .env(WORKER_ENV, "1")
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::Spawn,
+                            format!(
+                                "cannot start the worker program `{program}`: {e}; give the \
+                                 process strategy a worker command that exists"
+                            ),
+                        )
+                    })?;
+                let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(fail("was started without pipes".into()));
+                };
+                (
+                    Process::Spawned(child),
+                    File::from(OwnedFd::from(stdin)),
+                    File::from(OwnedFd::from(stdout)),
                 )
-            })?;
-        let pid = child.id();
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(fail("was started without pipes".into()));
+            }
         };
+        let pid = process.pid();
         // A line carries no body; its longest part is a URL an error quotes,
         // which holds at most the 17,576 distinct codes as symbols.
         let max_line = 1024 * 1024;
         let replies = Replies::new(stdout, max_line, self.config.max_body_bytes);
         // From here on, dropping `worker` kills and reaps the child.
         let mut worker = Worker {
-            child,
+            process,
             pid,
             stdin: Some(stdin),
             replies,
@@ -88,8 +111,7 @@ impl Spawner<'_> {
             protocol: PROTOCOL,
             config: Box::new(self.config.clone()),
         };
-        let timeout =
-            (self.config.connect_timeout + self.config.request_timeout).max(MIN_READY_TIMEOUT);
+        let timeout = ready_timeout(self.config);
         let deadline = Instant::now() + timeout;
         if let Err(e) = worker.write(line(&hello), timeout) {
             let status = worker.kill_and_reap();
@@ -124,10 +146,15 @@ impl Spawner<'_> {
     }
 }
 
+/// How long a starting worker (or fork server) gets to say it is ready.
+pub(crate) fn ready_timeout(config: &Config) -> Duration {
+    (config.connect_timeout + config.request_timeout).max(MIN_READY_TIMEOUT)
+}
+
 /// Kills every worker first, then reaps them, so they die in parallel.
 pub(crate) fn kill_all(workers: &mut Vec<Worker>) {
     for w in workers.iter_mut() {
-        let _ = w.child.kill();
+        w.process.kill();
     }
     // Each drop waits for its (now killed) child.
     workers.clear();
@@ -158,7 +185,7 @@ enum Incoming {
 /// more per batch.)
 #[derive(Debug)]
 struct Replies {
-    stdout: ChildStdout,
+    stdout: File,
     /// What was read and not yet taken: `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
@@ -177,7 +204,7 @@ struct Replies {
 }
 
 impl Replies {
-    fn new(stdout: ChildStdout, max_line: usize, max_body: usize) -> Self {
+    fn new(stdout: File, max_line: usize, max_body: usize) -> Self {
         Self {
             stdout,
             buf: vec![0; READ_CHUNK],
@@ -369,9 +396,9 @@ pub(crate) struct Answer {
 /// child.
 #[derive(Debug)]
 pub(crate) struct Worker {
-    child: Child,
+    process: Process,
     pub(crate) pid: u32,
-    pub(crate) stdin: Option<ChildStdin>,
+    pub(crate) stdin: Option<File>,
     replies: Replies,
     next_id: u64,
     /// The run's progress, told of the work the worker did.
@@ -512,10 +539,77 @@ impl Worker {
     /// Kills the child (if it still runs) and waits for it.
     pub(crate) fn kill_and_reap(&mut self) -> String {
         self.stdin = None;
-        let _ = self.child.kill();
-        match self.child.wait() {
+        self.process.kill();
+        match self.process.wait() {
             Ok(status) => status.to_string(),
             Err(e) => format!("its exit status is unknown: {e}"),
+        }
+    }
+}
+
+/// A worker's process: started by running the worker command, or forked by
+/// the pool's fork server. Either way a child of this process, which alone
+/// reaps it, so its pid stays its own until then.
+#[derive(Debug)]
+enum Process {
+    Spawned(Child),
+    Forked {
+        pid: u32,
+        /// Its exit status, once reaped.
+        status: Option<ExitStatus>,
+    },
+}
+
+impl Process {
+    fn pid(&self) -> u32 {
+        match self {
+            Self::Spawned(child) => child.id(),
+            Self::Forked { pid, .. } => *pid,
+        }
+    }
+
+    /// Sends SIGKILL unless it has been reaped.
+    fn kill(&mut self) {
+        match self {
+            Self::Spawned(child) => {
+                let _ = child.kill();
+            }
+            Self::Forked { pid, status: None } => {
+                if let Ok(pid) = i32::try_from(*pid) {
+                    let pid = nix::unistd::Pid::from_raw(pid);
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            Self::Forked { .. } => {}
+        }
+    }
+
+    /// Waits for it to exit and reaps it (once; later calls return the
+    /// same status).
+    fn wait(&mut self) -> io::Result<ExitStatus> {
+        match self {
+            Self::Spawned(child) => child.wait(),
+            Self::Forked {
+                status: Some(s), ..
+            } => Ok(*s),
+            Self::Forked { pid, status } => {
+                let pid = i32::try_from(*pid).map_err(io::Error::other)?;
+                let mut raw = 0;
+                loop {
+                    // SAFETY: waitpid(2) on this process's own child, with
+                    // a live int for its status.
+                    let got = unsafe { libc::waitpid(pid, &mut raw, 0) };
+                    if got == pid {
+                        let s = ExitStatus::from_raw(raw);
+                        *status = Some(s);
+                        return Ok(s);
+                    }
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
         }
     }
 }

@@ -97,7 +97,13 @@ impl WorkerCommand {
 /// }
 /// ```
 pub fn worker_if_asked() -> Option<ExitCode> {
-    std::env::var_os(WORKER_ENV).map(|_| crate::worker::worker_main())
+    let mode = std::env::var_os(WORKER_ENV)?;
+    Some(if mode == crate::fork_server::FORK_SERVER {
+        // A fork server; its forks come back here as workers.
+        ExitCode::from(crate::fork_server::serve())
+    } else {
+        crate::worker::worker_main()
+    })
 }
 
 /// Refuses to start workers from a process that was itself started as one

@@ -90,6 +90,7 @@
 
 mod child;
 mod command;
+mod fork_server;
 mod pool;
 mod protocol;
 mod worker;
@@ -97,6 +98,7 @@ mod worker;
 use rates_core::{Config, Error, Run, Strategy};
 
 pub use command::{WORKER_ENV, WorkerCommand, worker_if_asked};
+pub use fork_server::FORK_SERVER_ENV;
 pub use pool::ProcessPool;
 
 /// The registry name.

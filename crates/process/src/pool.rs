@@ -11,8 +11,9 @@ use rates_core::{
     BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Report, Step, Throttle,
 };
 
-use crate::child::{Answer, SHUTDOWN_GRACE, Spawner, Worker, kill_all};
+use crate::child::{Answer, SHUTDOWN_GRACE, Spawner, Worker, kill_all, ready_timeout};
 use crate::command::WorkerCommand;
+use crate::fork_server::ForkServer;
 
 /// Most requests a worker is given at once (see `ProcessPool::drive_batches`).
 pub(crate) const MAX_BATCH: usize = 8;
@@ -68,6 +69,9 @@ pub struct ProcessPool {
     /// a run holds the slots.
     pids: Vec<AtomicU32>,
     startup: Duration,
+    /// Starts the workers by forking, when the command is this program (see
+    /// [`FORK_SERVER_ENV`](crate::FORK_SERVER_ENV)); dropped after them.
+    fork_server: Option<ForkServer>,
 }
 
 /// One place in the pool: its worker, if it has one.
@@ -88,8 +92,11 @@ impl ProcessPool {
     /// the program). Workers already started are killed and reaped.
     pub fn start(command: WorkerCommand, config: &Config, processes: usize) -> Result<Self, Error> {
         config.validate()?;
+        let started = Instant::now();
         let mut pool = Self::unstarted(command, config, processes)?;
         pool.start_all()?;
+        // The fork server's start included.
+        pool.startup = started.elapsed();
         Ok(pool)
     }
 
@@ -141,6 +148,11 @@ impl ProcessPool {
                 "invalid pool size 0: a process pool needs at least one worker",
             ));
         }
+        let fork_server = if crate::fork_server::wanted(&command)? {
+            ForkServer::start(&command, ready_timeout(config))
+        } else {
+            None
+        };
         Ok(Self {
             config: config.clone(),
             local: config.clone().with_work(None),
@@ -148,6 +160,7 @@ impl ProcessPool {
             slots: (0..processes).map(|_| Mutex::default()).collect(),
             pids: (0..processes).map(|_| AtomicU32::new(0)).collect(),
             startup: Duration::ZERO,
+            fork_server,
         })
     }
 
@@ -204,6 +217,13 @@ impl ProcessPool {
     /// The worker program the pool runs.
     pub fn command(&self) -> &WorkerCommand {
         &self.command
+    }
+
+    /// The process id of the fork server the workers are forked from,
+    /// while there is one: a child of this process beside the workers,
+    /// gone with the pool (see [`FORK_SERVER_ENV`](crate::FORK_SERVER_ENV)).
+    pub fn fork_server_pid(&self) -> Option<u32> {
+        self.fork_server.as_ref().and_then(ForkServer::pid)
     }
 
     /// The process ids of the current workers. A crashed worker's
@@ -569,6 +589,7 @@ impl ProcessPool {
         Spawner {
             config: &self.config,
             command: &self.command,
+            fork_server: self.fork_server.as_ref(),
         }
     }
 

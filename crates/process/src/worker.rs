@@ -13,21 +13,26 @@ use crate::protocol::{PROTOCOL, Reply, Request, WireResponse, write_message};
 /// by hand), when the parent speaks another protocol version, or when the
 /// parent goes away mid-conversation.
 pub(crate) fn worker_main() -> ExitCode {
+    ExitCode::from(worker_code())
+}
+
+/// [`worker_main`]'s exit code: 0, or 2 on failure.
+pub(crate) fn worker_code() -> u8 {
     let stdin = io::stdin();
     if stdin.is_terminal() {
         eprintln!(
             "rates worker: this program is started by the `process` strategy and speaks \
              a line protocol on stdin and stdout; run `rates fetch --strategy process` instead"
         );
-        return ExitCode::from(2);
+        return 2;
     }
     // Replies are buffered here and written out at the end of each batch
     // (stdout alone would write every line as it ends).
     match serve(stdin.lock(), BufWriter::new(io::stdout().lock())) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("rates worker: {e}");
-            ExitCode::from(2)
+            2
         }
     }
 }

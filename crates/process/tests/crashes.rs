@@ -115,6 +115,41 @@ fn a_worker_killed_mid_run_loses_nothing() {
     assert!(pool.shutdown().is_some_and(|peak| peak > 0));
 }
 
+/// The fork server killed, then a worker: the replacement is started by
+/// running the program, and nothing is lost.
+fn a_dead_fork_server_only_means_workers_are_run_as_programs() {
+    let server =
+        RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(300)))
+            .unwrap();
+    let config = config(&server).with_concurrency(2);
+    let bases = codes(8);
+    let pool = ProcessPool::start(worker(), &config, 2).unwrap();
+    let fork_server = pool.fork_server_pid().expect("a fork server");
+    // SAFETY: kill(2) with the pid of the pool's fork server, a child of
+    // this process that only the pool reaps (when it fails or is dropped).
+    assert_eq!(
+        unsafe { libc::kill(i32::try_from(fork_server).unwrap(), libc::SIGKILL) },
+        0
+    );
+    let victim = pool.pids()[0];
+    let report = run_and_kill(&pool, &bases, &server, 2, victim);
+    for (o, base) in report.outcomes.iter().zip(&bases) {
+        assert_eq!(o.base, *base);
+        assert!(o.result.is_ok(), "{o}");
+    }
+    assert_eq!(report.total_attempts(), bases.len() as u64 + 1);
+    let after = pool.pids();
+    assert_eq!(after.len(), 2, "the killed worker was replaced");
+    assert!(!after.contains(&victim));
+    for pid in &after {
+        assert_eq!(parent_of(*pid), Some(std::process::id()));
+    }
+    // The failed fork stopped and reaped the server.
+    assert_eq!(pool.fork_server_pid(), None);
+    assert_ne!(parent_of(fork_server), Some(std::process::id()));
+    assert!(pool.shutdown().is_some());
+}
+
 /// At zero latency workers get their requests in batches, two batches at a
 /// time: a worker killed then fails every request it had not answered, and
 /// each is retried once on its replacement; none is lost or sent twice.
@@ -408,6 +443,7 @@ fn main() -> std::process::ExitCode {
     let trials = trials![
         a_worker_killed_mid_run_loses_nothing,
         a_worker_killed_mid_batch_loses_nothing,
+        a_dead_fork_server_only_means_workers_are_run_as_programs,
         stalls_in_one_batch_are_timeouts_not_a_dead_worker,
         garbage_from_a_worker_is_a_worker_crash,
         a_body_that_arrives_in_parts_is_read_whole,

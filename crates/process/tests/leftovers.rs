@@ -66,18 +66,40 @@ fn no_child_outlives_the_pool() {
     assert!(report.all_succeeded());
     assert_eq!(children(), Vec::<u32>::new(), "after a run");
 
-    // A pool dropped without a run: the scan does see its workers first.
+    // A pool dropped without a run: the scan does see its workers first,
+    // and the fork server they were forked from (this program, run with no
+    // arguments, is its own worker).
     let pool = ProcessPool::start(worker.clone(), &config(&server, 3), 3).unwrap();
+    let server_pid = pool.fork_server_pid().expect("a fork server");
     let mut pids = pool.pids();
-    pids.sort_unstable();
     assert_eq!(pids.len(), 3);
+    assert!(!pids.contains(&server_pid), "{pids:?} {server_pid}");
+    pids.push(server_pid);
+    pids.sort_unstable();
     assert_eq!(
         children(),
         pids,
-        "the pool's workers are this process's children"
+        "the pool's workers (forked) and its fork server are this process's children"
     );
     drop(pool);
     assert_eq!(children(), Vec::<u32>::new(), "after an early drop");
+
+    // The same program with an argument is run for each worker: no fork
+    // server.
+    let exe = std::env::current_exe().unwrap();
+    let run_each = WorkerCommand::new(&exe, ["as-a-worker"]);
+    let pool = ProcessPool::start(run_each, &config(&server, 2), 2).unwrap();
+    assert_eq!(pool.fork_server_pid(), None);
+    let mut pids = pool.pids();
+    pids.sort_unstable();
+    assert_eq!(children(), pids, "workers run as programs of their own");
+    assert!(pool.run(&bases).all_succeeded());
+    drop(pool);
+    assert_eq!(
+        children(),
+        Vec::<u32>::new(),
+        "after a pool without a fork server"
+    );
 
     // A pool dropped after a run, without shutdown.
     let pool = ProcessPool::start(worker.clone(), &config(&server, 2), 2).unwrap();
