@@ -45,7 +45,9 @@ use clap::{Parser, Subcommand};
 Environment:
   TOKIO_WORKER_THREADS, SMOL_THREADS, ASYNC_STD_THREAD_COUNT
                                                executor threads of tokio, smol, async-std
-                                               (default: one per core)"
+                                               (default: one per core)
+  RATES_PROCESS_FORK_SERVER=0                  process: run the program for every worker
+                                               instead of forking them from one copy"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -22,9 +22,12 @@
 //! garbage is killed, reaped and replaced, and every request it had not
 //! answered is retried on the new worker, so nothing is lost and the
 //! parent never waits on a pipe without a timeout (`poll(2)` bounds every
-//! read). It costs a process start per worker (about a millisecond of CPU
-//! each, overlapped with the first requests; [`ProcessPool::startup`] says
-//! how long a pool took to start), a few MiB of resident memory per worker
+//! read). It costs a process per worker: forked from a fork server, one
+//! copy of the worker program started for the pool that forks the others
+//! (see [`FORK_SERVER_ENV`]; running the program for every worker cost
+//! about a millisecond of CPU each, a fork a fraction of that), overlapped
+//! with the first requests ([`ProcessPool::startup`] says how long a pool
+//! took to start); a few MiB of resident memory per worker
 //! (a pool's [`shutdown`](ProcessPool::shutdown) returns the workers'
 //! peaks, and `rates compare` measures the whole process tree), a round
 //! trip through the pipes per batch of requests (a compact text line per
