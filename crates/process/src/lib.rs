@@ -49,15 +49,17 @@
 //!
 //! ## Measured
 //!
-//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): 1.22x the ideal on `fanout` (starting 50
-//! workers), 252 us of CPU per request (tokio: 26 us) and 197 MiB across 51 processes;
-//! capped at 64 workers (252 MiB) on `scale`; on `overhead`, where requests go to the
-//! workers in batches as compact text lines and bodies travel raw, 24 us per request
-//! and 0.38x of wrk's request rate in the median of five rounds (0.31-0.42x,
-//! `…1858-vs-wrk`; 0.33x with JSON lines, `…1720-vs-wrk`; 0.28x with bodies as escaped
-//! JSON strings, `results/2026-11-30T1415-vs-wrk`; 0.17x when each request was its own
-//! pipe round trip, `results/2026-11-22T2246-vs-wrk`). About a tenth of that run is
-//! starting and stopping 64 workers (a run of 64 bases takes about 40 ms). Rust has no GIL,
+//! On the committed run with the fork server (`results/2026-11-30T2320-report`, 2-core
+//! VM): 1.10x the ideal on `fanout` (1.22x when each worker ran the program,
+//! `…1908-report`), 143 us of CPU per request (252 us before; tokio: 24 us) and 103 MiB
+//! across 52 processes (197 MiB before); capped at 64 workers (131 MiB) on `scale`; on
+//! `overhead`, where requests go to the workers in batches as compact text lines and
+//! bodies travel raw, 20 us per request and 0.41x of wrk's request rate in the median of
+//! five rounds (0.39-0.46x, `…2320-vs-wrk`; 0.38-0.39x when each worker ran the program,
+//! `…1858-vs-wrk` and `…2302-vs-wrk`; 0.33x with JSON lines, `…1720-vs-wrk`; 0.17x when
+//! each request was its own pipe round trip, `results/2026-11-22T2246-vs-wrk`). A run of
+//! 64 bases, nearly all the start and stop of 64 workers, takes 22 ms and 36 ms of CPU
+//! (51 ms and 90 ms with `RATES_PROCESS_FORK_SERVER=0`, `…2320-startup`). Rust has no GIL,
 //! so CPU work per item does not need processes: with 1 ms per item (`rates map`,
 //! `results/2026-11-22T1944-map`) it finishes in 88 ms where tokio and rayon take 61 and 81
 //! ms. Use it for isolation (a crashing or leaking worker is replaced), not for speed.
