@@ -76,13 +76,19 @@ fn run_and_kill(
     })
 }
 
-fn a_worker_killed_mid_run_loses_nothing() {
+/// A server that answers after 300 ms, a pool of two workers on it, and
+/// eight bases.
+fn two_workers_and_a_slow_server() -> (RatesServer, ProcessPool, Vec<CurrencyCode>) {
     let server =
         RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(300)))
             .unwrap();
     let config = config(&server).with_concurrency(2);
-    let bases = codes(8);
     let pool = ProcessPool::start(worker(), &config, 2).unwrap();
+    (server, pool, codes(8))
+}
+
+fn a_worker_killed_mid_run_loses_nothing() {
+    let (server, pool, bases) = two_workers_and_a_slow_server();
     let before = pool.pids();
     assert_eq!(before.len(), 2);
     let victim = before[0];
@@ -118,12 +124,7 @@ fn a_worker_killed_mid_run_loses_nothing() {
 /// The fork server killed, then a worker: the replacement is started by
 /// running the program, and nothing is lost.
 fn a_dead_fork_server_only_means_workers_are_run_as_programs() {
-    let server =
-        RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(300)))
-            .unwrap();
-    let config = config(&server).with_concurrency(2);
-    let bases = codes(8);
-    let pool = ProcessPool::start(worker(), &config, 2).unwrap();
+    let (server, pool, bases) = two_workers_and_a_slow_server();
     let fork_server = pool.fork_server_pid().expect("a fork server");
     // SAFETY: kill(2) with the pid of the pool's fork server, a child of
     // this process that only the pool reaps (when it fails or is dropped).
