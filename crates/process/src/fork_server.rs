@@ -4,7 +4,8 @@
 //! Running the worker program again for every worker costs about a
 //! millisecond of CPU each on the 2-core VM of the committed runs (loading
 //! the program and its libraries, resolving their symbols, std's start-up):
-//! 64 workers took about 60 ms of CPU, a tenth of an `overhead` run. A fork
+//! a run of 64 bases, nearly all the start and stop of 64 workers, took 90
+//! ms of CPU (`results/2026-11-30T2320-startup`, `scripts/startup.sh`). A fork
 //! of a process that has done all that and nothing else copies its few
 //! pages instead, as Python's `forkserver` start method does.
 //!
@@ -47,8 +48,9 @@ use crate::protocol::PROTOCOL;
 /// pool's process all the same (reaped and killed there), and the server
 /// is a child beside them ([`ProcessPool::fork_server_pid`]). On the
 /// 2-core VM of the committed runs, a run of 64 bases (nearly all the
-/// start and stop of 64 workers) took 30-37 ms of CPU with it and 83-90 ms
-/// with `RATES_PROCESS_FORK_SERVER=0`.
+/// start and stop of 64 workers) took 36 ms of CPU with it and 90 ms with
+/// `RATES_PROCESS_FORK_SERVER=0` (medians of ten alternating runs,
+/// `results/2026-11-30T2320-startup`, `scripts/startup.sh`).
 ///
 /// ```sh
 /// RATES_PROCESS_FORK_SERVER=0 rates fetch --strategy process --bases 64 --concurrency 64
