@@ -4,18 +4,34 @@
 //! over [`Bench::measure_all`].
 
 use std::io::Read as _;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
 use rates_core::{Config, CurrencyCode, Strategy};
-use rates_measure::{ChildReport, Options, RunRecord, StrategyResult};
+use rates_measure::{ChildReport, Options, PROTOCOL, RunRecord, StrategyResult};
 use rates_server::RatesServer;
 use serde::{Deserialize, Serialize};
 
-/// What the parent hands the measured child on stdin.
+/// The hidden `rates measured-run` subcommand's flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MeasuredRunArgs {
+    /// Print the measured-run protocol this build speaks, and exit.
+    #[arg(long)]
+    protocol: bool,
+}
+
+fn protocol_one() -> u32 {
+    1
+}
+
+/// What the parent hands the measured child on stdin (protocol
+/// [`PROTOCOL`]; a spec without the field is version 1).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct RunSpec {
+    #[serde(default = "protocol_one")]
+    pub(crate) protocol: u32,
     pub(crate) strategy: String,
     pub(crate) bases: Vec<CurrencyCode>,
     pub(crate) config: Config,
@@ -28,8 +44,12 @@ fn unix_ns(t: SystemTime) -> u128 {
 }
 
 /// The hidden `rates measured-run` subcommand: one run, one JSON report on
-/// stdout.
-pub(crate) fn child_main() -> ExitCode {
+/// stdout; with `--protocol`, the protocol version alone.
+pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
+    if args.protocol {
+        println!("{PROTOCOL}");
+        return ExitCode::SUCCESS;
+    }
     let started = (Instant::now(), SystemTime::now());
     let result = (|| -> Result<ChildReport> {
         let mut input = String::new();
@@ -38,6 +58,13 @@ pub(crate) fn child_main() -> ExitCode {
             .read_to_string(&mut input)
             .context("reading the run spec")?;
         let spec: RunSpec = serde_json::from_str(&input).context("decoding the run spec")?;
+        if spec.protocol != PROTOCOL {
+            bail!(
+                "the parent speaks measured-run protocol {}, this build {PROTOCOL}: compare \
+                 builds of one protocol",
+                spec.protocol
+            );
+        }
         let strategy = rates_registry::find(&spec.strategy)?;
         let mut config = spec.config;
         let progress = rates_core::Progress::default();
@@ -50,6 +77,7 @@ pub(crate) fn child_main() -> ExitCode {
             .first_done_at()
             .map(|t| spawn_to_start + t.saturating_duration_since(started.0).as_secs_f64());
         Ok(ChildReport {
+            protocol: PROTOCOL,
             strategy: spec.strategy,
             wall_s: report.wall.as_secs_f64(),
             ok: report.successes().count(),
@@ -75,6 +103,24 @@ pub(crate) fn child_main() -> ExitCode {
     }
 }
 
+/// A build of `rates` that runs measured children, and the environment
+/// settings of its runs.
+#[derive(Clone, Debug)]
+pub(crate) struct Program {
+    pub(crate) exe: PathBuf,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Program {
+    /// This very build, with no settings of its own.
+    pub(crate) fn this() -> Result<Self> {
+        Ok(Self {
+            exe: std::env::current_exe().context("finding the rates executable")?,
+            env: Vec::new(),
+        })
+    }
+}
+
 /// One measured set-up: a server, a config, bases, and how to measure.
 #[derive(Debug)]
 pub(crate) struct Bench<'a> {
@@ -95,14 +141,20 @@ pub(crate) enum Phase {
 }
 
 impl Bench<'_> {
-    /// One run of `strategy` in a child process of its own.
+    /// One run of `strategy` in a child process of its own, by this build.
     pub(crate) fn measure_once(&self, strategy: &str) -> Result<RunRecord> {
-        let exe = std::env::current_exe().context("finding the rates executable")?;
-        let mut cmd = Command::new(exe);
+        self.measure_with(&Program::this()?, strategy)
+    }
+
+    /// One run of `strategy` in a child process of its own, by `program`.
+    pub(crate) fn measure_with(&self, program: &Program, strategy: &str) -> Result<RunRecord> {
+        let mut cmd = Command::new(&program.exe);
         cmd.arg("measured-run");
+        cmd.envs(program.env.iter().map(|(k, v)| (k, v)));
         let mut config = self.config.clone();
         config.progress = None;
         let spec = RunSpec {
+            protocol: PROTOCOL,
             strategy: strategy.to_owned(),
             bases: self.bases.clone(),
             config,

@@ -2,20 +2,21 @@
 //! process of its own, reported in tables, exports, charts and a results
 //! folder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use rates_core::Strategy;
-use rates_measure::{Export, Options, ScenarioInfo};
+use rates_core::{Config, Strategy};
+use rates_measure::{Affinity, Export, Options, ScenarioInfo};
 use rates_registry::Scenario;
 use rates_server::RatesServer;
 
 use crate::args;
 use crate::bench::{Bench, progress_line};
 use crate::gate::{self, Rules};
+use crate::paired;
 use crate::report::{export, machine, out, table};
 
 #[derive(Debug, Args)]
@@ -28,9 +29,24 @@ use crate::report::{export, machine, out, table};
   rates compare --scenario fanout --runs 3 --baseline b.json      exit code 3 on a regression
   rates compare --scenario classic,fanout,throttled --baseline results/baseline
   rates compare --scenario fanout --save-baseline       refresh results/baseline/fanout.json
+  rates compare --scenario gate --against ../base/target/release/rates
+                                 paired: this build (B) against another (A), run against run
+  rates compare --scenario overhead --strategies tokio --against self \
+      --env-a TOKIO_WORKER_THREADS=1          two settings of one build, paired
+  rates compare --scenario overhead --pin     server on some cores, the runs on the others
 
-Exit codes: 0 all ran, 1 a strategy failed bases or could not run, 2 bad input,
-3 the gate found a regression.")]
+Paired comparison (--against): each strategy's runs alternate between A and B
+(A B, then B A, ...) against the one server, so a slow minute hits both. Each
+pair gives the ratio B/A of every figure: wall time, CPU per request, peak
+memory of the tree, voluntary and involuntary context switches. The estimate
+is the median ratio with a distribution-free 95% interval; pairs are added
+until every gated interval is narrower than its threshold, or --max-time runs
+out. Verdicts: REGRESSED (interval wholly above 1, median past the threshold),
+improved, same (interval within the threshold), inconclusive.
+
+Exit codes: 0 all ran (with --against: no figure regressed, or the builds speak
+other protocols and there is no verdict), 1 a strategy failed bases or could not
+run, 2 bad input, 3 the gate found a regression.")]
 pub(crate) struct CompareArgs {
     /// Scenario(s) to run: a name, a comma-separated list, or `all` (see
     /// `rates scenarios`).
@@ -92,18 +108,61 @@ pub(crate) struct CompareArgs {
     /// Gate against a baseline: a JSON export of the same scenario, or a
     /// folder of them (`results/baseline`, one `SCENARIO.json` each). Exits
     /// with 3 when a strategy regressed (see --max-regression).
-    #[arg(long, value_name = "FILE|DIR")]
+    #[arg(long, value_name = "FILE|DIR", conflicts_with = "against")]
     baseline: Option<PathBuf>,
-    /// How much worse a gated figure may get: `10%`, or per metric
-    /// `cpu=20%,memory=15%` (ratio, cpu, memory, wall). A change counts only
-    /// if it also exceeds twice the runs' spread (their MADs combined).
-    #[arg(long, default_value = "10%", value_name = "SHARE")]
-    max_regression: String,
-    /// Also gate these metrics (`wall`: absolute median wall time, which only
-    /// means something on the machine that made the baseline). Ratio to
-    /// ideal, CPU per request and peak memory are always gated.
+    /// How much worse a gated figure may get. Against a --baseline: `10%`
+    /// (the default), or per metric `cpu=20%,memory=15%` (ratio, cpu,
+    /// memory, wall); a change counts only if it also exceeds twice the
+    /// runs' spread (their MADs combined). With --against, per figure: wall,
+    /// cpu and memory 5%, ctx-vol 10%, ctx-invol 50% by default.
+    #[arg(long, value_name = "SHARE")]
+    max_regression: Option<String>,
+    /// Against a --baseline: also gate these metrics (`wall`: absolute
+    /// median wall time, which only means something on the machine that
+    /// made the baseline; ratio to ideal, CPU per request and peak memory
+    /// are always gated). With --against: the figures that decide the exit
+    /// code (default all: wall, cpu, memory, ctx-vol, ctx-invol).
     #[arg(long, value_name = "METRICS")]
     gate: Option<String>,
+    /// Paired comparison: BUILD is A, the baseline (another build of
+    /// `rates`, or `self` for this one); this build is B, the candidate.
+    /// Each strategy's runs alternate between the two; exits 3 when a gated
+    /// figure regressed.
+    #[arg(long, value_name = "BUILD")]
+    against: Option<PathBuf>,
+    /// With --against: NAME=VALUE in the environment of A's runs only
+    /// (repeatable), to compare two settings of one build.
+    #[arg(long = "env-a", value_name = "NAME=VALUE", requires = "against")]
+    env_a: Vec<String>,
+    /// With --against: NAME=VALUE in the environment of B's runs only
+    /// (repeatable).
+    #[arg(long = "env-b", value_name = "NAME=VALUE", requires = "against")]
+    env_b: Vec<String>,
+    /// With --against: pairs always taken per strategy, whatever the time
+    /// (6 is the fewest that give a 95% interval).
+    #[arg(long, default_value_t = 10, requires = "against",
+          value_parser = clap::value_parser!(u32).range(6..=10_000))]
+    min_pairs: u32,
+    /// With --against: the most pairs taken per strategy.
+    #[arg(long, default_value_t = 200, requires = "against",
+          value_parser = clap::value_parser!(u32).range(6..=10_000))]
+    max_pairs: u32,
+    /// With --against: the time budget of each scenario (warm-up included);
+    /// past it, no strategy takes more than --min-pairs.
+    #[arg(long, default_value = "4m", value_parser = args::duration, requires = "against")]
+    max_time: Duration,
+    /// With --against: a file of regressions accepted on purpose, one per
+    /// line, `STRATEGY FIGURE CHANGE REASON` (`process cpu +8% a new check`;
+    /// STRATEGY may be `*`); a regression within its allowance is
+    /// `accepted`, and printed with its reason.
+    #[arg(long, value_name = "FILE", requires = "against")]
+    accept: Option<PathBuf>,
+    /// Pin the server (this process) to some CPUs and every measured run's
+    /// process tree to the others (half each, the runs taking the odd one
+    /// out), as pyperf's --affinity does; recorded as `affinity` in the
+    /// manifest and exports.
+    #[arg(long)]
+    pin: bool,
     /// Write each scenario's JSON export as the new baseline into DIR
     /// (default results/baseline), with the machine's manifest.
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "results/baseline")]
@@ -152,73 +211,134 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
 }
 
 /// How many runs, and how each is watched.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Plan {
     pub(crate) runs: u32,
     pub(crate) warmup: u32,
     pub(crate) sample_interval: Duration,
     pub(crate) run_timeout: Option<Duration>,
+    /// Where the server and the runs are pinned (`--pin`), if anywhere.
+    pub(crate) affinity: Option<Affinity>,
+}
+
+impl Plan {
+    /// `runs` timed runs after `warmup`, sampled every 10 ms, unpinned.
+    pub(crate) fn new(runs: u32, warmup: u32) -> Self {
+        Self {
+            runs,
+            warmup,
+            sample_interval: Duration::from_millis(10),
+            run_timeout: None,
+            affinity: None,
+        }
+    }
 }
 
 impl CompareArgs {
-    fn plan(&self) -> Plan {
+    fn plan(&self, affinity: Option<&Affinity>) -> Plan {
         Plan {
             runs: self.runs,
             warmup: self.warmup,
             sample_interval: self.sample_interval,
             run_timeout: self.run_timeout,
+            affinity: affinity.cloned(),
         }
     }
+}
+
+/// A scenario ready to measure: its server (the embedded one, unless an
+/// endpoint was given), the client config, and how each run is watched.
+pub(crate) struct Setup {
+    server: Option<RatesServer>,
+    config: Config,
+    options: Options,
+    rate_limited: bool,
+    bases: Vec<rates_core::CurrencyCode>,
+}
+
+impl Setup {
+    /// Starts the server for `scenario` (unless `endpoint` is given) and
+    /// makes the config every strategy's runs share.
+    pub(crate) fn new(
+        scenario: &Scenario,
+        (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
+        strategies: &[Box<dyn Strategy>],
+        plan: &Plan,
+    ) -> Result<Self> {
+        let server = match endpoint {
+            Some(_) => None,
+            None => Some(
+                RatesServer::start(scenario.server_config())
+                    .context("starting the embedded server")?,
+            ),
+        };
+        let mut config = match (endpoint, &server) {
+            (Some(e), _) => scenario.client_config(e)?,
+            (None, Some(s)) => scenario.client_config_for(s)?,
+            (None, None) => unreachable!("a server was started when no endpoint was given"),
+        };
+        // Each run's child holds only its own end of each connection; the
+        // embedded server's ends are in this process.
+        config.server_in_process = false;
+        if let Some(pem) = ca_cert_pem {
+            config.ca_cert_pem = Some(pem.to_owned());
+        }
+        let longest_ideal = strategies
+            .iter()
+            .map(|s| scenario.ideal(s.as_ref(), &config))
+            .filter(|d| *d <= rates_registry::MAX_IDEAL)
+            .max()
+            .unwrap_or_default();
+        Ok(Self {
+            server,
+            config,
+            options: Options {
+                interval: plan.sample_interval,
+                timeout: plan
+                    .run_timeout
+                    .unwrap_or(Duration::from_secs(60) + longest_ideal * 10),
+                affinity: plan.affinity.as_ref().map(|a| a.runs.clone()),
+            },
+            rate_limited: scenario.rate_limit.is_some(),
+            bases: scenario.bases(),
+        })
+    }
+
+    /// The client config every run gets.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The bench that runs measured children against this set-up.
+    pub(crate) fn bench(&self) -> Bench<'_> {
+        Bench {
+            server: self.server.as_ref(),
+            config: self.config.clone(),
+            bases: self.bases.clone(),
+            options: self.options.clone(),
+            rate_limited: self.rate_limited,
+        }
+    }
+}
+
+/// The machine now, with where the runs were pinned.
+pub(crate) fn machine_now(plan: &Plan) -> rates_measure::Machine {
+    let mut machine = machine::describe();
+    machine.affinity.clone_from(&plan.affinity);
+    machine
 }
 
 /// Measures every strategy on `scenario`, against the embedded server or
 /// the given endpoint (with a CA to trust).
 pub(crate) fn measure_scenario(
     scenario: &Scenario,
-    (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
+    target: (Option<&str>, Option<&str>),
     strategies: &[Box<dyn Strategy>],
     plan: &Plan,
 ) -> Result<Export> {
-    let Plan {
-        runs,
-        warmup,
-        sample_interval,
-        run_timeout,
-    } = *plan;
-    let server = match endpoint {
-        Some(_) => None,
-        None => Some(
-            RatesServer::start(scenario.server_config()).context("starting the embedded server")?,
-        ),
-    };
-    let mut config = match (endpoint, &server) {
-        (Some(e), _) => scenario.client_config(e)?,
-        (None, Some(s)) => scenario.client_config_for(s)?,
-        (None, None) => unreachable!("a server was started when no endpoint was given"),
-    };
-    // Each run's child holds only its own end of each connection; the
-    // embedded server's ends are in this process.
-    config.server_in_process = false;
-    if let Some(pem) = ca_cert_pem {
-        config.ca_cert_pem = Some(pem.to_owned());
-    }
-    let bases = scenario.bases();
-    let longest_ideal = strategies
-        .iter()
-        .map(|s| scenario.ideal(s.as_ref(), &config))
-        .filter(|d| *d <= rates_registry::MAX_IDEAL)
-        .max()
-        .unwrap_or_default();
-    let bench = Bench {
-        server: server.as_ref(),
-        config: config.clone(),
-        bases,
-        options: Options {
-            interval: sample_interval,
-            timeout: run_timeout.unwrap_or(Duration::from_secs(60) + longest_ideal * 10),
-        },
-        rate_limited: scenario.rate_limit.is_some(),
-    };
+    let Plan { runs, warmup, .. } = *plan;
+    let setup = Setup::new(scenario, target, strategies, plan)?;
+    let config = setup.config();
     eprintln!(
         "scenario {}: {}; {} strategies, {} warm-up + {} timed runs each, each run in a \
          process of its own",
@@ -228,15 +348,15 @@ pub(crate) fn measure_scenario(
         warmup,
         runs
     );
-    let results = bench.measure_all(
+    let results = setup.bench().measure_all(
         strategies,
         runs,
         warmup,
-        |s| scenario.skip_reason(s, &config),
-        |s| scenario.ideal(s, &config).as_secs_f64(),
+        |s| scenario.skip_reason(s, config),
+        |s| scenario.ideal(s, config).as_secs_f64(),
         progress_line,
     );
-    let mut machine = machine::describe();
+    let mut machine = machine_now(plan);
     machine.load_after = machine::load();
     Ok(Export {
         schema: rates_measure::SCHEMA,
@@ -244,7 +364,7 @@ pub(crate) fn measure_scenario(
         scenario: scenario_info(scenario),
         runs,
         warmup,
-        sample_interval_ms: u64::try_from(sample_interval.as_millis()).unwrap_or(u64::MAX),
+        sample_interval_ms: u64::try_from(plan.sample_interval.as_millis()).unwrap_or(u64::MAX),
         machine,
         results,
     })
@@ -264,22 +384,49 @@ pub(crate) fn exit_code(exports: &[Export]) -> ExitCode {
     }
 }
 
+/// With `--pin`: this thread (and every thread it starts after, the
+/// embedded server's among them) on the first half of the CPUs this process
+/// may use, the measured runs on the rest.
+///
+/// # Errors
+/// Fewer than two CPUs, or a platform without affinity.
+pub(crate) fn pin() -> Result<Affinity> {
+    let cpus = rates_measure::allowed_cpus().context("--pin: reading the CPUs allowed")?;
+    if cpus.len() < 2 {
+        bail!(
+            "--pin needs at least two CPUs, one for the server and one for the runs; this \
+             process may use {cpus:?}"
+        );
+    }
+    let half = cpus.len() / 2;
+    let affinity = Affinity {
+        server: cpus[..half].to_vec(),
+        runs: cpus[half..].to_vec(),
+    };
+    rates_measure::pin_this_thread(&affinity.server).context("--pin")?;
+    Ok(affinity)
+}
+
 pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     // Every input is checked before anything starts.
     let inputs = Inputs::check(a)?;
-    let started = machine::describe();
+    let affinity = if a.pin { Some(pin()?) } else { None };
+    let plan = a.plan(affinity.as_ref());
+    if let Some(against) = &a.against {
+        return run_paired(a, &inputs, against, &plan);
+    }
+    let started = machine_now(&plan);
     let mut exports = Vec::new();
     let mut regressed = false;
     for (i, scenario) in inputs.scenarios.iter().enumerate() {
-        let mut export =
-            measure_scenario(scenario, inputs.target(), &inputs.strategies, &a.plan())?;
+        let mut export = measure_scenario(scenario, inputs.target(), &inputs.strategies, &plan)?;
         let gate_report = match inputs.baselines.get(i) {
             Some((base, file)) => {
                 if let Some(warning) = gate::check_comparable(base, &export, file)? {
                     eprintln!("{warning}");
                 }
                 let (lines, rerun) = gate_with_rerun(
-                    a,
+                    &plan,
                     scenario,
                     inputs.target(),
                     base,
@@ -301,6 +448,85 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
         ExitCode::from(3)
     } else {
         code
+    })
+}
+
+/// `compare --against`: every scenario in pairs of A and B.
+fn run_paired(a: &CompareArgs, inputs: &Inputs, against: &Path, plan: &Plan) -> Result<ExitCode> {
+    let setup = paired::against(
+        against,
+        &a.env_a,
+        &a.env_b,
+        a.max_regression.as_deref(),
+        a.gate.as_deref(),
+        (a.min_pairs, a.max_pairs, a.max_time),
+        a.accept.as_deref(),
+    )?;
+    if let Some(accepted) = a.accept.as_ref() {
+        for x in &setup.rules.accepted {
+            eprintln!(
+                "accepted ({}): {} {} up to {:+.0}%: {}",
+                accepted.display(),
+                x.strategy,
+                x.figure,
+                x.allowed * 100.0,
+                x.reason
+            );
+        }
+    }
+    if let Some(why) = setup.mismatch {
+        println!("{why}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = machine_now(plan);
+    let mut exports = Vec::new();
+    for scenario in &inputs.scenarios {
+        let export = paired::measure_paired(
+            scenario,
+            inputs.target(),
+            &inputs.strategies,
+            plan,
+            &setup.rules,
+        )?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&export)?);
+        } else {
+            print!("{}", paired::table(&export, false));
+        }
+        if let Some(p) = &a.export_json {
+            export::write(p, serde_json::to_string_pretty(&export)?.as_bytes())?;
+        }
+        if let Some(dir) = &a.out {
+            let file = dir.join(format!("{}-paired.json", scenario.name));
+            export::write(&file, serde_json::to_string_pretty(&export)?.as_bytes())?;
+        }
+        exports.push(export);
+    }
+    if let Some(dir) = &a.out {
+        let mut machine = started;
+        machine.load_after = machine::load();
+        export::write(
+            &dir.join("manifest.json"),
+            serde_json::to_string_pretty(&machine)?.as_bytes(),
+        )?;
+        let md: String = exports.iter().map(|e| paired::table(e, true)).collect();
+        export::write(&dir.join("PAIRED.md"), md.as_bytes())?;
+        eprintln!("wrote {}", dir.join("PAIRED.md").display());
+    }
+    let failed = exports.iter().flat_map(|e| &e.strategies).any(|s| {
+        let (fa, fb) = s.failed();
+        s.error.is_some() || fa + fb > 0
+    });
+    let regressed = exports
+        .iter()
+        .flat_map(|e| &e.strategies)
+        .any(rates_measure::paired::PairedStrategy::regressed);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else if regressed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -354,7 +580,28 @@ impl Inputs {
         if a.sample_interval.is_zero() {
             bail!("--sample-interval must be positive, like 10ms");
         }
-        let rules = Rules::parse(a.gate.as_deref(), &a.max_regression)?;
+        if a.against.is_some() {
+            for (given, flag) in [
+                (a.save_baseline.is_some(), "--save-baseline"),
+                (a.export_csv.is_some(), "--export-csv"),
+                (a.export_markdown.is_some(), "--export-markdown"),
+                (a.api.is_some(), "--api"),
+            ] {
+                if given {
+                    bail!(
+                        "{flag} does not go with --against: a paired comparison writes its \
+                         table, --json, --export-json FILE or --out DIR"
+                    );
+                }
+            }
+        }
+        let rules = match a.against {
+            Some(_) => Rules::parse(None, "10%")?,
+            None => Rules::parse(
+                a.gate.as_deref(),
+                a.max_regression.as_deref().unwrap_or("10%"),
+            )?,
+        };
         let mut baselines = Vec::new();
         if let Some(path) = &a.baseline {
             if scenarios.len() > 1 && !path.is_dir() {
@@ -474,7 +721,7 @@ fn eprint(args: std::fmt::Arguments<'_>) {
 /// measured once more and judged on the re-run. Returns the lines and the
 /// strategies re-run.
 fn gate_with_rerun(
-    a: &CompareArgs,
+    plan: &Plan,
     scenario: &Scenario,
     (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
     base: &Export,
@@ -499,7 +746,7 @@ fn gate_with_rerun(
         scenario,
         (endpoint, ca_cert_pem),
         &strategies_named(Some(&suspects.join(",")))?,
-        &a.plan(),
+        plan,
     )?;
     for row in again.results {
         if let Some(slot) = export

@@ -8,6 +8,7 @@ mod fetch;
 mod gate;
 mod history;
 mod map;
+mod paired;
 mod redraw;
 mod report;
 mod resources;
@@ -83,7 +84,7 @@ enum Command {
     /// Run one measured run (a spec on stdin, a JSON report on stdout);
     /// started by `rates compare` itself.
     #[command(hide = true)]
-    MeasuredRun,
+    MeasuredRun(bench::MeasuredRunArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,7 +107,7 @@ fn main() -> ExitCode {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::MeasuredRun => return bench::child_main(),
+        Command::MeasuredRun(a) => return bench::child_main(&a),
         Command::Scenarios => {
             for s in rates_registry::scenarios() {
                 println!("{:<10} {}", s.name, s.about);

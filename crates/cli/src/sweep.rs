@@ -198,12 +198,7 @@ pub(crate) fn measure_point(
     runs: u32,
     warmup: u32,
 ) -> Result<Export> {
-    let plan = Plan {
-        runs,
-        warmup,
-        sample_interval: Duration::from_millis(10),
-        run_timeout: None,
-    };
+    let plan = Plan::new(runs, warmup);
     let mut export = measure_scenario(scenario, (None, None), strategies, &plan)?;
     export.scenario.name = name;
     Ok(export)

@@ -22,7 +22,9 @@
 //! The records ([`ChildReport`], [`RunRecord`], [`StrategyResult`],
 //! [`Export`]) are what `rates compare`, `sweep`, `map` and the regression
 //! gate read and write; their JSON shape is the documented schema
-//! ([`SCHEMA`]).
+//! ([`SCHEMA`]). [`paired`] holds what a paired comparison of two builds
+//! is made of: a pair of runs, the rule that judges a strategy's pairs, and
+//! its export ([`paired::PAIRED_SCHEMA`]).
 //!
 //! # Examples
 //!
@@ -38,10 +40,14 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+pub mod paired;
 mod record;
 mod stats;
 mod tree;
 
-pub use record::{ChildReport, Export, Machine, RunRecord, SCHEMA, ScenarioInfo, StrategyResult};
-pub use stats::{mad, median, percentile};
-pub use tree::{Measured, Options, TreeUsage, measure};
+pub use record::{
+    Affinity, ChildReport, Export, Machine, PROTOCOL, RunRecord, SCHEMA, ScenarioInfo,
+    StrategyResult,
+};
+pub use stats::{interval_rank, mad, median, median_interval, percentile};
+pub use tree::{Measured, Options, TreeUsage, allowed_cpus, measure, pin_this_thread};

@@ -9,10 +9,27 @@ use crate::{TreeUsage, mad, median};
 /// removed or changes meaning; new fields may appear within a version.
 pub const SCHEMA: u32 = 1;
 
+/// The version of the measured-run protocol: the run description a parent
+/// hands a measured child (the `rates measured-run` subcommand) and the
+/// [`ChildReport`] it reads back. Two builds can be compared run against
+/// run only when they speak the same version. It changes when either side
+/// would misread the other: a field removed, renamed or given another
+/// meaning, or a new field whose absence an older build would not notice.
+/// Builds from before the version was written down speak version 1 (the
+/// shape has not changed since), and a report without the field reads as 1.
+pub const PROTOCOL: u32 = 1;
+
+fn protocol_one() -> u32 {
+    1
+}
+
 /// What the measured child prints on stdout (one JSON object) when its run
 /// is over: the figures only it can know.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChildReport {
+    /// The measured-run protocol the child speaks ([`PROTOCOL`]).
+    #[serde(default = "protocol_one")]
+    pub protocol: u32,
     /// The strategy that ran.
     pub strategy: String,
     /// Wall time of the whole `Strategy::fetch` call, in seconds.
@@ -284,6 +301,21 @@ pub struct Machine {
     pub load_after: Option<f64>,
     /// The exact command line.
     pub command: String,
+    /// The CPUs the server and the measured runs were pinned to (`--pin`);
+    /// `None` when nothing was pinned.
+    #[serde(default)]
+    pub affinity: Option<Affinity>,
+}
+
+/// Where a pinned comparison ran: the server's threads on some CPUs, every
+/// measured run (its whole process tree) on the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Affinity {
+    /// The CPUs of the process that hosts the embedded server (and samples
+    /// the runs).
+    pub server: Vec<usize>,
+    /// The CPUs of each measured run's process tree.
+    pub runs: Vec<usize>,
 }
 
 impl Machine {

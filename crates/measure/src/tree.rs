@@ -14,6 +14,11 @@ pub struct Options {
     pub interval: Duration,
     /// The run is killed (its whole process group) after this long.
     pub timeout: Duration,
+    /// The CPUs (0-based, as the kernel numbers them) the child and every
+    /// thread and process it starts may run on; `None`: wherever the
+    /// calling thread may. Set with `sched_setaffinity`, inherited by the
+    /// whole tree.
+    pub affinity: Option<Vec<usize>>,
 }
 
 impl Default for Options {
@@ -22,6 +27,7 @@ impl Default for Options {
         Self {
             interval: Duration::from_millis(10),
             timeout: Duration::from_secs(600),
+            affinity: None,
         }
     }
 }
@@ -80,8 +86,13 @@ pub struct Measured {
 /// children meanwhile: the CPU figures are the change in this process's
 /// `RUSAGE_CHILDREN` across the run.
 ///
+/// With [`Options::affinity`], the calling thread is moved to those CPUs
+/// just before the spawn (a child inherits its parent thread's affinity,
+/// and with it every thread and process it starts) and moved back at once.
+///
 /// # Errors
-/// The command cannot be started, or its pipes fail.
+/// The command cannot be started, or its pipes fail, or the affinity cannot
+/// be set (a CPU this process may not use).
 pub fn measure(
     mut cmd: Command,
     stdin: Option<Vec<u8>>,
@@ -101,7 +112,16 @@ pub fn measure(
     }
     let before = platform::children_usage();
     let spawned_at = Instant::now();
-    let mut child = cmd.spawn()?;
+    let mut child = match &options.affinity {
+        Some(cpus) => {
+            let own = allowed_cpus()?;
+            pin_this_thread(cpus)?;
+            let spawned = cmd.spawn();
+            pin_this_thread(&own)?;
+            spawned?
+        }
+        None => cmd.spawn()?,
+    };
     let pid = child.id();
     if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // A child that exits without reading gets EPIPE here: not our error.
@@ -165,6 +185,31 @@ pub fn measure(
         wall,
         timed_out,
     })
+}
+
+/// The CPUs the calling thread may run on, in ascending order.
+///
+/// # Errors
+/// Where the platform has no CPU affinity (only Linux is supported), or the
+/// kernel refuses.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    platform::allowed_cpus()
+}
+
+/// Restricts the calling thread to `cpus`; threads it starts afterwards,
+/// and processes it spawns, inherit the set.
+///
+/// # Errors
+/// An empty set, a CPU this process may not use, or a platform without CPU
+/// affinity.
+pub fn pin_this_thread(cpus: &[usize]) -> io::Result<()> {
+    if cpus.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an empty set of CPUs",
+        ));
+    }
+    platform::pin_this_thread(cpus)
 }
 
 /// Kills the child's whole process group, then reaps the child.
@@ -261,6 +306,45 @@ mod platform {
     }
 
     pub(super) use super::unix::{children_usage, usage_between};
+
+    pub(super) fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+        use nix::sched::{CpuSet, sched_getaffinity};
+        let set = sched_getaffinity(nix::unistd::Pid::from_raw(0))?;
+        Ok((0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect())
+    }
+
+    pub(super) fn pin_this_thread(cpus: &[usize]) -> std::io::Result<()> {
+        use nix::sched::{CpuSet, sched_setaffinity};
+        let mut set = CpuSet::new();
+        for &cpu in cpus {
+            set.set(cpu).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "CPU {cpu} is past the {} this platform numbers",
+                        CpuSet::count()
+                    ),
+                )
+            })?;
+        }
+        // Pid 0 is the calling thread.
+        sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot run on CPUs {cpus:?}: {e}"),
+            )
+        })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_affinity() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "CPU affinity is only supported on Linux",
+    )
 }
 
 #[cfg(all(unix, not(target_os = "linux")))]
@@ -273,6 +357,14 @@ mod platform {
     }
 
     pub(super) use super::unix::{children_usage, usage_between};
+
+    pub(super) fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+        Err(super::no_affinity())
+    }
+
+    pub(super) fn pin_this_thread(_: &[usize]) -> std::io::Result<()> {
+        Err(super::no_affinity())
+    }
 }
 
 #[cfg(not(unix))]
@@ -281,6 +373,14 @@ mod platform {
 
     pub(super) fn sample_tree(_root: u32) -> Option<Sample> {
         None
+    }
+
+    pub(super) fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+        Err(super::no_affinity())
+    }
+
+    pub(super) fn pin_this_thread(_: &[usize]) -> std::io::Result<()> {
+        Err(super::no_affinity())
     }
 
     pub(super) fn children_usage() -> Option<()> {

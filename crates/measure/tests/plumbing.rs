@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use rates_measure::{Options, measure};
+use rates_measure::{Options, allowed_cpus, measure};
 
 const LOAD: &str = "RATES_MEASURE_LOAD";
 const MIB: u64 = 1 << 20;
@@ -33,6 +33,10 @@ fn main() -> ExitCode {
         Trial::test(
             "a_timeout_ends_the_whole_tree",
             a_timeout_ends_the_whole_tree,
+        ),
+        Trial::test(
+            "a_pinned_tree_runs_on_its_cpus_only",
+            a_pinned_tree_runs_on_its_cpus_only,
         ),
     ];
     libtest_mimic::run(&args, trials).exit_code()
@@ -84,6 +88,15 @@ fn run_load(load: &str) -> ExitCode {
             std::thread::sleep(Duration::from_millis(num(2)));
             std::hint::black_box(&bytes);
         }
+        // Print the CPUs this process may use, then those of a child it starts.
+        "affinity" => {
+            println!("{:?}", allowed_cpus().unwrap_or_default());
+            let Ok(out) = self_command("affinity-leaf").output() else {
+                return ExitCode::FAILURE;
+            };
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+        "affinity-leaf" => println!("{:?}", allowed_cpus().unwrap_or_default()),
         "echo" => {
             let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::stdout());
         }
@@ -117,6 +130,7 @@ fn opts() -> Options {
     Options {
         interval: Duration::from_millis(10),
         timeout: Duration::from_secs(60),
+        affinity: None,
     }
 }
 
@@ -199,6 +213,7 @@ fn a_timeout_ends_the_whole_tree() -> Result<(), Failed> {
     let options = Options {
         interval: Duration::from_millis(10),
         timeout: Duration::from_millis(300),
+        affinity: None,
     };
     let m = measure(self_command("grandchild:1:30000"), None, &options)?;
     check(m.timed_out, "the timeout was not reported".to_owned())?;
@@ -211,5 +226,46 @@ fn a_timeout_ends_the_whole_tree() -> Result<(), Failed> {
     check(
         started.elapsed() < Duration::from_secs(20),
         format!("returned after {:?}", started.elapsed()),
+    )
+}
+
+fn a_pinned_tree_runs_on_its_cpus_only() -> Result<(), Failed> {
+    let mine = allowed_cpus()?;
+    // The last CPU this process may use: a strict subset wherever there are two.
+    let pinned = vec![*mine.last().ok_or("no CPU allowed")?];
+    let options = Options {
+        affinity: Some(pinned.clone()),
+        ..opts()
+    };
+    let m = measure(self_command("affinity"), None, &options)?;
+    check(
+        m.status.success(),
+        format!("load failed: {}", m.stderr_tail),
+    )?;
+    let want = format!("{pinned:?}\n{pinned:?}\n");
+    check(
+        String::from_utf8_lossy(&m.stdout) == want,
+        format!(
+            "child and grandchild should both run on {pinned:?}, printed {:?}",
+            String::from_utf8_lossy(&m.stdout)
+        ),
+    )?;
+    // The measuring thread is back on its own CPUs.
+    check(
+        allowed_cpus()? == mine,
+        format!("this thread moved from {mine:?} to {:?}", allowed_cpus()?),
+    )?;
+    let err = measure(
+        self_command("echo"),
+        None,
+        &Options {
+            affinity: Some(vec![100_000]),
+            ..opts()
+        },
+    )
+    .expect_err("a CPU past the platform's count is refused");
+    check(
+        err.to_string().contains("100000"),
+        format!("the error names the CPU: {err}"),
     )
 }

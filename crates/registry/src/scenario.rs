@@ -107,6 +107,20 @@ pub fn scenarios() -> Vec<Scenario> {
             budget: MAX_IDEAL,
         },
         Scenario {
+            name: "gate",
+            about: "4,000 bases, no latency, concurrency 64: per-request cost in runs short \
+                    enough for CI's paired gate",
+            size: 4_000,
+            latency: Duration::ZERO,
+            concurrency: 64,
+            rate_limit: None,
+            faults: Vec::new(),
+            work: Duration::ZERO,
+            tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
+        },
+        Scenario {
             name: "faulty",
             about: "500 bases, 20 ms, concurrency 50, 10% 500s, 5% 429s, 2% drops (seeded)",
             size: 500,

@@ -64,5 +64,6 @@ pub(crate) fn describe() -> Machine {
         load_before: load(),
         load_after: None,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        affinity: None,
     }
 }

@@ -8,3 +8,5 @@ pub(crate) mod machine;
 pub(crate) mod out;
 pub(crate) mod plot;
 pub(crate) mod table;
+
+pub(crate) use table::textwrap as wrap;

@@ -340,7 +340,8 @@ pub(crate) fn markdown(export: &Export) -> String {
 }
 
 /// Wraps `text` at `width` columns on spaces.
-fn textwrap(text: &str, width: usize) -> String {
+/// `text` wrapped at `width` columns, at spaces.
+pub(crate) fn textwrap(text: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = 0;
     for word in text.split_whitespace() {
