@@ -10,6 +10,9 @@
 #   STRATEGIES=a,b  which strategies (default: every registered one)
 #   WRK_SECONDS=N   length of each wrk run (default 3)
 #   PORT=N          the server's port (default 18181)
+#   PIN=1           pin the server to the first half of the CPUs and wrk and each
+#                   strategy's runs to the others (taskset; compare --pin), as
+#                   pyperf's --affinity does (default 0: unpinned)
 #   VARIANTS="..."  extra rows: NAME:STRATEGY:VAR=VALUE entries, space-separated,
 #                   each a registered strategy run with one environment setting
 #                   (default: tokio, smol and async-std with one executor thread,
@@ -44,6 +47,24 @@ MACHINE="$(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg) at 
 . scripts/serve.sh
 serve_in_background "$RATES" --latency 0 --threads 1
 
+# Pinned: the server (every thread of it) on the first half of the CPUs,
+# wrk and the measured runs on the rest, so neither takes the other's core.
+PIN=${PIN:-0}
+ON_CLIENT=()
+PIN_FLAG=()
+if [ "$PIN" = 1 ]; then
+  cpus=$(nproc)
+  if [ "$cpus" -lt 2 ]; then
+    echo "PIN=1 needs at least two CPUs (this machine gives $cpus)" >&2
+    exit 2
+  fi
+  half=$((cpus / 2))
+  taskset -a -p -c "0-$((half - 1))" "$SERVER" >/dev/null
+  ON_CLIENT=(taskset -c "$half-$((cpus - 1))")
+  PIN_FLAG=(--pin)
+  MACHINE="$MACHINE; pinned: the server on CPUs 0-$((half - 1)), wrk and the runs on $half-$((cpus - 1))"
+fi
+
 # Each strategy is measured between two wrk runs of its own (wrk, the
 # strategy's RUNS timed runs, wrk), and its ratio is to the mean of those
 # two: on a shared VM the machine's speed drifts within minutes (one run
@@ -57,9 +78,9 @@ run_wrk() {
   local name=$1
   if [ -x /usr/bin/time ]; then
     /usr/bin/time -f "wrk-cpu %U %S" -o "$OUT/$name-cpu.txt" \
-      wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
+      "${ON_CLIENT[@]}" wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
   else
-    wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
+    "${ON_CLIENT[@]}" wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
   fi
   awk '/Requests\/sec/ {print $2}' "$OUT/$name.txt"
 }
@@ -104,7 +125,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     echo "round $r/$ROUNDS: $s" >&2
     before=$(run_wrk "wrk-before-$s-$r")
     # shellcheck disable=SC2086 # the setting is one VAR=VALUE word, or none
-    env ${SETTING[$s]} $RATES compare --scenario overhead --strategies "${BASE[$s]}" --runs "$RUNS" \
+    env ${SETTING[$s]} $RATES compare "${PIN_FLAG[@]}" --scenario overhead --strategies "${BASE[$s]}" --runs "$RUNS" \
       --endpoint "http://127.0.0.1:$PORT/rates?base={base}&symbols={symbols}" \
       --export-json "$OUT/overhead-$s-$r.json" --export-csv "$OUT/overhead-$s.csv" \
       >>"$OUT/overhead.txt" 2>/dev/null

@@ -569,25 +569,33 @@ fn percent(r: f64) -> String {
 /// The paired comparison of one scenario as a table, with how the pairs
 /// ended, the verdict and the rule.
 pub(crate) fn table(export: &PairedExport, markdown: bool) -> String {
-    use comfy_table::{ContentArrangement, Table, presets};
-    let mut t = Table::new();
-    if markdown {
-        t.load_preset(presets::ASCII_MARKDOWN);
+    use crate::report::table::Style;
+    let style = if markdown {
+        Style::Markdown
     } else {
-        t.load_preset(presets::NOTHING)
-            .set_style(comfy_table::TableComponent::HeaderLines, '-');
+        Style::Terminal
+    };
+    let mut t = crate::report::table::table(
+        style,
+        &[
+            "strategy",
+            "figure",
+            "A",
+            "B",
+            "B/A [95% interval]",
+            "pairs",
+            "threshold",
+            "verdict",
+        ],
+    );
+    // One line per figure, however long: a wrapped verdict reads as two.
+    t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    if let Some(col) = t.column_mut(7) {
+        col.set_cell_alignment(comfy_table::CellAlignment::Left);
     }
-    t.set_content_arrangement(ContentArrangement::Disabled);
-    t.set_header(vec![
-        "strategy",
-        "figure",
-        "A",
-        "B",
-        "B/A [95% interval]",
-        "pairs",
-        "threshold",
-        "verdict",
-    ]);
+    if let Some(col) = t.column_mut(1) {
+        col.set_cell_alignment(comfy_table::CellAlignment::Left);
+    }
     for s in &export.strategies {
         if let Some(why) = s.skipped.as_ref().or(s.error.as_ref()) {
             let what = if s.skipped.is_some() {
@@ -671,10 +679,9 @@ pub(crate) fn table(export: &PairedExport, markdown: bool) -> String {
         "pairs stopped: {} ({} in all)\n{}\n",
         export.stopped,
         secs(export.elapsed_s),
-        if export.verdict == "no regression" {
-            "verdict: no regression".to_owned()
-        } else {
-            format!("verdict: {}", export.verdict.to_uppercase())
+        match export.verdict.strip_prefix("regressed: ") {
+            Some(what) => format!("verdict: REGRESSED: {what}"),
+            None => format!("verdict: {}", export.verdict),
         }
     ));
     out.push_str(&crate::report::wrap(rule, 100));

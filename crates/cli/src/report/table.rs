@@ -12,7 +12,9 @@ pub(crate) enum Style {
     Markdown,
 }
 
-fn table(style: Style, header: &[&str]) -> Table {
+/// A table in `style` with `header`: the first column left-aligned, the
+/// rest right-aligned.
+pub(crate) fn table(style: Style, header: &[&str]) -> Table {
     let mut t = Table::new();
     match style {
         Style::Terminal => {
