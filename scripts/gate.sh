@@ -7,7 +7,9 @@
 #   BASE is a commit; without it, RATES_GATE_BASE, else the commit named in
 #   .ci/gate-base, else the parent commit (HEAD^).
 #   GATE_ARGS   the gate's flags (default: --scenario gate --pin --max-time 3m)
-#   GATE_OUT    a folder for the paired exports (default: none written)
+#   GATE_OUT    a folder for each gate's results folder (GATE_OUT/gate-1, and
+#               gate-2 for a re-run: PAIRED.md, SCENARIO-paired.json,
+#               manifest.json); default: none written
 # Exit codes: 0 no regression (or no base to gate against, said), 3 a
 # regression in the run and in a second run that judges it, else a failure.
 # Accepted regressions are read from .ci/gate-accept.
@@ -60,8 +62,7 @@ accept=()
 [ -f .ci/gate-accept ] && accept=(--accept .ci/gate-accept)
 out() {
   if [ -n "${GATE_OUT:-}" ]; then
-    mkdir -p "$GATE_OUT"
-    echo "--export-json $GATE_OUT/gate-$1.json"
+    echo "--out $GATE_OUT/gate-$1"
   fi
 }
 gate() {

@@ -1,7 +1,8 @@
 //! Every registered strategy on every named scenario, side by side.
 //!
 //! One criterion group per scenario (`classic`, `fanout`, `scale`,
-//! `throttled`, `overhead`, `faulty`, `huge`; see `rates scenarios`), one benchmark
+//! `throttled`, `overhead`, `gate`, `faulty`, `tls`, `huge`, `cancel`; see
+//! `rates scenarios`), one benchmark
 //! per strategy, named `SCENARIO/STRATEGY/BASES` so reports line strategies
 //! up. The embedded server is started once per group, before any strategy
 //! runs, and every strategy gets the same scenario, config and server.
@@ -19,6 +20,11 @@
 //! run. `huge` (100,000 bases) caps OS threads at 1,000 and has a 2 s
 //! budget, so only the async strategies run it: about 10 s in all for
 //! `-- --test`.
+//!
+//! `cancel` stops every run 1.5 s after it starts (here through the run's
+//! deadline, which fires its stop handle); its figure is that time plus
+//! the time the strategy takes to stop (`rates compare --scenario cancel`
+//! reports the time to stop apart, and what was left alive).
 //!
 //! What it does not measure: CPU time and memory (the server shares this
 //! process; use `rates fetch` against `rates serve` for a client's own
@@ -51,6 +57,7 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
         Err(e) => panic!("scenario {} has a bad config: {e}", scenario.name),
     };
     config.server_in_process = true;
+    config.deadline = scenario.cancel_after;
     let bases = scenario.bases();
     let mut group = c.benchmark_group(scenario.name);
     group.throughput(Throughput::Elements(bases.len() as u64));

@@ -118,6 +118,13 @@ impl Strategy for AsyncStd {
         "async-std"
     }
 
+    /// async-std's global executor (`async-std/runtime`) and async-io's
+    /// reactor (`async-io`): process-wide, started on first use, not the
+    /// strategy's to stop.
+    fn kept_threads(&self) -> Option<&'static str> {
+        Some("async")
+    }
+
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (config, outcomes) = (run.config, run.outcomes);
         async_std::task::block_on(rates_http::fetch_all(

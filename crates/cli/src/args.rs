@@ -100,6 +100,11 @@ impl Bases {
 /// Parses `--bases`: a count (`2000`, `10_000`, `10,000`) or a list of codes.
 pub(crate) fn bases(s: &str) -> Result<Bases, String> {
     let t = s.trim().replace('_', "");
+    if t.is_empty() {
+        return Err(
+            "no base given: name at least one, like USD,EUR, or a count like 2000".to_owned(),
+        );
+    }
     let thousands = t.split(',').enumerate().all(|(i, g)| {
         g.bytes().all(|b| b.is_ascii_digit())
             && if i == 0 {
@@ -109,11 +114,11 @@ pub(crate) fn bases(s: &str) -> Result<Bases, String> {
             }
     });
     if !t.is_empty() && thousands {
-        return t
-            .replace(',', "")
-            .parse()
-            .map(Bases::Count)
-            .map_err(|_| format!("`{s}` is too large a count of bases"));
+        return match t.replace(',', "").parse() {
+            Ok(0) => Err("a count of 0 bases fetches nothing: ask for at least 1".to_owned()),
+            Ok(n) => Ok(Bases::Count(n)),
+            Err(_) => Err(format!("`{s}` is too large a count of bases")),
+        };
     }
     Ok(Bases::List(
         t.split(',').map(|c| c.trim().to_owned()).collect(),
@@ -165,6 +170,10 @@ mod tests {
         let codes = bases("USD,U5D").unwrap().codes().unwrap_err();
         assert!(codes.to_string().contains("U5D"));
         assert_eq!(bases("3").unwrap().codes().unwrap().len(), 3);
+        // Nothing to fetch is refused, as a bad code is.
+        assert!(bases("").unwrap_err().contains("no base given"));
+        assert!(bases("  ").unwrap_err().contains("no base given"));
+        assert!(bases("0").unwrap_err().contains("count of 0"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
 use rates_core::{Config, CurrencyCode, Strategy};
-use rates_measure::{ChildReport, Options, PROTOCOL, RunRecord, StrategyResult};
+use rates_measure::{ChildReport, MIN_PROTOCOL, Options, PROTOCOL, RunRecord, StrategyResult};
 use rates_server::RatesServer;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,14 @@ pub(crate) struct RunSpec {
     pub(crate) config: Config,
     /// The parent's clock (Unix nanoseconds) just before the spawn.
     pub(crate) spawned_unix_ns: u128,
+    /// Fire the run's stop handle this long after the run starts
+    /// (protocol 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cancel_after_ms: Option<u64>,
+    /// The parent's pid, so the child can tell that it is still its child
+    /// (protocol 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parent_pid: Option<u32>,
 }
 
 fn unix_ns(t: SystemTime) -> u128 {
@@ -44,7 +52,12 @@ fn unix_ns(t: SystemTime) -> u128 {
 }
 
 /// The hidden `rates measured-run` subcommand: one run, one JSON report on
-/// stdout; with `--protocol`, the protocol version alone.
+/// stdout; with `--protocol`, the newest protocol version it speaks.
+///
+/// The child fires its run's stop handle when the spec says so
+/// (`cancel_after_ms`), and is killed by the kernel when the thread that
+/// started it ends (see `resources::die_with_parent`): a killed comparison
+/// leaves no run going on.
 pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
     if args.protocol {
         println!("{PROTOCOL}");
@@ -58,10 +71,10 @@ pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
             .read_to_string(&mut input)
             .context("reading the run spec")?;
         let spec: RunSpec = serde_json::from_str(&input).context("decoding the run spec")?;
-        if spec.protocol != PROTOCOL {
+        if !(MIN_PROTOCOL..=PROTOCOL).contains(&spec.protocol) {
             bail!(
-                "the parent speaks measured-run protocol {}, this build {PROTOCOL}: compare \
-                 builds of one protocol",
+                "the parent speaks measured-run protocol {}, this build {MIN_PROTOCOL} to \
+                 {PROTOCOL}: compare builds whose protocols meet",
                 spec.protocol
             );
         }
@@ -69,15 +82,30 @@ pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
         let mut config = spec.config;
         let progress = rates_core::Progress::default();
         config.progress = Some(progress.clone());
+        crate::resources::die_with_parent(spec.parent_pid);
+        let stop = rates_core::Stop::new();
+        config.stop = Some(stop.clone());
+        // Counted before the canceller's thread starts and after it is
+        // joined, so that only the run's own threads count.
+        let before = crate::resources::Alive::now();
+        let canceller = spec
+            .cancel_after_ms
+            .map(|ms| Canceller::start(stop.clone(), Duration::from_millis(ms)))
+            .transpose()?;
         let report = strategy.fetch(&spec.bases, &config)?;
+        drop(canceller);
+        let left = crate::resources::Alive::now()
+            .zip(before)
+            .map(|(after, before)| after.beyond(&before, strategy.kept_threads()));
         // From the parent's spawn to this process's start, then on this
         // process's monotonic clock.
         let spawn_to_start = (unix_ns(started.1).saturating_sub(spec.spawned_unix_ns)) as f64 / 1e9;
         let first_result_s = progress
             .first_done_at()
             .map(|t| spawn_to_start + t.saturating_duration_since(started.0).as_secs_f64());
+        let cancelled = report.cancelled();
         Ok(ChildReport {
-            protocol: PROTOCOL,
+            protocol: spec.protocol,
             strategy: spec.strategy,
             wall_s: report.wall.as_secs_f64(),
             ok: report.successes().count(),
@@ -88,7 +116,18 @@ pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
             latency_p99_s: progress.latency_quantile(0.99).map(|d| d.as_secs_f64()),
             own_peak_rss_bytes: crate::resources::own_peak_rss(),
             note: report.note.clone(),
-            first_failure: report.failures().next().map(|o| o.to_string()),
+            first_failure: report
+                .failures()
+                .find(|o| {
+                    !o.result
+                        .as_ref()
+                        .is_err_and(rates_core::Error::is_cancelled)
+                })
+                .map(|o| o.to_string()),
+            cancelled,
+            stopped: report.stopped.map(|c| c.name().to_owned()),
+            time_to_stop_s: report.time_to_stop.map(|t| t.as_secs_f64()),
+            left,
         })
     })();
     match result.and_then(|r| Ok(serde_json::to_string(&r)?)) {
@@ -103,12 +142,48 @@ pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
     }
 }
 
+/// Fires a stop handle after a while, unless dropped first.
+struct Canceller {
+    done: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Canceller {
+    fn start(stop: rates_core::Stop, after: Duration) -> Result<Self> {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("rates-cancel-after".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(after) {
+                    stop.cancel();
+                }
+            })
+            .context("starting the thread that cancels the run")?;
+        Ok(Self {
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Canceller {
+    fn drop(&mut self) {
+        let (done, _) = std::sync::mpsc::channel();
+        drop(std::mem::replace(&mut self.done, done));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// A build of `rates` that runs measured children, and the environment
 /// settings of its runs.
 #[derive(Clone, Debug)]
 pub(crate) struct Program {
     pub(crate) exe: PathBuf,
     pub(crate) env: Vec<(String, String)>,
+    /// The newest measured-run protocol it speaks.
+    pub(crate) protocol: u32,
 }
 
 impl Program {
@@ -117,6 +192,7 @@ impl Program {
         Ok(Self {
             exe: std::env::current_exe().context("finding the rates executable")?,
             env: Vec::new(),
+            protocol: PROTOCOL,
         })
     }
 }
@@ -131,7 +207,23 @@ pub(crate) struct Bench<'a> {
     pub(crate) bases: Vec<CurrencyCode>,
     pub(crate) options: Options,
     pub(crate) rate_limited: bool,
+    /// Each run's stop handle fires this long after its run starts (the
+    /// `cancel` scenario).
+    pub(crate) cancel_after: Option<Duration>,
 }
+
+/// A run that did not finish because the command was interrupted (Ctrl-C,
+/// SIGTERM): its child was stopped with its whole process group.
+#[derive(Debug)]
+pub(crate) struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: the run was stopped with its whole process group")
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// Which run of how many, for the progress lines.
 #[derive(Clone, Copy, Debug)]
@@ -146,19 +238,46 @@ impl Bench<'_> {
         self.measure_with(&Program::this()?, strategy)
     }
 
+    /// The measured-run protocol a run needs: 2 with a deadline or a
+    /// cancel, else 1.
+    pub(crate) fn protocol_needed(&self) -> u32 {
+        if self.config.deadline.is_some() || self.cancel_after.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
     /// One run of `strategy` in a child process of its own, by `program`.
+    ///
+    /// # Errors
+    /// The child cannot start, fails, times out, or prints no report; a run
+    /// the command's interruption stopped is [`Interrupted`].
     pub(crate) fn measure_with(&self, program: &Program, strategy: &str) -> Result<RunRecord> {
+        let protocol = PROTOCOL.min(program.protocol);
+        if protocol < self.protocol_needed() {
+            bail!(
+                "{} speaks measured-run protocol {protocol}, which cannot stop a run; this \
+                 run needs protocol {}",
+                program.exe.display(),
+                self.protocol_needed()
+            );
+        }
         let mut cmd = Command::new(&program.exe);
         cmd.arg("measured-run");
         cmd.envs(program.env.iter().map(|(k, v)| (k, v)));
         let mut config = self.config.clone();
         config.progress = None;
         let spec = RunSpec {
-            protocol: PROTOCOL,
+            protocol,
             strategy: strategy.to_owned(),
             bases: self.bases.clone(),
             config,
             spawned_unix_ns: unix_ns(SystemTime::now()),
+            cancel_after_ms: self
+                .cancel_after
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            parent_pid: (protocol >= 2).then(std::process::id),
         };
         let input = serde_json::to_vec(&spec)?;
         if let Some(server) = self.server {
@@ -167,6 +286,9 @@ impl Bench<'_> {
         let measured = rates_measure::measure(cmd, Some(input), &self.options)
             .context("starting a measured `rates measured-run` child")?;
         let stats = self.server.map(RatesServer::stats).unwrap_or_default();
+        if measured.interrupted {
+            return Err(Interrupted.into());
+        }
         if measured.timed_out {
             bail!(
                 "{strategy} did not finish within {:.0} s and was stopped (raise --run-timeout)",
@@ -218,7 +340,7 @@ impl Bench<'_> {
         let mut records: Vec<Vec<RunRecord>> = vec![Vec::new(); k];
         let mut errors: Vec<Option<String>> = strategies.iter().map(|s| skip(s.as_ref())).collect();
         let skipped: Vec<bool> = errors.iter().map(Option::is_some).collect();
-        for round in 0..(warmup + runs) {
+        'rounds: for round in 0..(warmup + runs) {
             for i in 0..k {
                 let idx = (i + round as usize) % k;
                 if errors[idx].is_some() {
@@ -235,6 +357,8 @@ impl Bench<'_> {
                 match result {
                     Ok(r) if matches!(phase, Phase::Timed(..)) => records[idx].push(r),
                     Ok(_) => {}
+                    // Interrupted: what completed is kept, nothing more runs.
+                    Err(e) if e.is::<Interrupted>() => break 'rounds,
                     Err(e) => errors[idx] = Some(format!("{e:#}")),
                 }
             }

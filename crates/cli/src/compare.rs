@@ -157,6 +157,12 @@ pub(crate) struct CompareArgs {
     /// `accepted`, and printed with its reason.
     #[arg(long, value_name = "FILE", requires = "against")]
     accept: Option<PathBuf>,
+    /// Stop each run after this long (like 2s): the bases it has not done
+    /// by then are `cancelled`; the report says how long stopping took and
+    /// what was left alive. Distinct from --run-timeout, which kills a run
+    /// that does not finish.
+    #[arg(long, value_parser = args::duration)]
+    deadline: Option<Duration>,
     /// Pin the server (this process) to some CPUs and every measured run's
     /// process tree to the others (half each, the runs taking the odd one
     /// out), as pyperf's --affinity does; recorded as `affinity` in the
@@ -207,6 +213,8 @@ pub(crate) fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
         work_s: scenario.work.as_secs_f64(),
         faults: scenario.faults.iter().map(|f| format!("{f:?}")).collect(),
         tls: scenario.tls,
+        cancel_after_s: scenario.cancel_after.map(|d| d.as_secs_f64()),
+        deadline_s: None,
     }
 }
 
@@ -219,6 +227,10 @@ pub(crate) struct Plan {
     pub(crate) run_timeout: Option<Duration>,
     /// Where the server and the runs are pinned (`--pin`), if anywhere.
     pub(crate) affinity: Option<Affinity>,
+    /// Every run's whole-run deadline (`--deadline`).
+    pub(crate) deadline: Option<Duration>,
+    /// Set by Ctrl-C or SIGTERM: the run being measured is stopped.
+    pub(crate) interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Plan {
@@ -230,6 +242,8 @@ impl Plan {
             sample_interval: Duration::from_millis(10),
             run_timeout: None,
             affinity: None,
+            deadline: None,
+            interrupt: None,
         }
     }
 }
@@ -242,6 +256,8 @@ impl CompareArgs {
             sample_interval: self.sample_interval,
             run_timeout: self.run_timeout,
             affinity: affinity.cloned(),
+            deadline: self.deadline,
+            interrupt: None,
         }
     }
 }
@@ -254,6 +270,7 @@ pub(crate) struct Setup {
     options: Options,
     rate_limited: bool,
     bases: Vec<rates_core::CurrencyCode>,
+    cancel_after: Option<Duration>,
 }
 
 impl Setup {
@@ -283,6 +300,7 @@ impl Setup {
         if let Some(pem) = ca_cert_pem {
             config.ca_cert_pem = Some(pem.to_owned());
         }
+        config.deadline = plan.deadline;
         let longest_ideal = strategies
             .iter()
             .map(|s| scenario.ideal(s.as_ref(), &config))
@@ -298,9 +316,11 @@ impl Setup {
                     .run_timeout
                     .unwrap_or(Duration::from_secs(60) + longest_ideal * 10),
                 affinity: plan.affinity.as_ref().map(|a| a.runs.clone()),
+                interrupt: plan.interrupt.clone(),
             },
             rate_limited: scenario.rate_limit.is_some(),
             bases: scenario.bases(),
+            cancel_after: scenario.cancel_after,
         })
     }
 
@@ -317,6 +337,7 @@ impl Setup {
             bases: self.bases.clone(),
             options: self.options.clone(),
             rate_limited: self.rate_limited,
+            cancel_after: self.cancel_after,
         }
     }
 }
@@ -358,10 +379,12 @@ pub(crate) fn measure_scenario(
     );
     let mut machine = machine_now(plan);
     machine.load_after = machine::load();
+    let mut info = scenario_info(scenario);
+    info.deadline_s = plan.deadline.map(|d| d.as_secs_f64());
     Ok(Export {
         schema: rates_measure::SCHEMA,
         tool: format!("rates {}", env!("CARGO_PKG_VERSION")),
-        scenario: scenario_info(scenario),
+        scenario: info,
         runs,
         warmup,
         sample_interval_ms: u64::try_from(plan.sample_interval.as_millis()).unwrap_or(u64::MAX),
@@ -411,16 +434,21 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
     // Every input is checked before anything starts.
     let inputs = Inputs::check(a)?;
     let affinity = if a.pin { Some(pin()?) } else { None };
-    let plan = a.plan(affinity.as_ref());
+    // Ctrl-C or SIGTERM stops the run being measured (its whole process
+    // group, reaped) and reports what completed.
+    let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
+    let mut plan = a.plan(affinity.as_ref());
+    plan.interrupt = Some(interrupts.flag());
     if let Some(against) = &a.against {
-        return run_paired(a, &inputs, against, &plan);
+        return run_paired(a, &inputs, against, &plan, &interrupts);
     }
     let started = machine_now(&plan);
     let mut exports = Vec::new();
     let mut regressed = false;
     for (i, scenario) in inputs.scenarios.iter().enumerate() {
         let mut export = measure_scenario(scenario, inputs.target(), &inputs.strategies, &plan)?;
-        let gate_report = match inputs.baselines.get(i) {
+        let interrupted = interrupts.exit_code().is_some();
+        let gate_report = match inputs.baselines.get(i).filter(|_| !interrupted) {
             Some((base, file)) => {
                 if let Some(warning) = gate::check_comparable(base, &export, file)? {
                     eprintln!("{warning}");
@@ -438,11 +466,31 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
             }
             None => None,
         };
-        show(a, &export, gate_report.as_ref(), &inputs.rules)?;
-        write_scenario(a, scenario, &export)?;
-        exports.push(export);
+        let ran = export.results.iter().any(|r| r.ran());
+        if ran || !interrupted {
+            show(a, &export, gate_report.as_ref(), &inputs.rules)?;
+            write_scenario(a, scenario, &export)?;
+            exports.push(export);
+        }
+        if interrupted {
+            break;
+        }
     }
-    write_manifests(a, started, &exports)?;
+    if let Some(code) = interrupts.exit_code() {
+        let why = format!(
+            "interrupted: {} of {} scenario(s) measured, the last one perhaps in part",
+            exports.len(),
+            inputs.scenarios.len()
+        );
+        eprintln!("{why}");
+        if exports.is_empty() {
+            inputs.remove_empty_out_dir();
+        } else {
+            write_manifests(a, started, &exports, Some(why))?;
+        }
+        return Ok(code);
+    }
+    write_manifests(a, started, &exports, None)?;
     let code = exit_code(&exports);
     Ok(if code == ExitCode::SUCCESS && regressed {
         ExitCode::from(3)
@@ -452,16 +500,27 @@ pub(crate) fn run(a: &CompareArgs) -> Result<ExitCode> {
 }
 
 /// `compare --against`: every scenario in pairs of A and B.
-fn run_paired(a: &CompareArgs, inputs: &Inputs, against: &Path, plan: &Plan) -> Result<ExitCode> {
-    let setup = paired::against(
+fn run_paired(
+    a: &CompareArgs,
+    inputs: &Inputs,
+    against: &Path,
+    plan: &Plan,
+    interrupts: &crate::interrupt::Interrupts,
+) -> Result<ExitCode> {
+    let stopping =
+        a.deadline.is_some() || inputs.scenarios.iter().any(|s| s.cancel_after.is_some());
+    let setup = paired::against(&paired::Flags {
         against,
-        &a.env_a,
-        &a.env_b,
-        a.max_regression.as_deref(),
-        a.gate.as_deref(),
-        (a.min_pairs, a.max_pairs, a.max_time),
-        a.accept.as_deref(),
-    )?;
+        env_a: &a.env_a,
+        env_b: &a.env_b,
+        max_regression: a.max_regression.as_deref(),
+        gate: a.gate.as_deref(),
+        min_pairs: a.min_pairs,
+        max_pairs: a.max_pairs,
+        max_time: a.max_time,
+        accept: a.accept.as_deref(),
+        needed: if stopping { 2 } else { 1 },
+    })?;
     if let Some(accepted) = a.accept.as_ref() {
         for x in &setup.rules.accepted {
             eprintln!(
@@ -502,16 +561,31 @@ fn run_paired(a: &CompareArgs, inputs: &Inputs, against: &Path, plan: &Plan) -> 
         }
         exports.push(export);
     }
+    let interrupted = interrupts.exit_code();
+    let pairs_taken = exports
+        .iter()
+        .flat_map(|e| &e.strategies)
+        .any(|s| !s.pairs.is_empty());
     if let Some(dir) = &a.out {
-        let mut machine = started;
-        machine.load_after = machine::load();
-        export::write(
-            &dir.join("manifest.json"),
-            serde_json::to_string_pretty(&machine)?.as_bytes(),
-        )?;
-        let md: String = exports.iter().map(|e| paired::table(e, true)).collect();
-        export::write(&dir.join("PAIRED.md"), md.as_bytes())?;
-        eprintln!("wrote {}", dir.join("PAIRED.md").display());
+        if interrupted.is_some() && !pairs_taken {
+            inputs.remove_empty_out_dir();
+        } else {
+            let mut machine = started;
+            machine.load_after = machine::load();
+            machine.incomplete = interrupted
+                .is_some()
+                .then(|| "interrupted: the pairs taken before it are judged".to_owned());
+            export::write(
+                &dir.join("manifest.json"),
+                serde_json::to_string_pretty(&machine)?.as_bytes(),
+            )?;
+            let md: String = exports.iter().map(|e| paired::table(e, true)).collect();
+            export::write(&dir.join("PAIRED.md"), md.as_bytes())?;
+            eprintln!("wrote {}", dir.join("PAIRED.md").display());
+        }
+    }
+    if let Some(code) = interrupted {
+        return Ok(code);
     }
     let failed = exports.iter().flat_map(|e| &e.strategies).any(|s| {
         let (fa, fb) = s.failed();
@@ -539,6 +613,8 @@ struct Inputs {
     rules: Rules,
     /// Each scenario's baseline and the file it came from (with --baseline).
     baselines: Vec<(Export, PathBuf)>,
+    /// The `--out` folder, when this command created it.
+    created_out: Option<PathBuf>,
 }
 
 impl Inputs {
@@ -617,9 +693,30 @@ impl Inputs {
                 baselines.push((export::read_json(&file)?, file));
             }
         }
-        for dir in [&a.out, &a.save_baseline].into_iter().flatten() {
+        for (file, flag) in [
+            (&a.export_json, "--export-json"),
+            (&a.export_csv, "--export-csv"),
+            (&a.export_markdown, "--export-markdown"),
+        ] {
+            if let Some(path) = file {
+                check_output_file(flag, path)?;
+            }
+        }
+        let mut created_out = None;
+        for (dir, flag) in [(&a.out, "--out"), (&a.save_baseline, "--save-baseline")] {
+            let Some(dir) = dir else { continue };
+            if dir.exists() && !dir.is_dir() {
+                bail!(
+                    "{flag} {} is a file, not a folder: give a folder (it is created if \
+                     missing)",
+                    dir.display()
+                );
+            }
+            if flag == "--out" && !dir.exists() {
+                created_out = Some(dir.clone());
+            }
             std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the folder {}", dir.display()))?;
+                .with_context(|| format!("{flag}: creating the folder {}", dir.display()))?;
         }
         Ok(Self {
             scenarios,
@@ -628,13 +725,45 @@ impl Inputs {
             strategies,
             rules,
             baselines,
+            created_out,
         })
+    }
+
+    /// Removes the `--out` folder this command created, when nothing was
+    /// written into it (an interrupted run that completed nothing).
+    fn remove_empty_out_dir(&self) {
+        if let Some(dir) = &self.created_out {
+            // Only an empty folder is removed.
+            if std::fs::remove_dir(dir).is_ok() {
+                eprintln!("removed {}: nothing completed", dir.display());
+            }
+        }
     }
 
     /// Where requests go: the external endpoint and its extra CA, if any.
     fn target(&self) -> (Option<&str>, Option<&str>) {
         (self.endpoint.as_deref(), self.ca_cert_pem.as_deref())
     }
+}
+
+/// Checks, before anything is measured, that an export can go to `path`:
+/// its folder exists and it is not a folder itself.
+fn check_output_file(flag: &str, path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {} is a folder: give a file name", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "{flag} {}: the folder {} does not exist: create it first, or write elsewhere",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
 }
 
 /// A scenario's gate verdict: the lines, the strategies re-run, the baseline file.
@@ -691,10 +820,12 @@ fn write_manifests(
     a: &CompareArgs,
     started: rates_measure::Machine,
     exports: &[Export],
+    incomplete: Option<String>,
 ) -> Result<()> {
     if let Some(dir) = &a.out {
         let mut machine = started.clone();
         machine.load_after = machine::load();
+        machine.incomplete = incomplete;
         out::write_report(dir, &machine, exports)?;
         eprintln!("wrote {}", dir.join("REPORT.md").display());
     }

@@ -83,6 +83,17 @@ pub(crate) struct FetchArgs {
     /// run prints only its failures and totals).
     #[arg(long)]
     all_rows: bool,
+    /// Stop the whole run after this long (like 2s or 300ms): bases not
+    /// done by then are reported as `cancelled` (cause `deadline`).
+    /// Distinct from --timeout, which bounds one request.
+    #[arg(long, value_parser = args::duration)]
+    deadline: Option<Duration>,
+    /// Print each base's outcome the moment it is known, in the order they
+    /// complete (a matrix row, or the error), instead of the matrix at the
+    /// end; with --json, one JSON object per line (an outcome, with its
+    /// `index` in the input).
+    #[arg(long)]
+    stream: bool,
 }
 
 /// A real rates API, named.
@@ -173,6 +184,10 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         .max_threads
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     config.server_in_process = server.is_some();
+    if a.deadline == Some(Duration::ZERO) {
+        anyhow::bail!("--deadline 0 leaves no time for the run: give it some, like 2s");
+    }
+    config.deadline = a.deadline;
     config.validate()?;
 
     if let Some(api) = a.api {
@@ -219,17 +234,36 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     }
     let progress = rates_core::Progress::default();
     config.progress = Some(progress.clone());
+    // Ctrl-C or SIGTERM stops the run; what was done is still printed.
+    let stop = rates_core::Stop::new();
+    config.stop = Some(stop.clone());
+    if a.stream {
+        config.on_outcome = Some(stream(a.json, config.symbols.clone()));
+    }
+    let interrupts = crate::interrupt::Interrupts::watch(move || stop.cancel())?;
     let report = with_progress(&progress, bases.len(), || strategy.fetch(&bases, &config))?;
+    let interrupted = interrupts.exit_code();
+    drop(interrupts);
 
     let mut out = std::io::stdout().lock();
-    if a.json {
+    if a.stream {
+        print_totals(&mut out, &report, a.json)?;
+    } else if a.json {
         serde_json::to_writer_pretty(&mut out, &json_report(&report, &config))?;
         writeln!(out)?;
     } else {
         if bases.len() <= 50 || a.all_rows {
             write!(out, "{}", report.matrix(&config.symbols))?;
         }
-        let failed: Vec<_> = report.failures().collect();
+        // The bases a stop left undone are counted, not listed.
+        let failed: Vec<_> = report
+            .failures()
+            .filter(|o| {
+                !o.result
+                    .as_ref()
+                    .is_err_and(rates_core::Error::is_cancelled)
+            })
+            .collect();
         if !failed.is_empty() {
             writeln!(out, "{} of {} bases failed:", failed.len(), bases.len())?;
             for o in failed.iter().take(20) {
@@ -243,13 +277,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
                 )?;
             }
         }
-        writeln!(
-            out,
-            "{} ok, {} failed, {} requests",
-            report.successes().count(),
-            failed.len(),
-            report.total_attempts()
-        )?;
+        print_totals(&mut out, &report, false)?;
         if let Some(note) = &report.note {
             writeln!(out, "note: {note}")?;
         }
@@ -270,10 +298,75 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
             )?;
         }
     }
-    Ok(if report.all_succeeded() {
-        ExitCode::SUCCESS
+    Ok(match interrupted {
+        Some(code) => code,
+        None if report.all_succeeded() => ExitCode::SUCCESS,
+        None => ExitCode::FAILURE,
+    })
+}
+
+/// The totals line, and for a stopped run the `cancelled: N bases` line
+/// (with --json and --stream, on stderr: stdout holds only JSON lines).
+fn print_totals(
+    out: &mut impl std::io::Write,
+    report: &rates_core::Report,
+    json_lines: bool,
+) -> Result<()> {
+    let cancelled = report.cancelled();
+    let failed = report.failures().count() - cancelled;
+    let totals = format!(
+        "{} ok, {failed} failed, {} requests",
+        report.successes().count(),
+        report.total_attempts()
+    );
+    let stopped = report.stopped.map(|cause| {
+        let why = match cause {
+            rates_core::StopCause::Deadline => "the run's deadline passed",
+            rates_core::StopCause::Cancelled => "the run was interrupted",
+        };
+        let after = report
+            .time_to_stop
+            .map(|t| format!(", stopped {:.0} ms after", t.as_secs_f64() * 1e3))
+            .unwrap_or_default();
+        format!(
+            "cancelled: {cancelled} base{} ({why}{after})",
+            if cancelled == 1 { "" } else { "s" }
+        )
+    });
+    if json_lines {
+        eprintln!("{totals}");
+        if let Some(line) = stopped {
+            eprintln!("{line}");
+        }
     } else {
-        ExitCode::FAILURE
+        writeln!(out, "{totals}")?;
+        if let Some(line) = stopped {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints each outcome on stdout as it completes: a matrix row or the
+/// error, or (`json`) the outcome's JSON with its `index`, one per line.
+fn stream(json: bool, symbols: Vec<rates_core::CurrencyCode>) -> rates_core::OnOutcome {
+    rates_core::OnOutcome::new(move |index, outcome| {
+        let line = if json {
+            let mut value = serde_json::to_value(outcome).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("index".to_owned(), index.into());
+            }
+            value.to_string()
+        } else {
+            match &outcome.result {
+                Ok(rates) => rates_core::matrix_row(rates, &symbols),
+                Err(_) => outcome.to_string(),
+            }
+        };
+        // One write per line, whole, whichever thread completes it.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
     })
 }
 
@@ -291,6 +384,12 @@ struct JsonReport<'a> {
     requests: u64,
     wall_s: f64,
     note: Option<&'a str>,
+    /// Bases a stop left undone (also counted in `failed`).
+    cancelled: usize,
+    /// `deadline` or `cancelled` when the run was stopped, else null.
+    stopped: Option<rates_core::StopCause>,
+    /// From the stop to the run's return, seconds, when it was stopped.
+    time_to_stop_s: Option<f64>,
     outcomes: &'a [rates_core::Outcome],
 }
 
@@ -306,6 +405,9 @@ fn json_report<'a>(report: &'a rates_core::Report, config: &'a Config) -> JsonRe
         requests: report.total_attempts(),
         wall_s: report.wall.as_secs_f64(),
         note: report.note.as_deref(),
+        cancelled: report.cancelled(),
+        stopped: report.stopped,
+        time_to_stop_s: report.time_to_stop.map(|t| t.as_secs_f64()),
         outcomes: &report.outcomes,
     }
 }

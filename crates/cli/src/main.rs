@@ -7,6 +7,7 @@ mod compare;
 mod fetch;
 mod gate;
 mod history;
+mod interrupt;
 mod map;
 mod paired;
 mod redraw;
@@ -62,7 +63,7 @@ enum Command {
     /// Run every strategy on named scenarios, each timed run in a process of
     /// its own, and report what each took and cost: tables, exports, SVG
     /// charts; optionally gated against a baseline.
-    Compare(compare::CompareArgs),
+    Compare(Box<compare::CompareArgs>),
     /// Vary one knob (bases, concurrency, latency, work) over a list of
     /// values and measure the strategies at each: CSV, JSON, line charts.
     Sweep(sweep::SweepArgs),

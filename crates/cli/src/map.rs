@@ -109,9 +109,20 @@ pub(crate) fn run(a: &MapArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("creating the folder {}", a.out.display()))?;
     let total = a.latency.len() * a.work.len();
+    // Ctrl-C stops the run being measured and writes what completed.
+    let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
     let mut cells = Vec::new();
     for &latency in &a.latency {
         for &work in &a.work {
+            if interrupts.exit_code().is_some() {
+                // The cells not measured stay empty in the maps.
+                cells.push(MapCell {
+                    latency_s: latency.as_secs_f64(),
+                    work_s: work.as_secs_f64(),
+                    export: Export::default(),
+                });
+                continue;
+            }
             eprintln!(
                 "cell {}/{total}: latency {}, work {}",
                 cells.len() + 1,
@@ -124,13 +135,28 @@ pub(crate) fn run(a: &MapArgs) -> Result<ExitCode> {
                 show(Knob::Latency, latency.as_secs_f64()),
                 show(Knob::Work, work.as_secs_f64())
             );
-            let export = measure_point(&scenario, name, &strategies, a.runs, a.warmup)?;
+            let export = measure_point(
+                &scenario,
+                name,
+                &strategies,
+                (a.runs, a.warmup),
+                &interrupts,
+            )?;
             cells.push(MapCell {
                 latency_s: latency.as_secs_f64(),
                 work_s: work.as_secs_f64(),
                 export,
             });
         }
+    }
+    if let Some(code) = interrupts.exit_code() {
+        let measured = cells
+            .iter()
+            .filter(|c| !c.export.results.is_empty())
+            .count();
+        eprintln!("interrupted: {measured} of {total} cells measured; the rest are left empty");
+        write(a, cells)?;
+        return Ok(code);
     }
     write(a, cells)
 }

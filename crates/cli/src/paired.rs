@@ -182,6 +182,7 @@ pub(crate) fn probe(exe: &Path) -> Result<(Side, Vec<String>)> {
             interval: Duration::from_millis(20),
             timeout: Duration::from_secs(30),
             affinity: None,
+            interrupt: None,
         };
         let m = rates_measure::measure(cmd, None, &options).with_context(|| {
             format!(
@@ -696,19 +697,39 @@ pub(crate) struct Against {
     pub(crate) mismatch: Option<String>,
 }
 
-/// Sets up a paired comparison of `against` (A) with this build (B).
+/// The flags of a paired comparison, as given.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flags<'a> {
+    pub(crate) against: &'a Path,
+    pub(crate) env_a: &'a [String],
+    pub(crate) env_b: &'a [String],
+    pub(crate) max_regression: Option<&'a str>,
+    pub(crate) gate: Option<&'a str>,
+    pub(crate) min_pairs: u32,
+    pub(crate) max_pairs: u32,
+    pub(crate) max_time: Duration,
+    pub(crate) accept: Option<&'a Path>,
+    /// The measured-run protocol the runs need (2 to stop them).
+    pub(crate) needed: u32,
+}
+
+/// Sets up a paired comparison of `flags.against` (A) with this build (B).
 ///
 /// # Errors
 /// A side that is not a build of `rates`, or a bad setting, named.
-pub(crate) fn against(
-    against: &Path,
-    env_a: &[String],
-    env_b: &[String],
-    max_regression: Option<&str>,
-    gate: Option<&str>,
-    (min_pairs, max_pairs, max_time): (u32, u32, Duration),
-    accept: Option<&Path>,
-) -> Result<Against> {
+pub(crate) fn against(flags: &Flags<'_>) -> Result<Against> {
+    let Flags {
+        against,
+        env_a,
+        env_b,
+        max_regression,
+        gate,
+        min_pairs,
+        max_pairs,
+        max_time,
+        accept,
+        needed,
+    } = *flags;
     let a_exe: PathBuf = if against == Path::new("self") {
         std::env::current_exe().context("finding the rates executable")?
     } else {
@@ -717,6 +738,7 @@ pub(crate) fn against(
     let mut a = Program {
         exe: a_exe,
         env: env_settings("--env-a", env_a)?,
+        protocol: 1,
     };
     let mut b = Program::this()?;
     b.env = env_settings("--env-b", env_b)?;
@@ -725,16 +747,20 @@ pub(crate) fn against(
     let setting = |env: &[(String, String)]| env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     a_side.env = setting(&a.env);
     b_side.env = setting(&b.env);
+    a.protocol = a_side.protocol;
     // The absolute path, so that the runs find it whatever they change.
     a.exe = std::fs::canonicalize(&a.exe).unwrap_or(a.exe);
     if max_pairs < min_pairs {
         bail!("--max-pairs {max_pairs} is less than --min-pairs {min_pairs}: raise it");
     }
-    let mismatch = (a_side.protocol != PROTOCOL).then(|| {
+    // Every build speaks the versions from the first up to its own: they
+    // meet at the lower one, unless the runs need more of it.
+    let mismatch = (a_side.protocol.min(PROTOCOL) < needed).then(|| {
         format!(
-            "no verdict: A ({}) speaks measured-run protocol {} and this build protocol \
-             {PROTOCOL}, so their runs cannot be compared (a changed protocol is not a \
-             regression; compare against a build of protocol {PROTOCOL})",
+            "no verdict: A ({}) speaks measured-run protocol {} and these runs need protocol \
+             {needed} (this build speaks {PROTOCOL}), so their runs cannot be compared (a \
+             changed protocol is not a regression; compare against a build of protocol \
+             {needed} or later)",
             a_side.exe, a_side.protocol
         )
     });
@@ -822,6 +848,7 @@ mod tests {
         let p = Program {
             exe: PathBuf::from("rates"),
             env: Vec::new(),
+            protocol: PROTOCOL,
         };
         Rules {
             a: p.clone(),

@@ -1,4 +1,5 @@
-//! This process's CPU time and peak memory.
+//! This process's CPU time and peak memory, what it has alive (threads,
+//! child processes, sockets), and ending it with its parent.
 
 use std::time::Duration;
 
@@ -49,3 +50,91 @@ pub(crate) fn own_peak_rss() -> Option<u64> {
 pub(crate) fn own_peak_rss() -> Option<u64> {
     None
 }
+
+/// What this process has alive: threads, child processes, open sockets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Alive {
+    /// Each thread's name (`comm`).
+    threads: Vec<String>,
+    processes: u64,
+    sockets: u64,
+}
+
+#[cfg(target_os = "linux")]
+impl Alive {
+    /// Now, from /proc; `None` where it cannot be read.
+    pub(crate) fn now() -> Option<Self> {
+        let me = procfs::process::Process::myself().ok()?;
+        let threads = me
+            .tasks()
+            .ok()?
+            .flatten()
+            .filter_map(|t| t.stat().ok().map(|s| s.comm))
+            .collect();
+        let pid = me.pid;
+        let processes = procfs::process::all_processes()
+            .ok()?
+            .flatten()
+            .filter_map(|p| p.stat().ok())
+            .filter(|s| s.ppid == pid)
+            .count() as u64;
+        let sockets = me
+            .fd()
+            .ok()?
+            .flatten()
+            .filter(|fd| matches!(fd.target, procfs::process::FDTarget::Socket(_)))
+            .count() as u64;
+        Some(Self {
+            threads,
+            processes,
+            sockets,
+        })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Alive {
+    /// Unavailable off Linux.
+    pub(crate) fn now() -> Option<Self> {
+        None
+    }
+}
+
+impl Alive {
+    /// What is alive now beyond `before`, not counting the threads named
+    /// `kept*` (a runtime pool the strategy keeps for its next run), which
+    /// are named with their count instead.
+    pub(crate) fn beyond(&self, before: &Self, kept: Option<&str>) -> rates_measure::Leftovers {
+        // The kernel keeps the first 15 bytes of a thread's name.
+        let is_kept = |name: &String| kept.is_some_and(|k| name.starts_with(&k[..k.len().min(15)]));
+        let count = |a: &Self| a.threads.iter().filter(|n| !is_kept(n)).count() as u64;
+        let kept_now = self.threads.iter().filter(|n| is_kept(n)).count() as u64;
+        rates_measure::Leftovers {
+            threads: count(self).saturating_sub(count(before)),
+            processes: self.processes.saturating_sub(before.processes),
+            sockets: self.sockets.saturating_sub(before.sockets),
+            kept: kept
+                .filter(|_| kept_now > 0)
+                .map(|k| (k.to_owned(), kept_now)),
+        }
+    }
+}
+
+/// Has the kernel kill this process (SIGKILL) when the thread that started
+/// it ends: a measured child is started by its comparison's main thread, so
+/// when the comparison is killed its run goes too, rather than going on
+/// against a server that is gone (its `process` workers then see their
+/// input close, and exit). `parent` is the pid the parent gave: if this
+/// process is already another's child, the parent died before the request
+/// took hold, and this process exits now. No thread is needed for it.
+#[cfg(target_os = "linux")]
+pub(crate) fn die_with_parent(parent: Option<u32>) {
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if parent.is_some_and(|p| p != std::os::unix::process::parent_id()) {
+        std::process::exit(3);
+    }
+}
+
+/// Off Linux, the child outlives a killed parent until its run ends.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn die_with_parent(_parent: Option<u32>) {}

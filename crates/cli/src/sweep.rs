@@ -186,6 +186,7 @@ pub(crate) fn custom_scenario(
         tls: false,
         max_threads: None,
         budget: rates_registry::MAX_IDEAL,
+        cancel_after: None,
     }
 }
 
@@ -195,10 +196,11 @@ pub(crate) fn measure_point(
     scenario: &Scenario,
     name: String,
     strategies: &[Box<dyn rates_core::Strategy>],
-    runs: u32,
-    warmup: u32,
+    (runs, warmup): (u32, u32),
+    interrupts: &crate::interrupt::Interrupts,
 ) -> Result<Export> {
-    let plan = Plan::new(runs, warmup);
+    let mut plan = Plan::new(runs, warmup);
+    plan.interrupt = Some(interrupts.flag());
     let mut export = measure_scenario(scenario, (None, None), strategies, &plan)?;
     export.scenario.name = name;
     Ok(export)
@@ -221,8 +223,13 @@ pub(crate) fn run(a: &SweepArgs) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("creating the folder {}", a.out.display()))?;
+    // Ctrl-C stops the run being measured and writes what completed.
+    let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
     let mut points = Vec::new();
     for (i, &value) in a.vary.values.iter().enumerate() {
+        if interrupts.exit_code().is_some() {
+            break;
+        }
         let mut scenario = custom_scenario(a.bases, a.concurrency, a.latency, a.work);
         a.vary.knob.set(&mut scenario, value);
         eprintln!(
@@ -233,8 +240,27 @@ pub(crate) fn run(a: &SweepArgs) -> Result<ExitCode> {
             show(a.vary.knob, value)
         );
         let name = format!("{}={}", a.vary.knob.name(), show(a.vary.knob, value));
-        let export = measure_point(&scenario, name, &strategies, a.runs, a.warmup)?;
-        points.push(Point { value, export });
+        let export = measure_point(
+            &scenario,
+            name,
+            &strategies,
+            (a.runs, a.warmup),
+            &interrupts,
+        )?;
+        if export.results.iter().any(|r| r.ran()) {
+            points.push(Point { value, export });
+        }
+    }
+    if let Some(code) = interrupts.exit_code() {
+        eprintln!(
+            "interrupted: {} of {} points measured; writing those",
+            points.len(),
+            a.vary.values.len()
+        );
+        if !points.is_empty() {
+            write(&a.out, a.vary.knob, points)?;
+        }
+        return Ok(code);
     }
     write(&a.out, a.vary.knob, points)
 }

@@ -82,8 +82,9 @@ fn a_build_against_itself_prints_the_paired_table_and_exits_0() {
     let doc = read(&json);
     assert_eq!(doc["schema"], 1);
     assert_eq!(doc["kind"], "paired");
-    assert_eq!(doc["a"]["protocol"], 1);
-    assert_eq!(doc["b"]["protocol"], 1);
+    // The same build on both sides: its own, newest protocol.
+    assert_eq!(doc["a"]["protocol"], doc["b"]["protocol"]);
+    assert!(doc["b"]["protocol"].as_u64() >= Some(2));
     assert_eq!(doc["verdict"], "no regression");
     assert_eq!(doc["thresholds"]["cpu"], 1.0);
     let strategies = doc["strategies"].as_array().unwrap();
@@ -176,13 +177,14 @@ fn a_costlier_setting_is_named_regressed_and_exits_3_unless_accepted() {
 }
 
 #[test]
-fn a_build_of_another_protocol_gets_no_verdict_and_exit_0() {
+fn a_build_whose_protocol_cannot_say_what_the_runs_need_gets_no_verdict_and_exit_0() {
     let dir = tempdir("protocol");
+    // A build of protocol 1, which has no run deadline.
     let fake = fake_build(
         &dir,
         r#"case "$1 $2" in
   "--version "*) echo "rates 9.9.9" ;;
-  "measured-run --protocol") echo 2 ;;
+  "measured-run --protocol") echo 1 ;;
   "strategies "*) echo "tokio  tasks" ;;
   *) echo "unexpected: $*" >&2; exit 9 ;;
 esac"#,
@@ -193,14 +195,16 @@ esac"#,
         "gate",
         "--strategies",
         "tokio",
+        "--deadline",
+        "5s",
         "--against",
         fake.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stdout.contains("no verdict")
-            && stdout.contains("protocol 2")
-            && stdout.contains("protocol 1"),
+            && stdout.contains("speaks measured-run protocol 1")
+            && stdout.contains("need protocol 2"),
         "{stdout}"
     );
     assert!(!stderr.contains("pair 1"), "nothing is measured: {stderr}");

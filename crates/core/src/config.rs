@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::retry::millis;
-use crate::{CurrencyCode, Endpoint, Error, Progress, RateLimit, RetryPolicy};
+use crate::{
+    CurrencyCode, Endpoint, Error, OnOutcome, Progress, RateLimit, RetryPolicy, Stop, StopCause,
+};
 
 /// Everything a strategy needs to know about a run.
 ///
@@ -63,6 +65,43 @@ pub struct Config {
     /// descriptors of the process's open-files limit instead of one.
     #[serde(default)]
     pub server_in_process: bool,
+    /// How long the whole run may take, from the start of
+    /// [`Strategy::fetch`](crate::Strategy::fetch): when it passes, the run
+    /// stops as if cancelled, with [`StopCause::Deadline`] as the cause of
+    /// every base not done. `None`: no deadline. Distinct from the
+    /// per-request [`request_timeout`](Self::request_timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub deadline: Option<Duration>,
+    /// A stop handle the caller keeps, to stop the run from another thread
+    /// or task ([`Stop::cancel`]); `None`: the run can only end by finishing
+    /// or by its deadline. Not sent to worker processes.
+    #[serde(skip)]
+    pub stop: Option<Stop>,
+    /// Receives each base's outcome the moment it is known, in the order
+    /// they complete (asyncio's `as_completed`). Not sent to worker
+    /// processes.
+    #[serde(skip)]
+    pub on_outcome: Option<OnOutcome>,
+}
+
+/// Milliseconds for an optional duration.
+mod opt_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
 }
 
 /// What a PEM certificate block starts with.
@@ -99,6 +138,9 @@ impl Config {
             progress: None,
             max_threads: None,
             server_in_process: false,
+            deadline: None,
+            stop: None,
+            on_outcome: None,
         })
     }
 
@@ -168,6 +210,37 @@ impl Config {
         Ok(self.with_ca_cert_pem(pem))
     }
 
+    /// Sets the whole run's deadline.
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Gives the run a stop handle the caller keeps.
+    #[must_use]
+    pub fn with_stop(mut self, stop: Stop) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// Sends each base's outcome to `on_outcome` as it completes.
+    #[must_use]
+    pub fn with_on_outcome(mut self, on_outcome: OnOutcome) -> Self {
+        self.on_outcome = Some(on_outcome);
+        self
+    }
+
+    /// The run's stop handle: the one given, or one that never fires.
+    pub fn stop(&self) -> &Stop {
+        self.stop.as_ref().unwrap_or_else(|| Stop::never())
+    }
+
+    /// Why the run stopped, once it has.
+    pub fn stopped(&self) -> Option<StopCause> {
+        self.stop.as_ref().and_then(Stop::cause)
+    }
+
     /// Sets the most OS threads a thread-per-request strategy starts at once.
     #[must_use]
     pub fn with_max_threads(mut self, max_threads: Option<usize>) -> Self {
@@ -199,6 +272,11 @@ impl Config {
         if self.max_threads == Some(0) {
             return Err(Error::invalid_input(
                 "invalid thread limit 0: allow at least one thread",
+            ));
+        }
+        if self.deadline == Some(Duration::ZERO) {
+            return Err(Error::invalid_input(
+                "invalid deadline 0: a run needs some time, like 2s",
             ));
         }
         if self.max_body_bytes == 0 {
@@ -242,6 +320,12 @@ mod tests {
             .with_ca_cert_pem("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
         let json = serde_json::to_string(&tls).unwrap();
         assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), tls);
+        // No deadline: the field is left out, as builds before it wrote.
+        assert!(!json.contains("deadline"));
+        let late = c.with_deadline(Some(Duration::from_millis(300)));
+        let json = serde_json::to_string(&late).unwrap();
+        assert!(json.contains(r#""deadline":300"#), "{json}");
+        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), late);
     }
 
     #[test]
@@ -255,6 +339,12 @@ mod tests {
                 .is_err()
         );
         assert!(c.clone().with_ca_cert_pem("not a cert").validate().is_err());
+        let err = c
+            .clone()
+            .with_deadline(Some(Duration::ZERO))
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("deadline"), "{err}");
         assert!(c.validate().is_ok());
         let missing = std::path::Path::new("/nonexistent/ca.pem");
         let err = c.with_ca_cert_file(missing).unwrap_err();

@@ -61,6 +61,15 @@ impl Endpoint {
         if !template.contains("{base}") {
             return Err(bad("it has no {base} placeholder"));
         }
+        if let Some(c) = template
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(bad(&format!(
+                "it contains {:?}, which a URL cannot carry: write spaces as %20",
+                c
+            )));
+        }
         let authority_len = rest.find(['/', '?']).unwrap_or(rest.len());
         let authority = &rest[..authority_len];
         let (host, port) = match authority.rsplit_once(':') {
@@ -68,6 +77,11 @@ impl Endpoint {
                 let port = p
                     .parse::<u16>()
                     .map_err(|_| bad(&format!("`{p}` is not a port number")))?;
+                if port == 0 {
+                    return Err(bad(
+                        "port 0 is not a port a server listens on: give its real port",
+                    ));
+                }
                 (h, port)
             }
             _ => (authority, if tls { 443 } else { 80 }),
@@ -261,10 +275,17 @@ mod tests {
             "http://x/rates",
             "http://x:99999/{base}",
             "http:///{base}",
+            "http://127.0.0.1:0/rates?base={base}",
+            "http://127.0.0.1:8080/rates?base={base} &x=1",
+            "http://127.0.0.1:8080/rates?base={base}\n",
         ] {
             let err = Endpoint::parse(bad).unwrap_err();
             assert!(err.is_invalid_input());
             assert!(err.to_string().contains(bad), "{err}");
         }
+        let zero = Endpoint::parse("http://127.0.0.1:0/rates?base={base}").unwrap_err();
+        assert!(zero.to_string().contains("port 0"), "{zero}");
+        let space = Endpoint::parse("http://h/rates?base={base} x").unwrap_err();
+        assert!(space.to_string().contains("%20"), "{space}");
     }
 }

@@ -34,12 +34,15 @@ pub enum ErrorKind {
     /// does not name the host. Never retried: another attempt meets the same
     /// certificate.
     Tls,
+    /// The run was stopped before this base was done: by its stop handle or
+    /// by its deadline (the cause). Never retried.
+    Cancelled(crate::StopCause),
 }
 
 impl ErrorKind {
     /// The kind's name in JSON: `invalid_input`, `http_status`, `timeout`,
     /// `connection`, `decode`, `body_too_large`, `worker_crash`, `panic`,
-    /// `spawn`, `runtime` or `tls`.
+    /// `spawn`, `runtime`, `tls` or `cancelled`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::InvalidInput => "invalid_input",
@@ -53,10 +56,11 @@ impl ErrorKind {
             Self::Spawn => "spawn",
             Self::Runtime => "runtime",
             Self::Tls => "tls",
+            Self::Cancelled(_) => "cancelled",
         }
     }
 
-    fn from_name(name: &str, status: Option<u16>) -> Result<Self, String> {
+    fn from_name(name: &str, status: Option<u16>, cause: Option<&str>) -> Result<Self, String> {
         Ok(match name {
             "invalid_input" => Self::InvalidInput,
             "http_status" => Self::Status(
@@ -71,6 +75,11 @@ impl ErrorKind {
             "spawn" => Self::Spawn,
             "runtime" => Self::Runtime,
             "tls" => Self::Tls,
+            "cancelled" => {
+                Self::Cancelled(cause.and_then(crate::StopCause::from_name).ok_or_else(|| {
+                    "a cancelled error needs its `cause`: cancelled or deadline".to_owned()
+                })?)
+            }
             other => return Err(format!("unknown error kind `{other}`")),
         })
     }
@@ -84,7 +93,8 @@ impl ErrorKind {
 /// In JSON it reads `{"kind": "http_status", "status": 429, "message":
 /// "HTTP 429 Too Many Requests (Retry-After 1s)", "retry_after_s": 1.0}`:
 /// the kind by [name](ErrorKind::name), `status` only for HTTP statuses,
-/// `retry_after_s` only when the server sent one.
+/// `retry_after_s` only when the server sent one, `cause` (`cancelled` or
+/// `deadline`) only for a cancelled base.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(into = "ErrorRepr", try_from = "ErrorRepr")]
 pub struct Error {
@@ -100,6 +110,8 @@ struct ErrorRepr {
     kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cause: Option<String>,
     message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_after_s: Option<f64>,
@@ -110,6 +122,7 @@ impl From<Error> for ErrorRepr {
         Self {
             kind: e.kind.name().to_owned(),
             status: e.status_code(),
+            cause: e.stop_cause().map(|c| c.name().to_owned()),
             message: e.message,
             retry_after_s: e.retry_after_ms.map(|ms| ms as f64 / 1000.0),
         }
@@ -120,7 +133,7 @@ impl TryFrom<ErrorRepr> for Error {
     type Error = String;
     fn try_from(r: ErrorRepr) -> Result<Self, String> {
         Ok(Self {
-            kind: ErrorKind::from_name(&r.kind, r.status)?,
+            kind: ErrorKind::from_name(&r.kind, r.status, r.cause.as_deref())?,
             message: r.message,
             retry_after_ms: r
                 .retry_after_s
@@ -168,6 +181,19 @@ impl Error {
             message,
             retry_after_ms: retry_after.map(|d| d.as_millis().try_into().unwrap_or(u64::MAX)),
         }
+    }
+
+    /// A base not done when the run stopped, for `cause`.
+    pub fn cancelled(cause: crate::StopCause) -> Self {
+        let message = match cause {
+            crate::StopCause::Cancelled => {
+                "cancelled: the run was stopped before this base was done"
+            }
+            crate::StopCause::Deadline => {
+                "cancelled: the run's deadline passed before this base was done"
+            }
+        };
+        Self::new(ErrorKind::Cancelled(cause), message)
     }
 
     /// What went wrong.
@@ -236,6 +262,17 @@ impl Error {
     pub fn is_tls(&self) -> bool {
         self.kind == ErrorKind::Tls
     }
+    /// True for [`ErrorKind::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, ErrorKind::Cancelled(_))
+    }
+    /// Why the run stopped, for [`ErrorKind::Cancelled`].
+    pub fn stop_cause(&self) -> Option<crate::StopCause> {
+        match self.kind {
+            ErrorKind::Cancelled(cause) => Some(cause),
+            _ => None,
+        }
+    }
 
     /// Whether another attempt at the same request may succeed: timeouts, broken
     /// connections, crashed workers, 408, 429 and 5xx answers.
@@ -262,6 +299,7 @@ impl fmt::Display for ErrorKind {
             Self::Spawn => "spawn",
             Self::Runtime => "runtime",
             Self::Tls => "tls",
+            Self::Cancelled(_) => "cancelled",
         };
         f.write_str(name)
     }
@@ -323,6 +361,14 @@ mod tests {
         );
         let bad = serde_json::from_str::<Error>(r#"{"kind":"gremlins","message":"x"}"#);
         assert!(bad.unwrap_err().to_string().contains("gremlins"));
+        let late = Error::cancelled(crate::StopCause::Deadline);
+        assert!(late.is_cancelled() && !late.is_retryable());
+        let json = serde_json::to_value(&late).unwrap();
+        assert_eq!(json["kind"], "cancelled");
+        assert_eq!(json["cause"], "deadline");
+        assert_eq!(serde_json::from_value::<Error>(json).unwrap(), late);
+        let no_cause = serde_json::from_str::<Error>(r#"{"kind":"cancelled","message":"x"}"#);
+        assert!(no_cause.unwrap_err().to_string().contains("cause"));
     }
 
     #[test]

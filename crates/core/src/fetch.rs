@@ -107,9 +107,14 @@ impl<'a> BaseFetch<'a> {
             .path_and_query(self.base, &self.config.symbols)
     }
 
-    /// What to do at `now`.
+    /// What to do at `now`. Once the run's stop handle has fired, nothing
+    /// more is sent: the base is done, [`Cancelled`](crate::ErrorKind::Cancelled).
     pub fn next(&mut self, now: Instant) -> Step {
         if self.result.is_some() {
+            return Step::Done;
+        }
+        if let Some(cause) = self.config.stopped() {
+            self.result = Some(Err(Error::cancelled(cause)));
             return Step::Done;
         }
         if let Some(t) = self.not_before {
@@ -130,6 +135,9 @@ impl<'a> BaseFetch<'a> {
             }
             self.slot = None;
             throttle.record_send(slot, now);
+            if let Some(progress) = &self.config.progress {
+                progress.record_send(now);
+            }
         }
         self.sent_at = Some(now);
         Step::Send
@@ -147,6 +155,9 @@ impl<'a> BaseFetch<'a> {
     ) {
         if let (Some(throttle), Some(slot)) = (self.throttle, self.send_at.take()) {
             throttle.record_send(slot, sent);
+            if let Some(progress) = &self.config.progress {
+                progress.record_send(sent);
+            }
         }
         self.sent_at = Some(sent);
         self.record(response, now);
@@ -177,6 +188,12 @@ impl<'a> BaseFetch<'a> {
             Ok(r) => Error::status(r.status, r.retry_after),
             Err(e) => e,
         };
+        // Stopped: no retry is scheduled, and the error (likely the stop's
+        // own doing: a socket shut down) reads as cancelled.
+        if let Some(cause) = self.config.stopped() {
+            self.result = Some(Err(Error::cancelled(cause)));
+            return;
+        }
         match self
             .config
             .retry
@@ -209,8 +226,9 @@ impl<'a> BaseFetch<'a> {
     }
 }
 
-/// Runs the attempt loop on the calling thread, sleeping between attempts.
-/// `send` performs one request for the given URL.
+/// Runs the attempt loop on the calling thread, sleeping between attempts
+/// (a sleep ends early when the run's stop handle fires). `send` performs
+/// one request for the given URL.
 ///
 /// A panic inside `send` unwinds to the caller: inside a run,
 /// [`Outcomes::fill`](crate::Outcomes::fill) makes it the base's outcome.
@@ -223,7 +241,12 @@ pub fn fetch_blocking(
     let mut fetch = BaseFetch::new(base, config, throttle);
     loop {
         match fetch.next(Instant::now()) {
-            Step::Sleep(d) => std::thread::sleep(d),
+            Step::Sleep(d) => match &config.stop {
+                Some(stop) => {
+                    stop.sleep(d);
+                }
+                None => std::thread::sleep(d),
+            },
             Step::Send => {
                 let result = send(&fetch.url());
                 fetch.record(result, Instant::now());

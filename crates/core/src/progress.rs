@@ -23,6 +23,9 @@ struct ProgressInner {
     first_done: std::sync::OnceLock<std::time::Instant>,
     latency: crate::histogram::Histogram,
     worked: std::sync::atomic::AtomicUsize,
+    /// When each request under a rate limit was handed to its socket (the
+    /// throttle's send log, as the attempt loop records it).
+    sends: std::sync::Mutex<Vec<std::time::Instant>>,
 }
 
 impl Progress {
@@ -68,6 +71,29 @@ impl Progress {
         self.0
             .done
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Under a rate limit, when each request was sent, in time order: the
+    /// log the throttle keeps its promise against (at most the limit's
+    /// rate in any one-second window, with no tolerance). Empty without a
+    /// rate limit.
+    pub fn sends(&self) -> Vec<std::time::Instant> {
+        let mut sends = self
+            .0
+            .sends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        sends.sort_unstable();
+        sends
+    }
+
+    pub(crate) fn record_send(&self, at: std::time::Instant) {
+        self.0
+            .sends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(at);
     }
 
     pub(crate) fn record_latency(&self, latency: Duration) {

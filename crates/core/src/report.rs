@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CurrencyCode, Error, Rates};
+use crate::{CurrencyCode, Error, Rates, StopCause};
 
 /// The result for one base.
 ///
@@ -120,6 +120,41 @@ pub struct Report {
     /// A note from the strategy about how it ran (caps, substitutions).
     #[serde(default)]
     pub note: Option<String>,
+    /// Why the run was stopped before it was done, when it was (its
+    /// deadline, or its stop handle); the bases it left undone are
+    /// [`cancelled`](Report::cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StopCause>,
+    /// From the stop firing to the run returning (every thread joined,
+    /// every child reaped), when it was stopped.
+    #[serde(
+        default,
+        rename = "time_to_stop_s",
+        skip_serializing_if = "Option::is_none",
+        with = "opt_secs"
+    )]
+    pub time_to_stop: Option<Duration>,
+}
+
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64))
+    }
 }
 
 impl Report {
@@ -135,7 +170,17 @@ impl Report {
             outcomes,
             wall,
             note: None,
+            stopped: None,
+            time_to_stop: None,
         }
+    }
+
+    /// The bases the run's stop left undone.
+    pub fn cancelled(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| o.result.as_ref().is_err_and(Error::is_cancelled))
+            .count()
     }
 
     /// The bases that succeeded.
@@ -172,7 +217,14 @@ impl Report {
 
 /// One matrix row: each rate with three significant digits, right-aligned
 /// seven wide (Python's `f"{rate:7.3}"`), `?` where the server gave none.
-pub(crate) fn matrix_row(rates: &Rates, symbols: &[CurrencyCode]) -> String {
+///
+/// ```
+/// let usd = rates_core::decode("USD".parse()?, br#"{"base":"USD","rates":{"EUR":0.8867}}"#)?;
+/// let row = rates_core::matrix_row(&usd, &rates_core::parse_codes("USD,EUR")?);
+/// assert_eq!(row, "1 USD =     1.0 USD,   0.887 EUR");
+/// # Ok::<(), rates_core::Error>(())
+/// ```
+pub fn matrix_row(rates: &Rates, symbols: &[CurrencyCode]) -> String {
     let mut row = format!("1 {} = ", rates.base);
     for (i, symbol) in symbols.iter().enumerate() {
         if i > 0 {

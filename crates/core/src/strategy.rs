@@ -3,9 +3,9 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::{Config, CurrencyCode, Error, Outcomes, Report, Run};
+use crate::{Config, CurrencyCode, Error, Outcomes, Report, Run, Stop, StopCause};
 
 /// A way of fetching rates for many bases: sequential, threads, a pool,
 /// processes, or an async runtime.
@@ -33,6 +33,16 @@ pub trait Strategy: Send + Sync {
     /// (it caps or refuses), if it will not. Reports show it beside the figures.
     fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
         let _ = (bases, config);
+        None
+    }
+
+    /// The name (a prefix) of the threads of a pool this strategy keeps
+    /// after a run returns, for its next run or because it does not own
+    /// it (a runtime it builds once, a process-wide executor); `None` when
+    /// every thread a run starts is joined before it returns. Whatever
+    /// else a run starts (threads, child processes, connections) is gone
+    /// when [`fetch`](Strategy::fetch) returns, stopped or not.
+    fn kept_threads(&self) -> Option<&'static str> {
         None
     }
 
@@ -100,6 +110,9 @@ macro_rules! forward {
             fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
                 (**self).limitation(bases, config)
             }
+            fn kept_threads(&self) -> Option<&'static str> {
+                (**self).kept_threads()
+            }
             fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
                 (**self).run(run)
             }
@@ -136,12 +149,48 @@ where
 
 /// A run between its checks and its report.
 struct Started<'a> {
-    /// The config, its concurrency lowered when the open-files limit is too low.
+    /// The config, its concurrency lowered when the open-files limit is too
+    /// low, with a stop handle when it has a deadline.
     config: Cow<'a, Config>,
     /// Why fewer connections are held than asked for, if so.
     files_note: Option<String>,
     outcomes: Arc<Outcomes>,
     at: Instant,
+    /// Fires the stop handle at the deadline, unless the run ends first.
+    deadline: Option<DeadlineWatch>,
+}
+
+/// A thread that fires a run's stop handle when its deadline passes; the
+/// run ending first ends it (dropping the sender wakes it).
+struct DeadlineWatch {
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl DeadlineWatch {
+    fn start(stop: Stop, deadline: Duration) -> Result<Self, Error> {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("rates-deadline".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(deadline)
+                {
+                    stop.fire(StopCause::Deadline);
+                }
+            })
+            .map_err(|e| {
+                Error::new(
+                    crate::ErrorKind::Spawn,
+                    format!("cannot start the thread that keeps the run's deadline: {e}"),
+                )
+            })?;
+        Ok(Self { done, thread })
+    }
+
+    fn end(self) {
+        drop(self.done);
+        let _ = self.thread.join();
+    }
 }
 
 impl<'a> Started<'a> {
@@ -160,17 +209,26 @@ impl<'a> Started<'a> {
         let wanted = strategy.max_in_flight(bases.len(), config);
         let files = crate::limits::open_files_for(wanted, config.files_per_connection());
         let bounded = strategy.bounded();
-        let config = match &files.why {
+        let mut config = match &files.why {
             Some(_) if bounded && files.connections < config.concurrency => {
                 Cow::Owned(config.clone().with_concurrency(files.connections))
             }
             _ => Cow::Borrowed(config),
         };
+        // A deadline needs a stop handle to fire, if the caller gave none.
+        if config.deadline.is_some() && config.stop.is_none() {
+            config.to_mut().stop = Some(Stop::new());
+        }
+        let deadline = match (config.deadline, &config.stop) {
+            (Some(d), Some(stop)) => Some(DeadlineWatch::start(stop.clone(), d)?),
+            _ => None,
+        };
         Ok(Some(Self {
-            outcomes: Arc::new(Outcomes::new(bases, config.progress.clone())),
+            outcomes: Arc::new(Outcomes::for_run(bases, &config)),
             config,
             files_note: files.why.filter(|_| bounded),
             at: Instant::now(),
+            deadline,
         }))
     }
 
@@ -179,7 +237,13 @@ impl<'a> Started<'a> {
     }
 
     fn finish(self, strategy: &str, note: Option<String>) -> Report {
+        if let Some(watch) = self.deadline {
+            watch.end();
+        }
+        let stop = self.config.stop();
         let mut report = self.outcomes.report(strategy, self.at.elapsed());
+        report.stopped = stop.cause();
+        report.time_to_stop = stop.fired_at().map(|at| at.elapsed());
         report.note = match (self.files_note, note) {
             (Some(files), Some(other)) => Some(format!("{files}; {other}")),
             (files, other) => files.or(other),

@@ -761,6 +761,10 @@ const SPAWN_WAVE: usize = 64;
 /// concurrency. Timeouts, the body cap, the rate limit and retries behave as
 /// in the blocking strategies; every wait is on the runtime's timer.
 ///
+/// When the config's stop handle fires, no worker takes another base and
+/// each drops its request in flight (or its wait) and its connection at
+/// once; the bases left are the report's to read as cancelled.
+///
 /// The returned future waits for the workers; it needs no particular
 /// executor itself, but the workers run wherever `runtime` spawns them.
 ///
@@ -798,6 +802,9 @@ pub async fn fetch_all<R: AsyncRuntime>(
         let runtime = runtime.clone();
         async move {
             for n in 0..workers {
+                if run.config.stopped().is_some() {
+                    break;
+                }
                 if n > 0 && n % SPAWN_WAVE == 0 {
                     // Let the workers spawned so far run before spawning
                     // more (see SPAWN_WAVE).
@@ -813,19 +820,35 @@ pub async fn fetch_all<R: AsyncRuntime>(
     Ok(())
 }
 
-/// Takes bases until there are none left; `_alive` is dropped on the way out.
+/// Takes bases until there are none left, or the run's stop handle fires:
+/// then the request in flight (or the wait) is dropped with its connection,
+/// and its base is left for the report to read as cancelled. `_alive` is
+/// dropped on the way out.
 async fn worker<R: AsyncRuntime>(
     mut client: AsyncClient<R>,
     run: Arc<Run>,
     _alive: async_channel::Sender<()>,
 ) {
-    loop {
-        let i = run.next.fetch_add(1, Ordering::Relaxed);
-        let Some(&base) = run.outcomes.bases().get(i) else {
-            return;
-        };
-        let outcome = client.fetch(base, &run.config, run.throttle.as_ref()).await;
-        run.outcomes.put(i, outcome);
+    let work = async {
+        loop {
+            let i = run.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&base) = run.outcomes.bases().get(i) else {
+                return;
+            };
+            let outcome = client.fetch(base, &run.config, run.throttle.as_ref()).await;
+            run.outcomes.put(i, outcome);
+        }
+    };
+    match &run.config.stop {
+        // One race for the worker's whole life: polling the stop's side
+        // costs an atomic load while it has not fired.
+        Some(stop) => {
+            futures_lite::future::or(work, async {
+                stop.stopped().await;
+            })
+            .await;
+        }
+        None => work.await,
     }
 }
 

@@ -11,11 +11,11 @@
 //! user CPU per request against about 4 us here; see the `rates-http` docs.)
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Throttle};
+use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Stop, Throttle};
 use rustls::pki_types::CertificateDer;
 
 use crate::h1::{self, Peer, ResponseReader};
@@ -41,6 +41,9 @@ struct Inner {
     /// A config the client cannot work with (an unreadable CA certificate):
     /// every request fails with it.
     setup_error: Option<Error>,
+    /// The run's stop handle ([`Config::stop`]): when it fires, the socket
+    /// of a request in flight is shut down, so the blocked read returns.
+    stop: Option<Stop>,
 }
 
 impl BlockingClient {
@@ -65,6 +68,7 @@ impl BlockingClient {
                 extra_roots,
                 tls: OnceLock::new(),
                 setup_error,
+                stop: config.stop.clone(),
             }),
         }
     }
@@ -75,6 +79,11 @@ impl BlockingClient {
     /// Connecting is bounded by the connect timeout, and the whole request
     /// (connecting included) by the request timeout.
     ///
+    /// Once the config's stop handle has fired, no request is sent, and
+    /// one in flight has its socket shut down (the blocked read returns at
+    /// once); both fail with [`ErrorKind::Cancelled`]. Connecting itself
+    /// is not interrupted: it is bounded by the connect timeout.
+    ///
     /// # Errors
     /// Timeout, connection (refused, reset, truncated), TLS (a certificate
     /// not trusted, a failed handshake: [`ErrorKind::Tls`]) and
@@ -84,10 +93,17 @@ impl BlockingClient {
         if let Some(e) = &self.inner.setup_error {
             return Err(e.clone());
         }
+        let stopped = || {
+            let cause = self.inner.stop.as_ref().and_then(Stop::cause);
+            cause.map(Error::cancelled)
+        };
         let url = Url::parse(url)?;
         let deadline = Instant::now() + self.inner.request_timeout;
         let mut fresh = false;
         loop {
+            if let Some(e) = stopped() {
+                return Err(e);
+            }
             let mut conn = match self.checkout(&url) {
                 Some(conn) => conn,
                 None => {
@@ -95,7 +111,18 @@ impl BlockingClient {
                     self.connect(&url, deadline)?
                 }
             };
-            match self.exchange(&mut conn, &url, deadline) {
+            // While the request is in flight, a stop shuts its socket down.
+            let _shutdown = self.inner.stop.as_ref().map(|stop| {
+                let socket = conn.stream.shared();
+                stop.on_stop(move || {
+                    let _ = socket.shutdown(Shutdown::Both);
+                })
+            });
+            let exchanged = self.exchange(&mut conn, &url, deadline);
+            if let Some(e) = stopped() {
+                return Err(e);
+            }
+            match exchanged {
                 Ok((raw, reusable)) => {
                     if reusable {
                         self.checkin(conn);
@@ -229,8 +256,17 @@ impl BlockingClient {
     /// within the connect timeout) and, for `https://`, performs the TLS
     /// handshake; all within the connect timeout and `deadline`.
     fn connect(&self, url: &Url<'_>, deadline: Instant) -> Result<Conn, Error> {
-        let until = deadline.min(Instant::now() + self.inner.connect_timeout);
-        let timed_out = || h1::connect_timed_out(url.authority, self.inner.connect_timeout);
+        let by_connect = Instant::now() + self.inner.connect_timeout;
+        let until = deadline.min(by_connect);
+        // The setting that ends the wait is the one named: the request
+        // timeout, when it leaves less time than the connect timeout.
+        let timed_out = || {
+            if deadline < by_connect {
+                h1::request_timed_out(url.authority, self.inner.request_timeout)
+            } else {
+                h1::connect_timed_out(url.authority, self.inner.connect_timeout)
+            }
+        };
         let failed = |e: &io::Error| {
             let kind = if h1::is_timed_out(e) {
                 ErrorKind::Timeout
@@ -299,9 +335,12 @@ impl BlockingClient {
                     });
                 }
             }
-            Stream::Tls(Box::new(rustls::StreamOwned::new(session, socket)))
+            Stream::Tls(Box::new(rustls::StreamOwned::new(
+                session,
+                Socket(Arc::new(socket)),
+            )))
         } else {
-            Stream::Plain(socket)
+            Stream::Plain(Socket(Arc::new(socket)))
         };
         Ok(Conn {
             origin: url.origin().to_owned(),
@@ -394,18 +433,47 @@ impl Conn {
     }
 }
 
+/// A socket, shared with the hook that shuts it down when a run is stopped
+/// (the hook's reference keeps the descriptor from being closed and reused
+/// under it).
+#[derive(Debug)]
+struct Socket(Arc<TcpStream>);
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
+}
+
 /// A socket, or TLS over it.
 #[derive(Debug)]
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Plain(Socket),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
 }
 
 impl Stream {
     fn socket(&self) -> &TcpStream {
         match self {
-            Self::Plain(s) => s,
-            Self::Tls(tls) => &tls.sock,
+            Self::Plain(s) => &s.0,
+            Self::Tls(tls) => &tls.sock.0,
+        }
+    }
+
+    fn shared(&self) -> Arc<TcpStream> {
+        match self {
+            Self::Plain(s) => Arc::clone(&s.0),
+            Self::Tls(tls) => Arc::clone(&tls.sock.0),
         }
     }
 }

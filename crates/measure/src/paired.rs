@@ -13,7 +13,7 @@
 //!
 //! For each figure the estimate is the median of the pairs' ratios, with a
 //! distribution-free 95% interval for that median
-//! ([`median_interval`](crate::median_interval): the sign test's order
+//! ([`median_interval`]: the sign test's order
 //! statistics, which assume neither symmetry nor normality of the ratios;
 //! a bootstrap of the median is unreliable at the 10 to 60 pairs a gate
 //! takes, and would make the verdict depend on a random seed). With the

@@ -15,9 +15,21 @@ pub const SCHEMA: u32 = 1;
 /// run only when they speak the same version. It changes when either side
 /// would misread the other: a field removed, renamed or given another
 /// meaning, or a new field whose absence an older build would not notice.
-/// Builds from before the version was written down speak version 1 (the
-/// shape has not changed since), and a report without the field reads as 1.
-pub const PROTOCOL: u32 = 1;
+/// Builds from before the version was written down speak version 1, and a
+/// report without the field reads as 1.
+///
+/// A build speaks every version from [`MIN_PROTOCOL`] up to its own: a
+/// parent hands a child the lower of their two versions, and refuses (with
+/// no verdict) only when the run needs something that version cannot say.
+/// - 1: the run description (strategy, bases, config, spawn time) and the
+///   report of [`ChildReport`]'s first fields.
+/// - 2: the config may carry a whole-run deadline and the description a
+///   time after which the child fires the run's stop handle; the report
+///   says how the run stopped and what it left alive.
+pub const PROTOCOL: u32 = 2;
+
+/// The oldest measured-run protocol this build still speaks.
+pub const MIN_PROTOCOL: u32 = 1;
 
 fn protocol_one() -> u32 {
     1
@@ -53,6 +65,36 @@ pub struct ChildReport {
     pub note: Option<String>,
     /// The first failure, for the report (`kind: message`).
     pub first_failure: Option<String>,
+    /// Bases the run's stop left undone (protocol 2; 0 before).
+    #[serde(default)]
+    pub cancelled: usize,
+    /// `deadline` or `cancelled` when the run was stopped (protocol 2).
+    #[serde(default)]
+    pub stopped: Option<String>,
+    /// From the stop firing to `fetch` returning, seconds (protocol 2).
+    #[serde(default)]
+    pub time_to_stop_s: Option<f64>,
+    /// What the run left alive in the child just after `fetch` returned,
+    /// beyond what was alive before it (protocol 2): threads (a runtime
+    /// pool the strategy keeps for its next run, named in `kept`, not
+    /// counted), child processes and open sockets.
+    #[serde(default)]
+    pub left: Option<Leftovers>,
+}
+
+/// What a run left alive in its process just after it returned, beyond
+/// what was alive before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leftovers {
+    /// Threads (not counting those of `kept`).
+    pub threads: u64,
+    /// Child processes.
+    pub processes: u64,
+    /// Open sockets.
+    pub sockets: u64,
+    /// The pool of threads the strategy keeps between runs, by thread
+    /// name, and how many it had; `None` when it keeps none.
+    pub kept: Option<(String, u64)>,
 }
 
 /// One timed run: the child's report, the tree's usage, and what the server
@@ -155,6 +197,19 @@ pub struct StrategyResult {
     pub error: Option<String>,
     /// The strategy's note on how it ran (caps, waves).
     pub note: Option<String>,
+    /// Bases the run's stop left undone, in the last run (scenarios that
+    /// stop their runs).
+    #[serde(default)]
+    pub cancelled: usize,
+    /// From the stop to `fetch` returning, seconds: the median over the runs.
+    #[serde(default)]
+    pub time_to_stop_s: Option<f64>,
+    /// The longest of those.
+    #[serde(default)]
+    pub time_to_stop_max_s: Option<f64>,
+    /// The most threads, processes and sockets any run left alive.
+    #[serde(default)]
+    pub left: Option<Leftovers>,
 }
 
 fn med(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -238,6 +293,21 @@ impl StrategyResult {
             connections: as_u64(u(|r| r.connections.map(|c| c as f64))),
             runs_s: walls,
             note: runs.iter().find_map(|r| r.child.note.clone()),
+            cancelled: last.child.cancelled,
+            time_to_stop_s: u(|r| r.child.time_to_stop_s),
+            time_to_stop_max_s: runs
+                .iter()
+                .filter_map(|r| r.child.time_to_stop_s)
+                .reduce(f64::max),
+            left: runs
+                .iter()
+                .filter_map(|r| r.child.left.clone())
+                .reduce(|a, b| Leftovers {
+                    threads: a.threads.max(b.threads),
+                    processes: a.processes.max(b.processes),
+                    sockets: a.sockets.max(b.sockets),
+                    kept: a.kept.or(b.kept),
+                }),
             error: None,
             skipped: None,
             runs,
@@ -273,6 +343,13 @@ pub struct ScenarioInfo {
     /// Whether requests went over TLS.
     #[serde(default)]
     pub tls: bool,
+    /// Each run's stop handle fired this long after the run started,
+    /// seconds (the `cancel` scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_after_s: Option<f64>,
+    /// Each run's whole-run deadline, seconds (`--deadline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_s: Option<f64>,
 }
 
 /// The machine and conditions a run was taken in.
@@ -305,6 +382,10 @@ pub struct Machine {
     /// `None` when nothing was pinned.
     #[serde(default)]
     pub affinity: Option<Affinity>,
+    /// Why the command stopped before it was done (`interrupted: Ctrl-C
+    /// ...`), when it did: the results hold only what completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 /// Where a pinned comparison ran: the server's threads on some CPUs, every

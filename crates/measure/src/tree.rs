@@ -2,6 +2,8 @@
 
 use std::io::{self, Read as _, Write as _};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,10 @@ pub struct Options {
     /// calling thread may. Set with `sched_setaffinity`, inherited by the
     /// whole tree.
     pub affinity: Option<Vec<usize>>,
+    /// When this flag is set (say by a Ctrl-C handler), the run is stopped
+    /// at the next sample: its whole process group is killed and reaped,
+    /// and the result says [`interrupted`](Measured::interrupted).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Options {
@@ -28,6 +34,7 @@ impl Default for Options {
             interval: Duration::from_millis(10),
             timeout: Duration::from_secs(600),
             affinity: None,
+            interrupt: None,
         }
     }
 }
@@ -75,6 +82,8 @@ pub struct Measured {
     pub wall: Duration,
     /// True when the timeout killed it.
     pub timed_out: bool,
+    /// True when [`Options::interrupt`] stopped it.
+    pub interrupted: bool,
 }
 
 /// Runs `cmd` as a child (in a new process group, so a timeout can end its
@@ -153,6 +162,7 @@ pub fn measure(
 
     let mut peaks = Peaks::default();
     let mut timed_out = false;
+    let mut interrupted = false;
     let status = loop {
         if let Some(sample) = platform::sample_tree(pid) {
             peaks.add(&sample);
@@ -162,6 +172,14 @@ pub fn measure(
         }
         if spawned_at.elapsed() >= options.timeout {
             timed_out = true;
+            break kill_group(&mut child)?;
+        }
+        if options
+            .interrupt
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
+        {
+            interrupted = true;
             break kill_group(&mut child)?;
         }
         thread::sleep(options.interval);
@@ -184,6 +202,7 @@ pub fn measure(
         spawned_at,
         wall,
         timed_out,
+        interrupted,
     })
 }
 

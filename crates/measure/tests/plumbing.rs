@@ -38,6 +38,10 @@ fn main() -> ExitCode {
             "a_pinned_tree_runs_on_its_cpus_only",
             a_pinned_tree_runs_on_its_cpus_only,
         ),
+        Trial::test(
+            "an_interrupt_ends_the_whole_tree",
+            an_interrupt_ends_the_whole_tree,
+        ),
     ];
     libtest_mimic::run(&args, trials).exit_code()
 }
@@ -131,6 +135,7 @@ fn opts() -> Options {
         interval: Duration::from_millis(10),
         timeout: Duration::from_secs(60),
         affinity: None,
+        interrupt: None,
     }
 }
 
@@ -214,6 +219,7 @@ fn a_timeout_ends_the_whole_tree() -> Result<(), Failed> {
         interval: Duration::from_millis(10),
         timeout: Duration::from_millis(300),
         affinity: None,
+        interrupt: None,
     };
     let m = measure(self_command("grandchild:1:30000"), None, &options)?;
     check(m.timed_out, "the timeout was not reported".to_owned())?;
@@ -267,5 +273,30 @@ fn a_pinned_tree_runs_on_its_cpus_only() -> Result<(), Failed> {
     check(
         err.to_string().contains("100000"),
         format!("the error names the CPU: {err}"),
+    )
+}
+
+fn an_interrupt_ends_the_whole_tree() -> Result<(), Failed> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let setter = {
+        let flag = std::sync::Arc::clone(&flag);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, std::sync::atomic::Ordering::Release);
+        })
+    };
+    let started = Instant::now();
+    let options = Options {
+        interrupt: Some(flag),
+        ..opts()
+    };
+    // A grandchild that would hold on for 30 s.
+    let m = measure(self_command("grandchild:1:30000"), None, &options)?;
+    let _ = setter.join();
+    check(m.interrupted, "the interrupt was not reported".to_owned())?;
+    check(!m.timed_out, "reported as a timeout".to_owned())?;
+    check(
+        started.elapsed() < Duration::from_secs(10),
+        format!("took {:?} to stop", started.elapsed()),
     )
 }

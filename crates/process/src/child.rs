@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
@@ -135,6 +135,7 @@ impl Spawner<'_> {
                 summary(&other)
             ))),
             Ok(Incoming::Unreadable(what)) => Err(fail(format!("answered the hello with {what}"))),
+            Ok(Incoming::Stopped) => Err(fail("was stopped before it was ready".to_owned())),
             Err(RecvTimeoutError::Timeout) => {
                 Err(fail(format!("did not say it was ready within {timeout:?}")))
             }
@@ -177,6 +178,16 @@ enum Incoming {
     Message(Reply),
     /// Not a message: what the worker sent instead (the reader stops).
     Unreadable(String),
+    /// The run's stop pipe became readable first: the run was stopped.
+    Stopped,
+}
+
+/// What [`Replies::wait_readable`] saw.
+#[derive(Debug, PartialEq, Eq)]
+enum Readable {
+    Nothing,
+    Data,
+    Stopped,
 }
 
 /// A worker's stdout, read by the thread that drives the worker: one
@@ -223,6 +234,17 @@ impl Replies {
     /// `Disconnected` once it closed its output (or after it sent
     /// something unreadable).
     fn recv_timeout(&mut self, timeout: Duration) -> Result<Incoming, RecvTimeoutError> {
+        self.recv_or_stop(timeout, None)
+    }
+
+    /// [`recv_timeout`](Self::recv_timeout), but returns
+    /// [`Incoming::Stopped`] as soon as `stop` (a pipe's read end) is
+    /// readable.
+    fn recv_or_stop(
+        &mut self,
+        timeout: Duration,
+        stop: Option<RawFd>,
+    ) -> Result<Incoming, RecvTimeoutError> {
         let deadline = Instant::now() + timeout;
         loop {
             if self.broken {
@@ -281,9 +303,11 @@ impl Replies {
             if left.is_zero() {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let read = match self.wait_readable(left) {
-                Ok(true) => self.fill(),
-                other => other.map(drop),
+            let read = match self.wait_readable(left, stop) {
+                Ok(Readable::Data) => self.fill(),
+                Ok(Readable::Stopped) => return Ok(Incoming::Stopped),
+                Ok(Readable::Nothing) => Ok(()),
+                Err(e) => Err(e),
             };
             if let Err(e) = read {
                 self.broken = true;
@@ -316,25 +340,36 @@ impl Replies {
         )
     }
 
-    /// Waits at most `timeout` until the pipe has data or is closed.
-    fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
-        let mut fd = libc::pollfd {
-            fd: self.stdout.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+    /// Waits at most `timeout` until the pipe has data or is closed, or
+    /// `stop` (another pipe's read end) is readable.
+    fn wait_readable(&self, timeout: Duration, stop: Option<RawFd>) -> io::Result<Readable> {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.stdout.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            // A negative fd is ignored by poll(2).
+            libc::pollfd {
+                fd: stop.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
         // Whole milliseconds, rounded up, so a short wait is not a spin.
         let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-        // SAFETY: poll(2) on one valid pollfd that lives across the call;
-        // the fd is the worker's stdout, open for as long as `self` is.
-        let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+        // SAFETY: poll(2) on two pollfds that live across the call; the
+        // first is the worker's stdout, open for as long as `self` is, the
+        // second the caller's stop pipe (open across the call) or ignored.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
         match ready {
-            0 => Ok(false),
-            n if n > 0 => Ok(true),
+            0 => Ok(Readable::Nothing),
+            n if n > 0 && fds[1].revents != 0 => Ok(Readable::Stopped),
+            n if n > 0 => Ok(Readable::Data),
             _ => {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
-                    Ok(false)
+                    Ok(Readable::Nothing)
                 } else {
                     Err(e)
                 }
@@ -479,10 +514,16 @@ impl Worker {
     }
 
     /// Waits (at most `timeout`) for the reply to request `id`, the next
-    /// one the worker owes. The outer error says how the worker failed; the
-    /// inner result is the attempt's.
-    pub(crate) fn receive(&mut self, id: u64, timeout: Duration) -> Result<Answer, String> {
-        match self.replies.recv_timeout(timeout) {
+    /// one the worker owes, or until `stop` (the run's stop pipe) is
+    /// readable. The outer error says how the worker failed (or that the
+    /// run was stopped); the inner result is the attempt's.
+    pub(crate) fn receive(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+        stop: Option<RawFd>,
+    ) -> Result<Answer, String> {
+        match self.replies.recv_or_stop(timeout, stop) {
             Ok(Incoming::Message(Reply::Response {
                 id: got,
                 sent,
@@ -509,6 +550,7 @@ impl Worker {
                 Err(format!("answered request {id} with {}", summary(&other)))
             }
             Ok(Incoming::Unreadable(what)) => Err(format!("sent {what}")),
+            Ok(Incoming::Stopped) => Err("was stopped with the run".to_owned()),
             Err(RecvTimeoutError::Timeout) => Err(format!("did not answer within {timeout:?}")),
             Err(RecvTimeoutError::Disconnected) => Err("exited".to_owned()),
         }
@@ -530,9 +572,16 @@ impl Worker {
 
     /// Closes the worker's input, waits (bounded) for its goodbye, kills
     /// and reaps it.
-    pub(crate) fn retire(mut self) {
+    pub(crate) fn retire(self) {
+        self.stop(SHUTDOWN_GRACE);
+    }
+
+    /// Tells the worker to stop (closes its input: it exits once its
+    /// current request is done), waits at most `grace` for its goodbye,
+    /// then kills and reaps it.
+    pub(crate) fn stop(mut self, grace: Duration) {
         self.stdin = None;
-        self.goodbye(Instant::now() + SHUTDOWN_GRACE);
+        self.goodbye(Instant::now() + grace);
         // Dropping `self` kills and reaps the child.
     }
 

@@ -1,6 +1,7 @@
 //! The parent side: a pool of worker processes and the threads that drive them.
 
 use std::collections::VecDeque;
+use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -8,7 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rates_core::{
-    BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Report, Step, Throttle,
+    BaseFetch, Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Report, Step, Stop,
+    StopGuard, Throttle,
 };
 
 use crate::child::{Answer, SHUTDOWN_GRACE, Spawner, Worker, kill_all, ready_timeout};
@@ -27,6 +29,11 @@ const PIPELINE: usize = 2;
 /// tens of microseconds, so batching pays off against fast requests and
 /// only delays slow ones.
 const FAST_REQUEST: Duration = Duration::from_millis(5);
+
+/// How long a worker of a stopped run gets to finish and say goodbye once
+/// its input is closed, before it is killed: an idle one exits at once, a
+/// busy one would finish its request first, which the stop does not wait for.
+const STOP_GRACE: Duration = Duration::from_millis(50);
 
 /// How long a worker may take to answer beyond the request's own connect
 /// and request timeouts (which the worker's client enforces) before the
@@ -193,7 +200,9 @@ impl ProcessPool {
             pool.start_all()?;
         }
         let done = pool.fill(outcomes, true);
-        if !done.any_worker && !outcomes.is_empty() {
+        // A run stopped before any worker started has nothing to report but
+        // its cancelled bases.
+        if !done.any_worker && !outcomes.is_empty() && !outcomes.stop().is_stopped() {
             return Err(done.abandoned.unwrap_or_else(|| {
                 Error::new(ErrorKind::Spawn, "no worker process could be started")
             }));
@@ -260,6 +269,9 @@ impl ProcessPool {
     /// started for get the reason.
     fn fill(&self, outcomes: &Outcomes, retire: bool) -> Done {
         let throttle = Throttle::for_limit(self.config.rate_limit);
+        // With a stop handle, the drivers' waits on their workers also wake
+        // when it fires.
+        let stop_pipe = outcomes.stop_handle().and_then(StopPipe::new);
         let run = RunState {
             outcomes,
             throttle: throttle.as_ref(),
@@ -267,20 +279,27 @@ impl ProcessPool {
             next: AtomicUsize::new(0),
             abandoned: Mutex::new(None),
             any_worker: AtomicBool::new(false),
+            stop_fd: stop_pipe.as_ref().map(|p| p.read.as_raw_fd()),
         };
         if !outcomes.is_empty() {
             thread::scope(|s| {
+                let mut drivers = Vec::with_capacity(self.slots.len());
                 for (index, slot) in self.slots.iter().enumerate() {
                     let run = &run;
                     let driver = thread::Builder::new()
                         .name(format!("rates-process-driver-{index}"))
                         .spawn_scoped(s, move || self.drive(index, slot, run));
-                    if let Err(e) = driver {
-                        run.abandon(Error::new(
+                    match driver {
+                        Ok(handle) => drivers.push(handle),
+                        Err(e) => run.abandon(Error::new(
                             ErrorKind::Spawn,
                             format!("cannot start the thread driving worker {index}: {e}"),
-                        ));
+                        )),
                     }
+                }
+                // Joined, not only finished (see `drive`, which catches panics).
+                for handle in drivers {
+                    let _ = handle.join();
                 }
             });
         }
@@ -388,6 +407,33 @@ impl ProcessPool {
         let mut depth = 1;
         let mut last_answer = Instant::now();
         loop {
+            if let Some(cause) = run.outcomes.stop().cause() {
+                // Stopped: the worker is told to stop, then killed and
+                // reaped; every base this driver holds is cancelled with
+                // the attempts made (one more for each request in flight).
+                if let Some(worker) = slot.worker.take() {
+                    self.pids[index].store(0, Ordering::Release);
+                    worker.stop(STOP_GRACE);
+                }
+                let cancelled = |fetch: &BaseFetch<'_>, sent: u32| {
+                    Outcome::failed(
+                        fetch.base(),
+                        fetch.attempts() + sent,
+                        Error::cancelled(cause),
+                    )
+                };
+                let held_bases = held
+                    .ready
+                    .drain(..)
+                    .chain(held.sleeping.drain(..).map(|(_, i, f)| (i, f)));
+                for (i, fetch) in held_bases {
+                    run.outcomes.put(i, cancelled(&fetch, 0));
+                }
+                for (i, fetch) in flying.drain(..).flat_map(|b| b.fetches) {
+                    run.outcomes.put(i, cancelled(&fetch, 1));
+                }
+                return;
+            }
             if flying.is_empty() && slot.worker.is_none() && !self.refill(index, slot) {
                 let why = slot.broken.clone().unwrap_or_else(|| {
                     Error::new(ErrorKind::Spawn, "no worker process could be started")
@@ -438,7 +484,11 @@ impl ProcessPool {
             }
             let Some(mut batch) = flying.pop_front() else {
                 match held.sleeping.iter().map(|(at, _, _)| *at).min() {
-                    Some(at) => thread::sleep(at.saturating_duration_since(Instant::now())),
+                    Some(at) => {
+                        // Wakes early when the run is stopped.
+                        run.outcomes
+                            .sleep(at.saturating_duration_since(Instant::now()));
+                    }
                     None => return,
                 }
                 continue;
@@ -452,7 +502,7 @@ impl ProcessPool {
                     // are held until the batch's last: each is due within
                     // one request's time per request still to run.
                     let left = u32::try_from(n - j).unwrap_or(u32::MAX);
-                    match worker.receive(*id, self.reply_timeout() * left + *wait) {
+                    match worker.receive(*id, self.reply_timeout() * left + *wait, run.stop_fd) {
                         Ok(answer) => answers.push(answer),
                         Err(e) => {
                             crash = Some(e);
@@ -483,6 +533,10 @@ impl ProcessPool {
             if let Some(crash) = crash {
                 batch.fetches = rest;
                 flying.push_front(batch);
+                if run.outcomes.stop().is_stopped() {
+                    // Not the worker's failure: the top of the loop stops it.
+                    continue;
+                }
                 self.crashed(index, slot, &mut flying, &crash, &mut held);
             }
         }
@@ -631,6 +685,27 @@ struct RunState<'a> {
     abandoned: Mutex<Option<Error>>,
     /// Whether any driver had a worker.
     any_worker: AtomicBool,
+    /// The read end of the run's stop pipe, if it has a stop handle.
+    stop_fd: Option<RawFd>,
+}
+
+/// A pipe that becomes readable when a run's stop handle fires, so that a
+/// driver waiting on its worker's output (in `poll(2)`) wakes at once.
+struct StopPipe<'s> {
+    read: OwnedFd,
+    _hook: StopGuard<'s>,
+}
+
+impl<'s> StopPipe<'s> {
+    /// `None` when no pipe can be made: the drivers then notice the stop
+    /// after their current wait.
+    fn new(stop: &'s Stop) -> Option<Self> {
+        let (read, write) = nix::unistd::pipe().ok()?;
+        let hook = stop.on_stop(move || {
+            let _ = nix::unistd::write(&write, &[1]);
+        });
+        Some(Self { read, _hook: hook })
+    }
 }
 
 impl RunState<'_> {

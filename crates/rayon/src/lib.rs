@@ -64,6 +64,8 @@
 use rates_core::{
     Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Run, Strategy, Throttle, limits,
 };
+use std::sync::{Arc, Mutex};
+
 use rates_http::BlockingClient;
 use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -88,12 +90,16 @@ impl Strategy for Rayon {
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         let (threads, note) = pool_size(bases.len(), config);
-        let pool = dedicated_pool(threads)?;
+        let (pool, joins) = dedicated_pool(threads)?;
         let client = BlockingClient::new(config, threads);
         let throttle = Throttle::for_limit(config.rate_limit);
         fetch_all(&pool, outcomes, |base| {
             client.fetch(base, config, throttle.as_ref())
         });
+        // Dropping a rayon pool only asks its threads to end: they are
+        // joined here, so that none outlives the run.
+        drop(pool);
+        joins.join();
         Ok(note)
     }
 }
@@ -126,11 +132,29 @@ fn pool_size(bases: usize, config: &Config) -> (usize, Option<String>) {
     )
 }
 
-/// A rayon pool of its own, `threads` wide, its threads named `rates-rayon-N`.
-fn dedicated_pool(threads: usize) -> Result<ThreadPool, Error> {
-    ThreadPoolBuilder::new()
+/// A rayon pool of its own, `threads` wide, its threads named `rates-rayon-N`,
+/// started with std's builder so that they can be joined ([`Joins`]).
+fn dedicated_pool(threads: usize) -> Result<(ThreadPool, Joins), Error> {
+    let joins = Joins::default();
+    let handles = Arc::clone(&joins.0);
+    let pool = ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("rates-rayon-{i}"))
+        .spawn_handler(move |thread| {
+            let mut builder = std::thread::Builder::new();
+            if let Some(name) = thread.name() {
+                builder = builder.name(name.to_owned());
+            }
+            if let Some(size) = thread.stack_size() {
+                builder = builder.stack_size(size);
+            }
+            let handle = builder.spawn(|| thread.run())?;
+            handles
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(handle);
+            Ok(())
+        })
         .build()
         .map_err(|e| {
             Error::new(
@@ -139,7 +163,27 @@ fn dedicated_pool(threads: usize) -> Result<ThreadPool, Error> {
                     "could not start a rayon pool of {threads} threads: {e}; lower the concurrency"
                 ),
             )
-        })
+        })?;
+    Ok((pool, joins))
+}
+
+/// The threads of a dedicated pool, to join once the pool is dropped.
+#[derive(Debug, Default)]
+struct Joins(Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>);
+
+impl Joins {
+    /// Waits for every thread of the (dropped) pool to end.
+    fn join(self) {
+        let handles = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
 }
 
 /// Runs `fetch` for every base of `outcomes` on `pool`, one base per task.
@@ -168,7 +212,7 @@ mod tests {
 
     #[test]
     fn every_base_runs_on_the_dedicated_pool_in_order_and_a_panic_is_its_own() {
-        let pool = dedicated_pool(3).unwrap();
+        let (pool, _joins) = dedicated_pool(3).unwrap();
         let bases = rates_core::generated_codes(30);
         let threads = Mutex::new(BTreeSet::new());
         let run = Outcomes::new(&bases, None);

@@ -63,8 +63,8 @@ fn registered() -> Vec<(Box<dyn Strategy>, &'static str)> {
         ),
         (
             Box::new(rates_process::Processes::default()),
-            "a pool of child worker processes (one per request in flight, at most 64), \
-             JSON lines over pipes",
+            "a pool of child worker processes (one per request in flight, at most 64, forked \
+             from one started copy), one text line per request and answer over pipes",
         ),
         (
             Box::new(rates_tokio::Tokio::new()),

@@ -35,6 +35,9 @@ pub struct Scenario {
     /// The longest ideal a strategy may have here and still be run (see
     /// [`Scenario::skip_reason`]); [`MAX_IDEAL`] unless the scenario says less.
     pub budget: Duration,
+    /// Each run's stop handle is fired this long after the run starts (the
+    /// `cancel` scenario: how fast each strategy stops, and what it leaves).
+    pub cancel_after: Option<Duration>,
 }
 
 /// Every scenario, in report order.
@@ -53,6 +56,7 @@ pub fn scenarios() -> Vec<Scenario> {
             tls: false,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "fanout",
@@ -66,6 +70,7 @@ pub fn scenarios() -> Vec<Scenario> {
             tls: false,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "scale",
@@ -79,6 +84,7 @@ pub fn scenarios() -> Vec<Scenario> {
             tls: false,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "throttled",
@@ -92,6 +98,7 @@ pub fn scenarios() -> Vec<Scenario> {
             tls: false,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "overhead",
@@ -105,6 +112,7 @@ pub fn scenarios() -> Vec<Scenario> {
             tls: false,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "gate",
@@ -119,6 +127,7 @@ pub fn scenarios() -> Vec<Scenario> {
             tls: false,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "faulty",
@@ -141,6 +150,7 @@ pub fn scenarios() -> Vec<Scenario> {
             tls: false,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "tls",
@@ -155,6 +165,7 @@ pub fn scenarios() -> Vec<Scenario> {
             work: Duration::ZERO,
             max_threads: None,
             budget: MAX_IDEAL,
+            cancel_after: None,
         },
         Scenario {
             name: "huge",
@@ -173,8 +184,26 @@ pub fn scenarios() -> Vec<Scenario> {
             // with that reason, and the async ones (ideal 0.5 s) run.
             max_threads: Some(1_000),
             budget: Duration::from_secs(2),
+            cancel_after: None,
             work: Duration::ZERO,
             tls: false,
+        },
+        Scenario {
+            name: "cancel",
+            about: "2,000 bases, 1 s latency, concurrency 200, the stop handle fired after \
+                    1.5 s: time to stop, and what is left alive",
+            size: 2_000,
+            latency: ms(1_000),
+            concurrency: 200,
+            rate_limit: None,
+            faults: Vec::new(),
+            work: Duration::ZERO,
+            tls: false,
+            // `threads` too has requests in flight at the stop: waves of 200.
+            max_threads: Some(200),
+            // Every strategy stops after 1.5 s, whatever its ideal.
+            budget: Duration::MAX,
+            cancel_after: Some(ms(1_500)),
         },
     ]
 }
@@ -252,8 +281,12 @@ impl Scenario {
 
     /// The ideal wall time for `strategy`: `ceil(N / in_flight) × latency`,
     /// at least `N / rate` under a rate limit, and with CPU work per item at
-    /// least `N × work / min(in_flight, cores)`. No run can beat it.
+    /// least `N × work / min(in_flight, cores)`. No run can beat it. Zero
+    /// (none) where the runs are stopped part-way (`cancel`).
     pub fn ideal(&self, strategy: &dyn Strategy, config: &Config) -> Duration {
+        if self.cancel_after.is_some() {
+            return Duration::ZERO;
+        }
         let mut in_flight = strategy.max_in_flight(self.size, config).max(1);
         if strategy.bounded() {
             // As `Strategy::fetch` will cap it, if the open-files limit is low.

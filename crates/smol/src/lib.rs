@@ -233,6 +233,13 @@ impl Strategy for Smol {
         "smol"
     }
 
+    /// async-io's reactor thread (`async-io`): process-wide, started on
+    /// first use, not the strategy's to stop (its executor's threads are
+    /// the run's, and joined).
+    fn kept_threads(&self) -> Option<&'static str> {
+        Some("async-io")
+    }
+
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (config, outcomes) = (run.config, run.outcomes);
         let threads = self
@@ -244,6 +251,7 @@ impl Strategy for Smol {
         // fails and their `run` returns.
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         std::thread::scope(|scope| {
+            let mut helpers = Vec::with_capacity(threads);
             for n in 1..threads {
                 let executor = &executor;
                 let stopped = stopped.clone();
@@ -252,14 +260,19 @@ impl Strategy for Smol {
                     .spawn_scoped(scope, move || {
                         let _ = smol::block_on(executor.run(stopped.recv()));
                     });
-                if helper.is_err() {
+                match helper {
+                    Ok(handle) => helpers.push(handle),
                     // The calling thread runs every task anyway; go on with
                     // fewer helpers rather than fail the run.
-                    break;
+                    Err(_) => break,
                 }
             }
             let filled = smol::block_on(fill_on(&executor, config, Arc::clone(outcomes)));
             drop(stop);
+            // Joined, not only finished: none outlives the run.
+            for handle in helpers {
+                let _ = handle.join();
+            }
             filled
         })?;
         Ok(None)

@@ -23,7 +23,10 @@ use std::time::Duration;
 use rates_core::{Config, Strategy};
 use rates_server::{RatesServer, ServerConfig};
 
-pub use checks::{CLASSIC_MATRIX, Check, checks};
+pub use checks::{
+    CLASSIC_MATRIX, Check, MAX_DELAY_SPREAD, STOP_BOUND, arrivals_within_limit, checks, limit_held,
+    sends_within_limit,
+};
 
 /// What the checks share: servers and client configs made the same way.
 #[derive(Clone, Debug, Default)]
@@ -57,4 +60,123 @@ pub fn run(strategy: &dyn Strategy, bases: &[&str], config: &Config) -> rates_co
     strategy
         .fetch_codes(bases, config)
         .unwrap_or_else(|e| panic!("{}: the run failed: {e}", strategy.name()))
+}
+
+/// The environment variable that makes the conformance program the
+/// isolated child of the check `a_stopped_run_leaves_nothing_behind`:
+/// `STRATEGY FAST_ENDPOINT SLOW_ENDPOINT`.
+pub const LEFTOVER_CHILD: &str = "RATES_TESTKIT_LEFTOVERS";
+
+/// In the conformance program's `main`, first thing (after
+/// `worker_if_asked`): when started as the leftover check's child, runs it
+/// and returns the exit code. `find` gives a strategy by name.
+///
+/// The child warms the strategy up (one base from the fast server: a
+/// runtime it keeps is built), counts what is alive, runs 40 bases against
+/// the slow server (3 s a request) with its stop handle fired after 0.5 s,
+/// counts again, and prints `left N threads, N processes, N sockets`: what
+/// the stopped run left beyond what was alive before it (the threads of
+/// the pool the strategy keeps, [`Strategy::kept_threads`], not counted).
+pub fn leftover_child_if_asked(
+    find: impl Fn(&str) -> Option<Box<dyn Strategy>>,
+) -> Option<std::process::ExitCode> {
+    let spec = std::env::var(LEFTOVER_CHILD).ok()?;
+    let parts: Vec<&str> = spec.split(' ').collect();
+    let [name, fast, slow] = parts[..] else {
+        eprintln!("{LEFTOVER_CHILD}: `{spec}` is not STRATEGY FAST_ENDPOINT SLOW_ENDPOINT");
+        return Some(std::process::ExitCode::from(2));
+    };
+    let Some(strategy) = find(name) else {
+        eprintln!("{LEFTOVER_CHILD}: no strategy `{name}`");
+        return Some(std::process::ExitCode::from(2));
+    };
+    let config = |endpoint: &str| {
+        let mut c = Config::new(endpoint).unwrap_or_else(|e| panic!("{e}"));
+        c.retry.initial_backoff = Duration::from_millis(10);
+        c.concurrency = 20;
+        c.max_threads = Some(20);
+        c
+    };
+    let _ = run(&*strategy, &["USD"], &config(fast));
+    let kept = strategy.kept_threads();
+    let before = alive::Alive::now(kept);
+    let stop = rates_core::Stop::new();
+    let slow = config(slow).with_stop(stop.clone());
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        stop.cancel();
+    });
+    let names = rates_core::generated_codes(40);
+    let codes: Vec<&str> = names.iter().map(|c| c.as_str()).collect();
+    let report = run(&*strategy, &codes, &slow);
+    let _ = canceller.join();
+    let after = alive::Alive::now(kept);
+    if report.cancelled() != 40 {
+        eprintln!("expected 40 cancelled, got {}", report.cancelled());
+        return Some(std::process::ExitCode::FAILURE);
+    }
+    println!(
+        "left {} threads, {} processes, {} sockets",
+        after.threads.saturating_sub(before.threads),
+        after.processes.saturating_sub(before.processes),
+        after.sockets.saturating_sub(before.sockets)
+    );
+    Some(std::process::ExitCode::SUCCESS)
+}
+
+/// What this process has alive, from /proc.
+mod alive {
+    use std::fs;
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Alive {
+        pub(crate) threads: usize,
+        pub(crate) processes: usize,
+        pub(crate) sockets: usize,
+    }
+
+    impl Alive {
+        /// Now; the threads named `kept*` are not counted.
+        pub(crate) fn now(kept: Option<&str>) -> Self {
+            let threads = fs::read_dir("/proc/self/task")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|t| {
+                    let comm = fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                    // The kernel keeps the first 15 bytes of a thread's name.
+                    !kept.is_some_and(|k| comm.trim().starts_with(&k[..k.len().min(15)]))
+                })
+                .count();
+            let me = std::process::id().to_string();
+            let processes = fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|p| {
+                    fs::read_to_string(p.path().join("stat")).is_ok_and(|stat| {
+                        // The parent pid is the second field after the
+                        // command's closing parenthesis.
+                        stat.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                            == Some(me.as_str())
+                    })
+                })
+                .count();
+            let sockets = fs::read_dir("/proc/self/fd")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|fd| {
+                    fs::read_link(fd.path())
+                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+                })
+                .count();
+            Self {
+                threads,
+                processes,
+                sockets,
+            }
+        }
+    }
 }

@@ -15,6 +15,11 @@ fn main() -> std::process::ExitCode {
     if let Some(code) = rates_registry::worker_if_asked() {
         return code;
     }
+    if let Some(code) =
+        rates_testkit::leftover_child_if_asked(|name| rates_registry::find(name).ok())
+    {
+        return code;
+    }
     let args = Arguments::from_args();
     let harness = Arc::new(Harness::default());
     let mut trials = Vec::new();

@@ -136,6 +136,10 @@ impl Strategy for ThreadPerBase {
         // Each wave's threads are all joined (their stacks and maps freed)
         // before the next wave starts.
         for start in (0..bases.len()).step_by(wave) {
+            if outcomes.stop().is_stopped() {
+                // The bases of the waves not started read as cancelled.
+                break;
+            }
             let end = (start + wave).min(bases.len());
             each_on_its_own_thread(outcomes, start..end, self.stack_size, |base| {
                 // Its own client: its own connection, reused for its retries and
@@ -180,17 +184,28 @@ fn each_on_its_own_thread(
 ) {
     let fetch = &fetch;
     let asked = indices.len();
-    // The scope joins every thread; none can panic past `fill`.
     std::thread::scope(|scope| {
+        let mut started = Vec::with_capacity(asked);
         for i in indices {
+            if outcomes.stop().is_stopped() {
+                // No thread is started for the rest: they read as cancelled.
+                break;
+            }
             let base = outcomes.bases()[i];
-            let started = Builder::new()
+            let spawned = Builder::new()
                 .name(format!("rates-{base}"))
                 .stack_size(stack_size)
                 .spawn_scoped(scope, move || outcomes.fill(i, fetch));
-            if let Err(e) = started {
-                outcomes.put(i, spawn_failed(base, asked, &e));
+            match spawned {
+                Ok(handle) => started.push(handle),
+                Err(e) => outcomes.put(i, spawn_failed(base, asked, &e)),
             }
+        }
+        // Each thread joined, not only finished: the scope alone waits for
+        // the closures, and a thread can outlive its closure briefly.
+        // None can panic past `fill`.
+        for handle in started {
+            let _ = handle.join();
         }
     });
 }

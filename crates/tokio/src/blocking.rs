@@ -138,6 +138,12 @@ impl Strategy for TokioBlocking {
         "tokio-blocking"
     }
 
+    /// Its runtime's blocking pool, built on the first run and kept for the
+    /// next (idle threads linger until tokio retires them).
+    fn kept_threads(&self) -> Option<&'static str> {
+        Some("rates-tokio-blocking")
+    }
+
     fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
         blocking_threads(bases, config).0
     }

@@ -75,6 +75,43 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! Streaming each outcome as it completes (asyncio's `as_completed`), and
+//! stopping the run: on a deadline, or from another task or thread with
+//! [`Stop::cancel`](rates_core::Stop::cancel). The bases not done are
+//! `cancelled`; those fetched keep their rates; when `fetch` returns, every
+//! task, connection and thread of the run is gone.
+//!
+//! ```
+//! use std::sync::mpsc;
+//! use std::time::Duration;
+//! use rates_core::{Config, OnOutcome, Stop, Strategy};
+//! use rates_server::{RatesServer, ServerConfig};
+//!
+//! // A slow server: 100 ms an answer, 2 in flight, 6 bases: 300 ms in all,
+//! // cut at 250 ms.
+//! let server = RatesServer::start(ServerConfig::default().with_latency(Duration::from_millis(100)))?;
+//! let (done, arrived) = mpsc::channel();
+//! let done = std::sync::Mutex::new(done);
+//! let stop = Stop::new();
+//! let config = Config::new(&server.endpoint())?
+//!     .with_concurrency(2)
+//!     .with_deadline(Some(Duration::from_millis(250)))
+//!     .with_stop(stop.clone()) // `stop.cancel()` from anywhere stops it too
+//!     .with_on_outcome(OnOutcome::new(move |index, outcome| {
+//!         let _ = done.lock().unwrap().send((index, outcome.result.is_ok()));
+//!     }));
+//! let report = rates_tokio::Tokio::new()
+//!     .fetch_codes(&["USD", "EUR", "PLN", "NOK", "CZK", "GBP"], &config)?;
+//! // Each base was fetched (the first waves) or cancelled by the deadline.
+//! assert_eq!(report.successes().count() + report.cancelled(), 6);
+//! assert_eq!(report.stopped, Some(rates_core::StopCause::Deadline));
+//! println!("{} fetched, {} cancelled", report.successes().count(), report.cancelled());
+//! // Every outcome was streamed once, as it was known.
+//! let streamed: Vec<(usize, bool)> = arrived.try_iter().collect();
+//! assert_eq!(streamed.len(), 6);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod blocking;
 mod runtime;

@@ -72,6 +72,12 @@ impl Strategy for Tokio {
         "tokio"
     }
 
+    /// Its runtime's threads, built on the first run and kept for the next
+    /// (until the strategy is dropped).
+    fn kept_threads(&self) -> Option<&'static str> {
+        Some("rates-tokio")
+    }
+
     /// # Errors
     /// [`Runtime`](rates_core::ErrorKind::Runtime) when called on a thread
     /// that is inside a tokio runtime (`.await` [`fetch`] there instead), or

@@ -44,6 +44,9 @@ pub(crate) struct BarChart<'a> {
     pub(crate) marker_name: Option<&'a str>,
     /// A log10 x axis (for counts spanning decades).
     pub(crate) log: bool,
+    /// A linear axis whatever the values span (bar length is then the
+    /// value: what a reader compares).
+    pub(crate) linear: bool,
     pub(crate) rows: Vec<Row>,
     pub(crate) footnote: String,
 }
@@ -73,7 +76,7 @@ impl BarChart<'_> {
         // A log axis when asked, or when the bars span more than a factor of
         // 20 (one sequential strategy next to concurrent ones); it starts
         // half a decade below the smallest value so that one still shows.
-        let log = self.log || (smallest < f64::MAX && biggest / smallest > 20.0);
+        let log = !self.linear && (self.log || (smallest < f64::MAX && biggest / smallest > 20.0));
         let floor_value = if smallest < f64::MAX {
             10f64.powf(smallest.log10().floor()) / 2.0
         } else {
@@ -332,6 +335,7 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
         series: vec![vec![("median wall time", BLUE)]],
         marker_name: Some("ideal (no run can beat it)"),
         log: false,
+        linear: false,
         rows: rs
             .iter()
             .map(|r| {
@@ -363,6 +367,7 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
         series: vec![vec![("user", BLUE), ("system", ORANGE)]],
         marker_name: None,
         log: false,
+        linear: false,
         rows: rs
             .iter()
             .map(|r| {
@@ -385,6 +390,7 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
         ]],
         marker_name: None,
         log: false,
+        linear: false,
         rows: rs
             .iter()
             .map(|r| {
@@ -405,6 +411,7 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
         series: vec![vec![("threads", BLUE)], vec![("processes", ORANGE)]],
         marker_name: None,
         log: true,
+        linear: false,
         rows: rs
             .iter()
             .map(|r| {
@@ -419,10 +426,58 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
             .collect(),
         footnote: footnote(export),
     };
-    vec![
+    let mut charts = vec![
         ("wall", wall),
         ("cpu", cpu),
         ("memory", memory),
         ("threads", threads),
-    ]
+    ];
+    if super::table::has_stops(export) {
+        charts.push((
+            "stop",
+            BarChart {
+                title: format!(
+                    "{name}: time from the stop to the run's return (median, whiskers \
+                     fastest..slowest)"
+                ),
+                x_desc: "milliseconds (every thread joined, every child reaped)",
+                series: vec![vec![("time to stop", BLUE)]],
+                marker_name: None,
+                log: false,
+                linear: true,
+                rows: rs
+                    .iter()
+                    .map(|r| {
+                        let ms = |s: Option<f64>| s.map(|s| s * 1e3);
+                        let left = r.left.as_ref().map_or(String::new(), |l| {
+                            if l.threads + l.processes + l.sockets == 0 {
+                                ", nothing left".to_owned()
+                            } else {
+                                format!(
+                                    ", left {} threads, {} procs, {} sockets",
+                                    l.threads, l.processes, l.sockets
+                                )
+                            }
+                        });
+                        let mut row = row(
+                            r,
+                            vec![vec![ms(r.time_to_stop_s).unwrap_or(0.0)]],
+                            format!("{}{left}", r.time_to_stop_s.map(secs).unwrap_or_default()),
+                        );
+                        if row.missing.is_none() {
+                            let fastest = r
+                                .runs
+                                .iter()
+                                .filter_map(|run| run.child.time_to_stop_s)
+                                .reduce(f64::min);
+                            row.whisker = ms(fastest).zip(ms(r.time_to_stop_max_s));
+                        }
+                        row
+                    })
+                    .collect(),
+                footnote: footnote(export),
+            },
+        ));
+    }
+    charts
 }

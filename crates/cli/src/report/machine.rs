@@ -65,5 +65,6 @@ pub(crate) fn describe() -> Machine {
         load_after: None,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         affinity: None,
+        incomplete: None,
     }
 }

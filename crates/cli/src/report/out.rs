@@ -14,6 +14,9 @@ use super::{chart, export, table};
 struct Manifest<'a> {
     schema: u32,
     tool: String,
+    /// Why the results are partial (an interrupted command), when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incomplete: Option<&'a str>,
     machine: &'a Machine,
     scenarios: Vec<&'a str>,
     files: Vec<String>,
@@ -41,6 +44,9 @@ pub(crate) fn write_report(dir: &Path, machine: &Machine, exports: &[Export]) ->
     let mut files: Vec<String> = Vec::new();
     let mut md = String::new();
     let _ = writeln!(md, "# rates compare: results\n");
+    if let Some(why) = &machine.incomplete {
+        let _ = writeln!(md, "**Incomplete**: {why}.\n");
+    }
     let _ = writeln!(
         md,
         "Taken {} on {} ({} cores, {}), {} kernel {}, built with {}, commit {}. \
@@ -87,6 +93,7 @@ pub(crate) fn write_report(dir: &Path, machine: &Machine, exports: &[Export]) ->
     let manifest = Manifest {
         schema: rates_measure::SCHEMA,
         tool: format!("rates {}", env!("CARGO_PKG_VERSION")),
+        incomplete: machine.incomplete.as_deref(),
         machine,
         scenarios: exports.iter().map(|e| e.scenario.name.as_str()).collect(),
         files,

@@ -138,6 +138,56 @@ pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
     )
 }
 
+/// Whether any strategy's runs were stopped (a deadline, or the `cancel`
+/// scenario): then the report has a third table.
+pub(crate) fn has_stops(export: &Export) -> bool {
+    export.results.iter().any(|r| r.time_to_stop_s.is_some())
+}
+
+/// How each strategy stopped: the time from the stop to `fetch`
+/// returning, and what the run left alive just after.
+pub(crate) fn stop_table(export: &Export, style: Style) -> Table {
+    per_strategy(
+        export,
+        style,
+        &[
+            "strategy",
+            "to stop",
+            "max",
+            "fetched",
+            "cancelled",
+            "left: threads",
+            "procs",
+            "sockets",
+            "kept",
+        ],
+        |r| {
+            let left = r.left.as_ref();
+            vec![
+                opt(r.time_to_stop_s, secs),
+                opt(r.time_to_stop_max_s, secs),
+                r.ok.to_string(),
+                r.cancelled.to_string(),
+                opt(left.map(|l| l.threads), count),
+                opt(left.map(|l| l.processes), count),
+                opt(left.map(|l| l.sockets), count),
+                left.and_then(|l| l.kept.as_ref())
+                    .map_or_else(|| "-".to_owned(), |(_, n)| count(*n)),
+            ]
+        },
+    )
+}
+
+/// What the stopping table's figures are.
+const STOP_LEGEND: &str = "to stop: from the stop handle firing to `fetch` returning (every \
+    thread it started joined, every child reaped), the median and the longest over the runs; \
+    fetched and cancelled: bases of the last run (they add up to the bases); left: threads, \
+    child processes and open sockets alive in the strategy's process just after `fetch` \
+    returned, beyond those alive before it, the most of any run; kept: the threads of a \
+    runtime pool the strategy keeps for its next run or does not own (tokio's and \
+    tokio-blocking's runtimes, async-std's global executor, async-io's reactor), not counted \
+    as left.";
+
 /// Lines under the tables: skipped and failed strategies, notes, and the
 /// server's view where it matters.
 pub(crate) fn notes(export: &Export) -> Vec<String> {
@@ -152,7 +202,7 @@ pub(crate) fn notes(export: &Export) -> Vec<String> {
         if let Some(note) = &r.note {
             out.push(format!("{}: note: {note}", r.strategy));
         }
-        if r.ran() && r.failed > 0 {
+        if r.ran() && r.failed > r.cancelled {
             let first = r
                 .runs
                 .last()
@@ -160,7 +210,8 @@ pub(crate) fn notes(export: &Export) -> Vec<String> {
                 .unwrap_or_default();
             out.push(format!(
                 "{}: {} bases failed ({first})",
-                r.strategy, r.failed
+                r.strategy,
+                r.failed - r.cancelled
             ));
         }
         if let (Some(limit), Some(busiest)) = (export.scenario.rate_limit_per_s, r.busiest_second) {
@@ -194,11 +245,20 @@ pub(crate) fn summary(export: &Export) -> Vec<String> {
     };
     let failed: Vec<String> = ran
         .iter()
-        .filter(|r| r.failed > 0)
-        .map(|r| format!("{} ({} of {})", r.strategy, r.failed, r.ok + r.failed))
+        .filter(|r| r.failed > r.cancelled)
+        .map(|r| {
+            format!(
+                "{} ({} of {})",
+                r.strategy,
+                r.failed - r.cancelled,
+                r.ok + r.failed
+            )
+        })
         .collect();
     if let Some(first) = ran.first() {
-        out.push(if failed.is_empty() {
+        out.push(if failed.is_empty() && has_stops(export) {
+            "no base failed: each was fetched, or cancelled by the stop".to_owned()
+        } else if failed.is_empty() {
             format!(
                 "every base succeeded: {} of {} in every strategy's last run",
                 first.ok + first.failed,
@@ -290,6 +350,13 @@ pub(crate) fn terminal(export: &Export) -> String {
         time_table(export, Style::Terminal),
         cost_table(export, Style::Terminal)
     ));
+    if has_stops(export) {
+        out.push_str(&format!(
+            "\nStopping\n{}\n{}\n",
+            stop_table(export, Style::Terminal),
+            textwrap(STOP_LEGEND, 100)
+        ));
+    }
     let notes = notes(export);
     if !notes.is_empty() {
         out.push('\n');
@@ -318,6 +385,12 @@ pub(crate) fn markdown(export: &Export) -> String {
         time_table(export, Style::Markdown),
         cost_table(export, Style::Markdown)
     );
+    if has_stops(export) {
+        out.push_str(&format!(
+            "### Stopping\n\n{}\n\n{STOP_LEGEND}\n\n",
+            stop_table(export, Style::Markdown)
+        ));
+    }
     for n in notes(export) {
         out.push_str(&format!("- {n}\n"));
     }
