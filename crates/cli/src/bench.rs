@@ -83,20 +83,27 @@ pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
         let progress = rates_core::Progress::default();
         config.progress = Some(progress.clone());
         crate::resources::die_with_parent(spec.parent_pid);
-        let stop = rates_core::Stop::new();
-        config.stop = Some(stop.clone());
+        // A stop handle, and the count of what a run leaves alive, only for
+        // runs that are to be stopped: other runs are measured without
+        // either (a blocking client registers each request with a handle).
+        let stopping = spec.cancel_after_ms.is_some() || config.deadline.is_some();
+        let stop = stopping.then(rates_core::Stop::new);
+        config.stop.clone_from(&stop);
         // Counted before the canceller's thread starts and after it is
         // joined, so that only the run's own threads count.
-        let before = crate::resources::Alive::now();
-        let canceller = spec
-            .cancel_after_ms
-            .map(|ms| Canceller::start(stop.clone(), Duration::from_millis(ms)))
-            .transpose()?;
+        let before = stop.as_ref().and_then(|_| crate::resources::Alive::now());
+        let canceller = match (&stop, spec.cancel_after_ms) {
+            (Some(stop), Some(ms)) => {
+                Some(Canceller::start(stop.clone(), Duration::from_millis(ms))?)
+            }
+            _ => None,
+        };
         let report = strategy.fetch(&spec.bases, &config)?;
         drop(canceller);
-        let left = crate::resources::Alive::now()
-            .zip(before)
-            .map(|(after, before)| after.beyond(&before, strategy.kept_threads()));
+        let left = before.and_then(|before| {
+            crate::resources::Alive::now()
+                .map(|after| after.beyond(&before, strategy.kept_threads()))
+        });
         // From the parent's spawn to this process's start, then on this
         // process's monotonic clock.
         let spawn_to_start = (unix_ns(started.1).saturating_sub(spec.spawned_unix_ns)) as f64 / 1e9;

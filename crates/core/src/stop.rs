@@ -94,8 +94,13 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    /// Hooks to run when the handle fires, by id.
-    hooks: Vec<(u64, Box<dyn FnOnce() + Send>)>,
+    /// Hooks to run when the handle fires, each in the place its guard
+    /// names (`None` once removed); emptied when the handle fires.
+    hooks: Vec<Option<Box<dyn FnOnce() + Send>>>,
+    /// Places of `hooks` free for reuse: registering and removing a hook
+    /// costs the same however many there are (a blocking client registers
+    /// one per request in flight).
+    free: Vec<usize>,
     next_id: u64,
     /// Tasks waiting in [`Stop::stopped`], by the id of their future.
     wakers: HashMap<u64, Waker>,
@@ -149,6 +154,7 @@ impl Stop {
         let _ = self.inner.fired_at.set(Instant::now());
         let (hooks, wakers) = {
             let mut state = self.lock();
+            state.free.clear();
             (
                 std::mem::take(&mut state.hooks),
                 std::mem::take(&mut state.wakers),
@@ -158,7 +164,7 @@ impl Stop {
         for waker in wakers.into_values() {
             waker.wake();
         }
-        for (_, hook) in hooks {
+        for hook in hooks.into_iter().flatten() {
             hook();
         }
     }
@@ -226,15 +232,23 @@ impl Stop {
             hook();
             return StopGuard {
                 stop: self,
-                id: None,
+                place: None,
             };
         }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.hooks.push((id, Box::new(hook)));
+        let hook: Box<dyn FnOnce() + Send> = Box::new(hook);
+        let place = match state.free.pop() {
+            Some(place) => {
+                state.hooks[place] = Some(hook);
+                place
+            }
+            None => {
+                state.hooks.push(Some(hook));
+                state.hooks.len() - 1
+            }
+        };
         StopGuard {
             stop: self,
-            id: Some(id),
+            place: Some(place),
         }
     }
 
@@ -257,22 +271,28 @@ impl Stop {
 #[must_use = "dropping the guard removes the hook at once"]
 pub struct StopGuard<'a> {
     stop: &'a Stop,
-    id: Option<u64>,
+    /// Its hook's place in the handle's list, while registered.
+    place: Option<usize>,
 }
 
 impl fmt::Debug for StopGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StopGuard").field("id", &self.id).finish()
+        f.debug_struct("StopGuard")
+            .field("place", &self.place)
+            .finish()
     }
 }
 
 impl Drop for StopGuard<'_> {
     fn drop(&mut self) {
-        if let Some(id) = self.id {
+        if let Some(place) = self.place {
             let mut state = self.stop.lock();
-            if let Some(i) = state.hooks.iter().position(|(h, _)| *h == id) {
-                // Order does not matter: every hook runs at once.
-                drop(state.hooks.swap_remove(i));
+            // Gone already when the handle fired (the list was emptied).
+            if let Some(slot) = state.hooks.get_mut(place) {
+                let hook = slot.take();
+                state.free.push(place);
+                drop(state);
+                drop(hook);
             }
         }
     }
@@ -363,6 +383,11 @@ mod tests {
         let _kept = stop.on_stop(move || r.store(true, Ordering::SeqCst));
         let d = Arc::clone(&dropped);
         drop(stop.on_stop(move || d.store(true, Ordering::SeqCst)));
+        // Places are reused: many hooks come and go, one list entry each.
+        for _ in 0..100 {
+            drop(stop.on_stop(|| panic!("removed hooks never run")));
+        }
+        assert!(stop.lock().hooks.len() <= 3);
         stop.cancel();
         assert!(ran.load(Ordering::SeqCst));
         assert!(!dropped.load(Ordering::SeqCst));

@@ -120,6 +120,7 @@ pub(crate) fn serve() -> u8 {
                 // socket, fd 0, is closed by the first dup2), then it
                 // serves its requests and exits with their outcome.
                 Ok(0) => {
+                    die_with_parent();
                     let code = if dup_onto(&stdin, 0)
                         .and_then(|()| dup_onto(&stdout, 1))
                         .is_ok()
@@ -140,6 +141,19 @@ pub(crate) fn serve() -> u8 {
         if socket.write_all(answer.as_bytes()).is_err() {
             return 2;
         }
+    }
+}
+
+/// Has the kernel kill this forked worker when its parent, the pool's
+/// process, goes (even by SIGKILL, in the middle of a request: its input
+/// closing would only be noticed after the request). The parent is the
+/// thread that started the pool's fork server, which outlives the pool's
+/// runs. A parent gone before the request took hold: exit now.
+fn die_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if std::os::unix::process::parent_id() != parent {
+        std::process::exit(3);
     }
 }
 

@@ -26,7 +26,6 @@ pub(crate) fn worker_code() -> u8 {
         );
         return 2;
     }
-    exit_when_orphaned();
     // Replies are buffered here and written out at the end of each batch
     // (stdout alone would write every line as it ends).
     match serve(stdin.lock(), BufWriter::new(io::stdout().lock())) {
@@ -39,46 +38,6 @@ pub(crate) fn worker_code() -> u8 {
             2
         }
     }
-}
-
-/// How long a worker whose input was closed may go on before it exits by
-/// itself: a parent that closes it on purpose (retiring an idle worker, or
-/// stopping a run) has it say goodbye or kills it well within this.
-const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Exits this worker soon after its input is closed, even in the middle of
-/// a request: when the parent dies (even by SIGKILL) the pipe's write end
-/// closes with it, and a worker waiting on a slow server would otherwise
-/// only notice after its request. A small thread waits in `poll(2)` for the
-/// pipe to hang up (no wake-up until then), then gives the worker
-/// [`ORPHAN_GRACE`] to finish as it would with a living parent.
-fn exit_when_orphaned() {
-    let spawned = std::thread::Builder::new()
-        .name("rates-worker-watch".into())
-        .stack_size(16 * 1024)
-        .spawn(|| {
-            let mut fd = libc::pollfd {
-                fd: 0,
-                // None asked for: poll returns only for POLLHUP or POLLERR.
-                events: 0,
-                revents: 0,
-            };
-            loop {
-                // SAFETY: poll(2) on one pollfd that lives across the call;
-                // fd 0 is this process's stdin for its whole life.
-                let n = unsafe { libc::poll(&mut fd, 1, -1) };
-                if n > 0 {
-                    break;
-                }
-                if n < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    return;
-                }
-            }
-            std::thread::sleep(ORPHAN_GRACE);
-            std::process::exit(3);
-        });
-    // Without the watch, a worker exits after its current request instead.
-    drop(spawned);
 }
 
 /// The worker loop over any input and output.

@@ -185,26 +185,47 @@ fn each_on_its_own_thread(
     let fetch = &fetch;
     let asked = indices.len();
     std::thread::scope(|scope| {
-        let mut started = Vec::with_capacity(asked);
+        // Threads are joined, not only waited for: the scope alone waits for
+        // their closures, and a thread can outlive its closure briefly. A
+        // joinable thread keeps its stack until it is joined, so each is
+        // joined as soon as it says it is done (its place on a channel)
+        // while the spawning goes on, then the rest at the end.
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<usize>();
+        let mut started: Vec<Option<std::thread::ScopedJoinHandle<'_, ()>>> =
+            Vec::with_capacity(asked);
+        let join_done = |started: &mut Vec<Option<_>>| {
+            for place in done_rx.try_iter() {
+                if let Some(handle) = started.get_mut(place).and_then(Option::take) {
+                    // None can panic past `fill`.
+                    let _ = std::thread::ScopedJoinHandle::join(handle);
+                }
+            }
+        };
         for i in indices {
             if outcomes.stop().is_stopped() {
                 // No thread is started for the rest: they read as cancelled.
                 break;
             }
             let base = outcomes.bases()[i];
+            let place = started.len();
+            let done = done_tx.clone();
             let spawned = Builder::new()
                 .name(format!("rates-{base}"))
                 .stack_size(stack_size)
-                .spawn_scoped(scope, move || outcomes.fill(i, fetch));
+                .spawn_scoped(scope, move || {
+                    outcomes.fill(i, fetch);
+                    let _ = done.send(place);
+                });
             match spawned {
-                Ok(handle) => started.push(handle),
-                Err(e) => outcomes.put(i, spawn_failed(base, asked, &e)),
+                Ok(handle) => started.push(Some(handle)),
+                Err(e) => {
+                    started.push(None);
+                    outcomes.put(i, spawn_failed(base, asked, &e));
+                }
             }
+            join_done(&mut started);
         }
-        // Each thread joined, not only finished: the scope alone waits for
-        // the closures, and a thread can outlive its closure briefly.
-        // None can panic past `fill`.
-        for handle in started {
+        for handle in started.into_iter().flatten() {
             let _ = handle.join();
         }
     });
