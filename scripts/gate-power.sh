@@ -19,11 +19,11 @@
 #   POWER=N      gates of the slowed copy (default 10)
 #   EXTRA=S      the added CPU per response, a share of each strategy's CPU per
 #                request (default 0.10)
-#   GATE_ARGS    the gate's flags (default: CI's, --scenario gate --pin --max-time 3m)
+#   GATE_ARGS    the gate's flags (default: CI's, --scenario gate --pin --max-time 2m)
 # Writes summary.txt (the counts, the spins, each gate's time), gates.txt (a
 # line per gate) and every gate's table and JSON export (self-N.*, power-N.*).
 # Needs jq and python3 (installed from Debian's packages if missing and
-# apt-get exists). Takes about (SELF + POWER) x 3 minutes, plus two builds.
+# apt-get exists). Takes about (SELF + POWER) x 2 minutes, plus two builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,7 +32,7 @@ OUT=${1:-results/$(date -u +%Y-%m-%dT%H%M)-gate-power}
 SELF=${SELF:-20}
 POWER=${POWER:-10}
 EXTRA=${EXTRA:-0.10}
-GATE_ARGS=${GATE_ARGS:---scenario gate --pin --max-time 3m}
+GATE_ARGS=${GATE_ARGS:---scenario gate --pin --max-time 2m}
 COPY=$ROOT/target/gate-power/tree
 COPY_TARGET=$ROOT/target/gate-power/target
 mkdir -p "$OUT"

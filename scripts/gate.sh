@@ -6,7 +6,7 @@
 # Usage: scripts/gate.sh [BASE]
 #   BASE is a commit; without it, RATES_GATE_BASE, else the commit named in
 #   .ci/gate-base, else the parent commit (HEAD^).
-#   GATE_ARGS   the gate's flags (default: --scenario gate --pin --max-time 3m)
+#   GATE_ARGS   the gate's flags (default: --scenario gate --pin --max-time 2m)
 #   GATE_OUT    a folder for each gate's results folder (GATE_OUT/gate-1, and
 #               gate-2 for a re-run: PAIRED.md, SCENARIO-paired.json,
 #               manifest.json); default: none written
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CARGO=${CARGO:-cargo}
-GATE_ARGS=${GATE_ARGS:---scenario gate --pin --max-time 3m}
+GATE_ARGS=${GATE_ARGS:---scenario gate --pin --max-time 2m}
 WORKTREE=$ROOT/target/gate-base/src
 BASE_TARGET=$ROOT/target/gate-base/target
 
