@@ -25,16 +25,25 @@
 //! tasks behind it (async-std's answer is `task::spawn_blocking`). Every
 //! wait here is on async-std's timer.
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): smol's figures with another executor (6.0
-//! MiB and 31 us per request on `fanout`, 64 MiB with 10,000 in flight on `huge`, 1.13x the
-//! ideal on `scale`, 0.72x of wrk's request rate on `overhead` and 0.85x with one executor
-//! thread, `ASYNC_STD_THREAD_COUNT=1`, `…1858-vs-wrk`); it is discontinued
-//! upstream, so prefer smol for new code. Its runs start from `block_on`, outside its
-//! executor; the shared client spawns its workers from a task of the executor, so they
-//! start as promptly as smol's (before, the first request of `huge` reached the server
-//! after 0.48 s, not 18 ms).
+//! When the run's [`Stop`](rates_core::Stop) fires, every worker task's
+//! future is dropped at its next poll (its request, its wait and its
+//! connection with it). The tasks run on async-std's global executor, whose
+//! threads (and async-io's reactor) are process-wide: they are not the
+//! strategy's to stop, and stay.
+//!
+//! ## Where it fits
+//!
+//! smol's figures with another executor; it is discontinued upstream, so
+//! prefer smol for new code. Its runs start from `block_on`, outside its
+//! executor; the shared client spawns its workers from a task of the
+//! executor, so that they start as promptly as smol's.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!

@@ -13,7 +13,7 @@ use crate::report::{export, out};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:
-  rates report results/2026-11-22T2246-report")]
+  rates report results/my-run        after `rates compare --out results/my-run`")]
 pub(crate) struct ReportArgs {
     /// A folder written by `rates compare --out` (manifest.json and one
     /// SCENARIO.json export per scenario).

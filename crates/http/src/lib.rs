@@ -22,14 +22,12 @@
 //!   timeouts, body cap, statuses-as-values and error kinds as the blocking
 //!   client, on the runtime's own timer.
 //!
-//! Why not an HTTP library: hyper's client connection (used here before)
-//! holds a fixed 8 KiB write buffer and an 8 KiB request-channel block per
-//! connection (tokio held 203 MiB on `huge`, 10,000 connections, in the
-//! `results/2026-11-22T1944-report` run against 56 MiB in `…2246-report`),
-//! and user CPU per request on `overhead` was 15.8 us for pool on ureq and
-//! 5.6 us for tokio on hyper, against 4.2 and 2.0 us now (same two runs;
-//! profiles in `results/2026-11-22T2246-profile`). What the comparison
-//! measures would otherwise be those libraries' fixed costs.
+//! Why not an HTTP library: hyper's client connection holds a fixed write
+//! buffer and a request-channel block per connection, and ureq's blocking
+//! client spends several times this code's user CPU per request; with them,
+//! what the comparison measures would be those libraries' fixed costs, not
+//! the concurrency models. Here a connection holds one buffer, reused for
+//! its request and its response.
 //!
 //! Both speak `http://` and `https://`. TLS is rustls on the `ring`
 //! provider (no OpenSSL, no C toolchain beyond what `ring` needs), over the

@@ -28,17 +28,26 @@
 //! items plus a function, panics caught per job, bounded shutdown. Its queue
 //! and shutdown logic is model-checked with `loom` (`scripts/loom.sh`).
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): within 1.07x of the ideal on `fanout` at
-//! 45 us of CPU per request and 6.2 MiB; on `scale` 1,001 threads, 25 MiB and 42 us per
-//! request (tokio: 3 threads, 11 MiB, 21 us); on `overhead` 12.4 us per request and
-//! 0.61x of wrk's request rate (`…1858-vs-wrk`), a context switch per request (20,294
-//! waits for 20,000 requests, against tokio's 503) being most of the gap to tokio's
-//! 7.9 us. With CPU work per item it
-//! keeps pace with the async runtimes (`rates map`), since its workers are real threads.
-//! Use it when a few dozen requests are in flight and a runtime is not worth its
-//! dependency.
+//! When the run's [`Stop`](rates_core::Stop) fires, the queued bases are
+//! taken and cancelled at once (nothing is sent for them), the socket of
+//! each request in flight is shut down so its worker wakes, and the pool's
+//! threads are joined before `fetch` returns.
+//!
+//! ## Where it fits
+//!
+//! At modest concurrency it keeps within a few percent of the ideal at a
+//! fraction of `threads`' CPU; its cost per request is a context switch per
+//! request (a worker blocks on its socket), which is most of its gap to the
+//! async runtimes when there is no latency. With CPU work per item it keeps
+//! pace with them, since its workers are real threads. Use it when a few
+//! dozen requests are in flight and a runtime is not worth its dependency.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!

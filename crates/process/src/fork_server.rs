@@ -1,13 +1,11 @@
 //! A fork server: one process of the worker program, started the usual
 //! way, that starts the pool's workers by forking itself.
 //!
-//! Running the worker program again for every worker costs about a
-//! millisecond of CPU each on the 2-core VM of the committed runs (loading
-//! the program and its libraries, resolving their symbols, std's start-up):
-//! a run of 64 bases, nearly all the start and stop of 64 workers, took 90
-//! ms of CPU (`results/2026-11-30T2320-startup`, `scripts/startup.sh`). A fork
-//! of a process that has done all that and nothing else copies its few
-//! pages instead, as Python's `forkserver` start method does.
+//! Running the worker program again for every worker pays, each time, for
+//! loading the program and its libraries, resolving their symbols and std's
+//! start-up. A fork of a process that has done all that and nothing else
+//! copies its few pages instead, as Python's `forkserver` start method
+//! does (`scripts/startup.sh` measures both ways).
 //!
 //! The server is the worker program started with [`WORKER_ENV`] set to
 //! [`FORK_SERVER`], its stdin a Unix socket. It says hello, then for each
@@ -46,11 +44,9 @@ use crate::protocol::PROTOCOL;
 /// The server is the worker program started once for the pool; it forks
 /// each worker with `CLONE_PARENT`, so the workers are children of the
 /// pool's process all the same (reaped and killed there), and the server
-/// is a child beside them ([`ProcessPool::fork_server_pid`]). On the
-/// 2-core VM of the committed runs, a run of 64 bases (nearly all the
-/// start and stop of 64 workers) took 36 ms of CPU with it and 90 ms with
-/// `RATES_PROCESS_FORK_SERVER=0` (medians of ten alternating runs,
-/// `results/2026-11-30T2320-startup`, `scripts/startup.sh`).
+/// is a child beside them ([`ProcessPool::fork_server_pid`]). Starting a
+/// worker this way costs a fraction of running the program for it
+/// (`scripts/startup.sh` measures the two side by side).
 ///
 /// ```sh
 /// RATES_PROCESS_FORK_SERVER=0 rates fetch --strategy process --bases 64 --concurrency 64

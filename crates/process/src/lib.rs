@@ -47,22 +47,29 @@
 //! the `rates` binary, the conformance suite and the benches do. There is
 //! no separate worker binary.
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run with the fork server (`results/2026-11-30T2320-report`, 2-core
-//! VM): 1.10x the ideal on `fanout` (1.22x when each worker ran the program,
-//! `…1908-report`), 143 us of CPU per request (252 us before; tokio: 24 us) and 103 MiB
-//! across 52 processes (197 MiB before); capped at 64 workers (131 MiB) on `scale`; on
-//! `overhead`, where requests go to the workers in batches as compact text lines and
-//! bodies travel raw, 20 us per request and 0.41x of wrk's request rate in the median of
-//! five rounds (0.39-0.46x, `…2320-vs-wrk`; 0.38-0.39x when each worker ran the program,
-//! `…1858-vs-wrk` and `…2302-vs-wrk`; 0.33x with JSON lines, `…1720-vs-wrk`; 0.17x when
-//! each request was its own pipe round trip, `results/2026-11-22T2246-vs-wrk`). A run of
-//! 64 bases, nearly all the start and stop of 64 workers, takes 22 ms and 36 ms of CPU
-//! (51 ms and 90 ms with `RATES_PROCESS_FORK_SERVER=0`, `…2320-startup`). Rust has no GIL,
-//! so CPU work per item does not need processes: with 1 ms per item (`rates map`,
-//! `results/2026-11-22T1944-map`) it finishes in 88 ms where tokio and rayon take 61 and 81
-//! ms. Use it for isolation (a crashing or leaking worker is replaced), not for speed.
+//! When the run's [`Stop`](rates_core::Stop) fires, each driver thread,
+//! waiting on its worker's output, wakes on a pipe the stop writes to,
+//! closes the worker's input (the worker exits once its request is done),
+//! and kills and reaps it after a 50 ms grace; the fork server goes with the
+//! pool. A worker forked from the fork server (the default) is killed by the
+//! kernel when the pool's process dies, even by SIGKILL mid-request.
+//!
+//! ## Where it fits
+//!
+//! The dearest model in memory (a copy of the program per worker) and in
+//! CPU per request (every request and answer crosses two pipes), and the
+//! only one that isolates: a worker that crashes or leaks is replaced and
+//! its attempt retried. Forking the workers from one started copy (the fork
+//! server) makes their start a fraction of running the program for each.
+//! Rust has no GIL, so CPU work per item does not need processes. Use it
+//! for isolation, not for speed.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!
@@ -105,6 +112,7 @@ use rates_core::{Config, Error, Run, Strategy};
 pub use command::{WORKER_ENV, WorkerCommand, worker_if_asked};
 pub use fork_server::FORK_SERVER_ENV;
 pub use pool::ProcessPool;
+pub use protocol::WIRE;
 
 /// The registry name.
 const NAME: &str = "process";

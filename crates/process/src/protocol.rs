@@ -200,6 +200,12 @@ impl Reply {
     }
 }
 
+/// How requests and answers travel between the parent and a worker, in
+/// words (the registry's one line on the strategy says it; a test checks it
+/// against what [`append_request`] writes).
+pub const WIRE: &str = "one compact text line per request and per answer over pipes, \
+                        bodies raw";
+
 /// The first bytes of a request's compact line.
 const GET: &[u8] = b"g ";
 /// The first bytes of a response's compact line.
@@ -447,6 +453,25 @@ pub(crate) fn read_all(mut bytes: &[u8]) -> Vec<Reply> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_wire_is_as_described() {
+        let mut out = Vec::new();
+        super::append_request(
+            &mut out,
+            &super::Request::Get {
+                id: 7,
+                url: "http://127.0.0.1:1/rates?base=USD".into(),
+                wait: None,
+                more: false,
+            },
+        );
+        // A compact text line, not JSON.
+        assert!(super::WIRE.contains("compact text line"));
+        assert!(out.starts_with(b"g ") && out.ends_with(b"\n"), "{out:?}");
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert!(!out.starts_with(b"{"));
+    }
+
     use super::*;
 
     fn round_trip(raw: RawResponse) {

@@ -37,13 +37,24 @@
 //! until its slot. A panic while fetching a base is caught and becomes that
 //! base's outcome.
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): level with `pool` at modest concurrency
-//! (`fanout`: 1.07x the ideal, 54 us of CPU per request; `overhead`: 0.57x of wrk's
-//! request rate, `…1858-vs-wrk`), but at 1,000 threads (`scale`) its idle workers' hunting
-//! costs 436 us of CPU per request against pool's 42 us, and 5.13x the ideal. Use rayon for CPU-bound data parallelism, not as a pool of blocked
-//! threads.
+//! When the run's [`Stop`](rates_core::Stop) fires, the tasks not begun
+//! cancel their bases without sending, the socket of each request in flight
+//! is shut down, and the pool's threads (started with std's builder for
+//! this) are joined before `fetch` returns; rayon's own drop would only ask
+//! them to end.
+//!
+//! ## Where it fits
+//!
+//! Level with `pool` at modest concurrency; at a thousand threads its idle
+//! workers' hunting for work costs many times pool's CPU per request. Use
+//! rayon for CPU-bound data parallelism, not as a pool of blocked threads.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!

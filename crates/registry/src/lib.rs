@@ -43,44 +43,47 @@ pub use scenario::{MAX_IDEAL, Scenario, scenario, scenarios};
 
 /// Every registered strategy with one line on how it works (for
 /// `rates strategies`), in the order reports list them.
-fn registered() -> Vec<(Box<dyn Strategy>, &'static str)> {
+fn registered() -> Vec<(Box<dyn Strategy>, String)> {
     vec![
         (
             Box::new(rates_sync::Sequential),
-            "one base after another on the calling thread (the baseline)",
+            "one base after another on the calling thread (the baseline)".to_owned(),
         ),
         (
             Box::new(rates_threads::ThreadPerBase::new()),
-            "one OS thread per base, all at once (unbounded: a thread, stack and connection per base)",
+            "one OS thread per base, all at once (unbounded: a thread, stack and connection per base)".to_owned(),
         ),
         (
             Box::new(rates_pool::PoolStrategy),
-            "a std-only pool of `concurrency` threads fed by a work channel, each with its own connection",
+            "a std-only pool of `concurrency` threads fed by a work channel, each with its own connection".to_owned(),
         ),
         (
             Box::new(rates_rayon::Rayon),
-            "par_iter on a dedicated rayon pool of `concurrency` threads, one base per task",
+            "par_iter on a dedicated rayon pool of `concurrency` threads, one base per task".to_owned(),
         ),
         (
             Box::new(rates_process::Processes::default()),
-            "a pool of child worker processes (one per request in flight, at most 64, forked \
-             from one started copy), one text line per request and answer over pipes",
+            format!(
+                "a pool of child worker processes (one per request in flight, at most 64, \
+                 forked from one started copy), {}",
+                rates_process::WIRE
+            ),
         ),
         (
             Box::new(rates_tokio::Tokio::new()),
-            "tokio tasks on a multi-threaded runtime, one keep-alive connection per task",
+            "tokio tasks on a multi-threaded runtime, one keep-alive connection per task".to_owned(),
         ),
         (
             Box::new(rates_tokio::TokioBlocking::new()),
-            "the blocking client through tokio's spawn_blocking, gathered with async (run_in_executor)",
+            "the blocking client through tokio's spawn_blocking, gathered with async (run_in_executor)".to_owned(),
         ),
         (
             Box::new(rates_smol::Smol::new()),
-            "smol tasks on an async-executor run by one thread per core, one keep-alive connection per task",
+            "smol tasks on an async-executor run by one thread per core, one keep-alive connection per task".to_owned(),
         ),
         (
             Box::new(rates_async_std::AsyncStd),
-            "async-std tasks, one keep-alive connection per task (async-std is discontinued; see smol)",
+            "async-std tasks, one keep-alive connection per task (async-std is discontinued; see smol)".to_owned(),
         ),
     ]
 }
@@ -92,7 +95,7 @@ pub fn strategies() -> Vec<Box<dyn Strategy>> {
 
 /// Each registered strategy's name and one line on how it works, in order
 /// (what `rates strategies` prints).
-pub fn summaries() -> Vec<(&'static str, &'static str)> {
+pub fn summaries() -> Vec<(&'static str, String)> {
     registered()
         .into_iter()
         .map(|(s, summary)| (s.name(), summary))
@@ -142,6 +145,10 @@ mod tests {
             names()
         );
         assert!(summaries.iter().all(|(_, s)| !s.is_empty()));
+        // The process strategy's line says what its protocol does (a
+        // protocol test checks the words against the bytes it writes).
+        let process = &summaries.iter().find(|(n, _)| *n == "process").unwrap().1;
+        assert!(process.contains(rates_process::WIRE), "{process}");
     }
 
     #[test]

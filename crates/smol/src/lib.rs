@@ -12,8 +12,8 @@
 //! (smol's own setting, which its global executor reads too).
 //!
 //! A task waiting for an answer costs its future's state on the heap (a few
-//! KiB) plus its connection's one 1 KiB buffer, and no thread: 10,000
-//! requests in flight measured under 80 MiB peak for the whole client. A thread per request would instead
+//! KiB) plus its connection's one 1 KiB buffer, and no thread, so ten
+//! thousand requests in flight fit in tens of MiB. A thread per request would instead
 //! hold a kernel thread and a stack each (2 MiB reserved for a Rust thread)
 //! and pay a context switch per wake-up.
 //! Async stops helping where the work is not waiting: CPU-bound work
@@ -22,21 +22,25 @@
 //! behind it (smol's answer is `smol::unblock`, a thread pool). Every wait
 //! here is on `async-io`'s timer.
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM): next to tokio in time and memory (5.9 MiB on
-//! `fanout`, 11 MiB on `scale`, 63 MiB on `huge`) at 15-25% more CPU per request (33 us
-//! on `fanout`, 25 us on `scale`, 9.4 us on `overhead`: 0.65x of wrk's rate in the median
-//! of five rounds, `…1858-vs-wrk`, 0.81x with one executor thread, `SMOL_THREADS=1`),
-//! spent in async-io's reactor, which re-arms interest with `epoll_ctl` at each wait (the
-//! stream here waits for the answer before reading, where async-io alone would try a
-//! read first and fail; the shared client keeps one request-timeout timer per
-//! connection, since each new async-io timer wakes the reactor), and in the executor's
-//! threads waking each other. With 1,000 connections to open it
-//! matches tokio (`scale`: 1.16x the ideal, tokio 1.14x) since the shared client spawns its
-//! workers in waves: async-executor queues a woken task behind every task spawned
-//! before it, and spawning all 1,000 at once held the first request back by about 45 ms
-//! (1.26x in `results/2026-11-22T2246-report`).
+//! When the run's [`Stop`](rates_core::Stop) fires, every worker task's
+//! future is dropped at its next poll (its request, its wait and its
+//! connection with it), and the executor's helper threads are joined before
+//! `fetch` returns. async-io's reactor thread is process-wide and stays.
+//!
+//! ## Where it fits
+//!
+//! Next to tokio in time and memory, at somewhat more CPU per request,
+//! spent in async-io's reactor (which re-arms interest with `epoll_ctl` at
+//! each wait) and in the executor's threads waking each other. The shared
+//! client spawns its workers in waves, since async-executor queues a woken
+//! task behind every task spawned before it.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!

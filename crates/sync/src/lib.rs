@@ -6,12 +6,24 @@
 //! yardstick every other strategy is measured against. It ignores
 //! `concurrency` (it is always 1), but honours the rate limit and retries.
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM) it is the cheapest in memory (6-7 MiB
-//! on every scenario it runs) and N times slower whenever there is latency: 10.2 s on
-//! `fanout` where the bounded strategies take 0.21 s. Use it when there is one request,
-//! or when the server allows one at a time.
+//! When the run's [`Stop`](rates_core::Stop) fires (a caller, Ctrl-C, or
+//! the run's deadline), the one request in flight has its socket shut
+//! down, so the blocked read returns at once; the loop sends nothing more
+//! and every base left reads as cancelled. It returns within milliseconds
+//! (see `rates compare --scenario cancel`).
+//!
+//! ## Where it fits
+//!
+//! The cheapest in memory and threads, and N times slower whenever there is
+//! latency, since one request waits behind the other. Use it when there is
+//! one request, or when the server allows only one at a time.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!

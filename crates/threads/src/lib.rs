@@ -35,15 +35,27 @@
 //! 2.5 GiB. The shared rate limit and the retry policy still apply: a
 //! throttled thread sleeps until its slot.
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run (`results/2026-11-22T2246-*`, 2-core VM) it wins wherever latency dominates,
-//! because it ignores the concurrency limit (`fanout` in 95 ms where the bounded
-//! strategies take 210 ms; `rates map`: 23-164 ms at 10 and 100 ms latency where every
-//! bounded strategy at 10 in flight takes 110 ms to 1 s), and it pays per item: 195 us of
-//! CPU per request on `fanout` (tokio: 31 us), 790 threads and 163 us per request on
-//! `scale`, 2.6 s on `overhead` where tokio takes 0.21 s. Use it for a few hundred waits;
+//! When the run's [`Stop`](rates_core::Stop) fires, no more threads are
+//! started, the socket of every request in flight is shut down so that its
+//! blocked read returns, and every thread is joined before `fetch`
+//! returns: the time to stop grows with the threads alive (each is woken
+//! and joined), which `rates compare --scenario cancel` measures.
+//!
+//! ## Where it fits
+//!
+//! It wins wherever latency dominates and the bases are few, because it
+//! ignores the concurrency limit (every base is in flight at once), and it
+//! pays per item: a thread start, a stack and a connection per base, so CPU
+//! per request and threads grow with the bases, and a run with no latency is
+//! many times slower than a bounded strategy. Use it for a few hundred waits;
 //! bound it (`pool`) or go async beyond.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!

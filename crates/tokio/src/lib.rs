@@ -7,12 +7,11 @@
 //! client of `rates-http`) and takes bases one after another, so requests in
 //! flight never exceed the concurrency. A task waiting for an answer costs
 //! its future's state on the heap (about 1.5 KiB) plus its connection's one
-//! 1 KiB buffer, and no thread: 10,000 requests in flight measured under
-//! 70 MiB peak for the whole client, results of 100,000 bases included, on
-//! one worker thread per core. A thread per request would instead hold a
-//! kernel thread and a stack each (2 MiB reserved for a Rust thread) and pay
-//! a context switch per wake-up; `tokio-blocking` below, at 512 threads,
-//! measured about 175 MiB. Async stops helping where the work is not
+//! 1 KiB buffer, and no thread, so ten thousand requests in flight fit in
+//! tens of MiB on one worker thread per core. A thread per request would
+//! instead hold a kernel thread and a stack each (2 MiB reserved for a Rust
+//! thread) and pay a context switch per wake-up, as `tokio-blocking` below
+//! does for each call in flight. Async stops helping where the work is not
 //! waiting: CPU-bound work (decoding every body) gets no more parallelism
 //! than the runtime's worker threads, and a blocking call on a worker (a
 //! thread sleep, a blocking client) stalls every task queued on that
@@ -29,18 +28,27 @@
 //! runtime and block on it, and refuse, with an error that says what to do
 //! instead, to block a thread that is already inside a tokio runtime.
 //!
-//! ## Measured
+//! ## Stopping
 //!
-//! On the committed run (`results/2026-11-30T1908-report`, 2-core VM) tokio is the cheapest model that keeps up:
-//! 26 us of CPU per request and 6.0 MiB on `fanout`, 3 threads and 11 MiB with 1,000 in
-//! flight (`scale`, 1.14x the ideal), 64 MiB with 10,000 (`huge`), the fastest on
-//! `overhead` (0.17 s for 20,000 requests, 7.9 us of CPU each; 0.72x of wrk's rate
-//! against a one-thread server in the median of five rounds, rounds 0.71-0.76x,
-//! `…1858-vs-wrk`; 0.71x with one worker thread, `TOKIO_WORKER_THREADS=1`, its rounds
-//! 0.69-0.93x).
-//! CPU work on its executor delays the tasks behind it: with 1 ms per item a
-//! request's median latency is 4.5 ms against 2.3 ms for `tokio-blocking`, which runs it
-//! in the blocking pool (`results/2026-11-22T1944-map`).
+//! When the run's [`Stop`](rates_core::Stop) fires, every worker task's
+//! future is dropped at its next poll (its request, its wait and its
+//! connection with it), so `fetch` returns within milliseconds. The
+//! runtime the strategy built on its first run is kept for the next (its
+//! threads are named `rates-tokio`); `tokio-blocking`'s calls already in
+//! the blocking pool have their sockets shut down and are waited for.
+//!
+//! ## Where it fits
+//!
+//! The cheapest model that keeps up: a few threads and little memory even
+//! with thousands of requests in flight, and the least CPU per request when
+//! there is no latency. CPU work on its executor delays the tasks behind it:
+//! with CPU work per item, `tokio-blocking` (which runs it in the blocking
+//! pool) answers each request sooner.
+//!
+//! Measured figures (time, CPU, memory, threads, time to stop, on every
+//! scenario), with the machine and the command that made them, are in the
+//! repository's `results/` folder (its `README.md` says which run is which);
+//! `rates compare` makes them afresh on any machine.
 //!
 //! # Examples
 //!
