@@ -12,7 +12,10 @@
 #   PORT=N          the server's port (default 18181)
 #   PIN=1           pin the server to the first half of the CPUs and wrk and each
 #                   strategy's runs to the others (taskset; compare --pin), as
-#                   pyperf's --affinity does (default 0: unpinned)
+#                   pyperf's --affinity does: each client then has CPUs of its own,
+#                   as wrk does. Default 0 (unpinned): measured here, pinning moved
+#                   the ratios (tokio 0.75x to 0.84x) but did not steady the rounds
+#                   (results/2026-12-07T0311-vs-wrk-pinned and -unpinned)
 #   VARIANTS="..."  extra rows: NAME:STRATEGY:VAR=VALUE entries, space-separated,
 #                   each a registered strategy run with one environment setting
 #                   (default: tokio, smol and async-std with one executor thread,
