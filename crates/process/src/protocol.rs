@@ -202,7 +202,7 @@ impl Reply {
 
 /// How requests and answers travel between the parent and a worker, in
 /// words (the registry's one line on the strategy says it; a test checks it
-/// against what [`append_request`] writes).
+/// against the bytes a request is written as).
 pub const WIRE: &str = "one compact text line per request and per answer over pipes, \
                         bodies raw";
 
