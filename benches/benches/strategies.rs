@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use rates_core::Strategy;
-use rates_registry::Scenario;
+use rates_report::Scenario;
 use rates_server::RatesServer;
 
 fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
@@ -56,7 +56,6 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
         Ok(c) => c,
         Err(e) => panic!("scenario {} has a bad config: {e}", scenario.name),
     };
-    config.server_in_process = true;
     config.deadline = scenario.cancel_after;
     let bases = scenario.bases();
     let mut group = c.benchmark_group(scenario.name);
@@ -68,9 +67,13 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
     } else {
         5
     }));
+    // Read once, while the server runs in this process (two descriptors a
+    // connection).
+    let limits = rates_core::limits::MachineLimits::read();
     for strategy in rates_registry::strategies() {
-        let ideal = scenario.ideal(strategy.as_ref(), &config);
-        if let Some(why) = scenario.skip_reason(strategy.as_ref(), &config) {
+        let plan = scenario.plan(strategy.as_ref(), &config, &limits);
+        let ideal = scenario.ideal(strategy.as_ref(), &config, &limits);
+        if let Some(why) = scenario.skip_reason(strategy.as_ref(), &config, &limits) {
             eprintln!("{}/{}: {why}", scenario.name, strategy.name());
             continue;
         }
@@ -79,8 +82,8 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
             scenario.name,
             strategy.name(),
             ideal.as_secs_f64(),
-            strategy
-                .limitation(bases.len(), &config)
+            plan.note
+                .as_ref()
                 .map(|why| format!(" (note: {why})"))
                 .unwrap_or_default()
         );
@@ -165,12 +168,12 @@ fn selected(scenario: &Scenario, filter: Option<&str>) -> bool {
 
 fn main() -> std::process::ExitCode {
     // The `process` strategy starts this program again as its workers.
-    if let Some(code) = rates_registry::worker_if_asked() {
+    if let Some(code) = rates_report::child_if_asked() {
         return code;
     }
     let filter = filter_from_args();
     let mut c = Criterion::default().configure_from_args();
-    for scenario in rates_registry::scenarios() {
+    for scenario in rates_report::scenarios() {
         if selected(&scenario, filter.as_deref()) {
             bench_scenario(&mut c, &scenario);
         }

@@ -111,7 +111,7 @@ impl AsyncRuntime for AsyncStdRuntime {
 /// config. Per-base failures are outcomes.
 pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Error> {
     rates_core::fetch_async(&AsyncStd, bases, config, |config, outcomes| async move {
-        rates_http::fetch_all(AsyncStdRuntime, &config, outcomes).await?;
+        rates_async::fetch_all(AsyncStdRuntime, &config, outcomes).await?;
         Ok(None)
     })
     .await
@@ -136,7 +136,7 @@ impl Strategy for AsyncStd {
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (config, outcomes) = (run.config, run.outcomes);
-        async_std::task::block_on(rates_http::fetch_all(
+        async_std::task::block_on(rates_async::fetch_all(
             AsyncStdRuntime,
             config,
             Arc::clone(outcomes),

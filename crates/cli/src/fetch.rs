@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use rates_core::{Config, RateLimit, parse_codes};
-use rates_server::{Latency, RatesServer, ServerConfig, Shape};
-
-use crate::args::{self, Bases};
-use crate::resources;
+use rates_report::fetch::{json_report, print_totals, stream, with_progress};
+use rates_report::names::named;
+use rates_report::parse::{self, Bases};
+use rates_report::{API_CONCURRENCY, API_RATE_PER_SECOND, Api, resources};
+use rates_server::{Latency, RatesServer, ServerConfig};
 
 #[derive(Debug, Args)]
 pub(crate) struct FetchArgs {
@@ -20,7 +21,7 @@ pub(crate) struct FetchArgs {
     strategy: String,
     /// Base currencies: a comma-separated list, or a count of generated
     /// codes (AAA, AAB, ...) such as 2000.
-    #[arg(long, short, default_value = rates_core::CLASSIC, value_parser = args::bases)]
+    #[arg(long, short, default_value = rates_core::CLASSIC, value_parser = parse::bases)]
     bases: Bases,
     /// Currencies shown in each matrix row.
     #[arg(long, default_value = rates_core::CLASSIC)]
@@ -36,7 +37,7 @@ pub(crate) struct FetchArgs {
     /// (api.vatcomply.com/rates?base=...) or frankfurter
     /// (api.frankfurter.dev/v1/latest?base=...). Needs the network
     /// unless --endpoint points elsewhere.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = str::parse::<rates_report::Api>)]
     api: Option<Api>,
     /// Trust this root certificate (PEM) for https:// endpoints, in addition
     /// to the public roots: for a private CA, or the certificate `rates
@@ -54,18 +55,18 @@ pub(crate) struct FetchArgs {
     #[arg(long, default_value_t = 3)]
     retries: u32,
     /// Timeout for one whole request, like 10s or 500ms.
-    #[arg(long, default_value = "10s", value_parser = args::duration)]
+    #[arg(long, default_value = "10s", value_parser = parse::duration)]
     timeout: Duration,
     /// Timeout for connecting.
-    #[arg(long, default_value = "2s", value_parser = args::duration)]
+    #[arg(long, default_value = "2s", value_parser = parse::duration)]
     connect_timeout: Duration,
     /// Latency of the embedded server (ignored with --endpoint): 100ms, or a
     /// range 50ms..150ms.
-    #[arg(long, default_value = "100ms", value_parser = args::latency)]
+    #[arg(long, default_value = "100ms", value_parser = parse::latency)]
     latency: Latency,
     /// CPU work done on each successful response, in the strategy's own
     /// thread, task or child process: 0, 100us, 5ms (calibrated once).
-    #[arg(long, default_value = "0", value_parser = args::duration)]
+    #[arg(long, default_value = "0", value_parser = parse::duration)]
     work: Duration,
     /// The most OS threads `threads`, `pool` and `rayon` start at once
     /// (default: what the OS limits allow; see the note printed when they
@@ -86,7 +87,7 @@ pub(crate) struct FetchArgs {
     /// Stop the whole run after this long (like 2s or 300ms): bases not
     /// done by then are reported as `cancelled` (cause `deadline`).
     /// Distinct from --timeout, which bounds one request.
-    #[arg(long, value_parser = args::duration)]
+    #[arg(long, value_parser = parse::duration)]
     deadline: Option<Duration>,
     /// Print each base's outcome the moment it is known, in the order they
     /// complete (a matrix row, or the error), instead of the matrix at the
@@ -95,49 +96,6 @@ pub(crate) struct FetchArgs {
     #[arg(long)]
     stream: bool,
 }
-
-/// A real rates API, named.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Api {
-    /// vatcomply.com: `/rates?base=USD&symbols=...`.
-    Vatcomply,
-    /// frankfurter.dev (v1): `/v1/latest?base=USD&symbols=...`.
-    Frankfurter,
-}
-
-impl Api {
-    /// The service's origin.
-    fn origin(self) -> &'static str {
-        match self {
-            Self::Vatcomply => "https://api.vatcomply.com",
-            Self::Frankfurter => "https://api.frankfurter.dev",
-        }
-    }
-
-    /// Its response shape (which also gives its path).
-    pub(crate) fn shape(self) -> Shape {
-        match self {
-            Self::Vatcomply => Shape::Vatcomply,
-            Self::Frankfurter => Shape::Frankfurter,
-        }
-    }
-
-    /// The endpoint template: the service's own, or `endpoint` (a whole
-    /// template, or an origin to which the API's path is added).
-    pub(crate) fn endpoint(self, endpoint: Option<&str>) -> String {
-        let path = self.shape().path_template();
-        match endpoint {
-            Some(e) if e.contains("{base}") => e.to_owned(),
-            Some(origin) => format!("{}{path}", origin.trim_end_matches('/')),
-            None => format!("{}{path}", self.origin()),
-        }
-    }
-}
-
-/// Concurrency and rate limit with --api: a free public service is asked
-/// for no more than this unless the user says otherwise.
-pub(crate) const API_CONCURRENCY: usize = 2;
-pub(crate) const API_RATE_PER_SECOND: f64 = 5.0;
 
 pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     let strategy = rates_registry::find(&a.strategy)?;
@@ -183,7 +141,6 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     config.max_threads = a
         .max_threads
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
-    config.server_in_process = server.is_some();
     if a.deadline == Some(Duration::ZERO) {
         anyhow::bail!("--deadline 0 leaves no time for the run: give it some, like 2s");
     }
@@ -204,21 +161,19 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     if let Some(note) = a.bases.note() {
         eprintln!("note: {note}");
     }
-    if let Some(why) = strategy.limitation(bases.len(), &config) {
-        eprintln!("note: {why}");
-    }
-    // Make room for the connections (raising the soft open-files limit),
-    // or say before sending anything that fewer will be held.
-    let files = rates_core::limits::open_files_for(
-        strategy.max_in_flight(bases.len(), &config),
-        config.files_per_connection(),
+    // The run's plan, worked out once from the machine's limits (with the
+    // embedded server's ends of the connections counted): say before
+    // sending anything if fewer than asked will be held in flight.
+    let plan = strategy.plan(
+        bases.len(),
+        &config,
+        &rates_core::limits::MachineLimits::read(),
     );
-    let in_flight = strategy
-        .max_in_flight(bases.len(), &config)
-        .min(files.connections);
-    if let Some(why) = files.why.filter(|_| strategy.bounded()) {
-        eprintln!("note: {why}");
+    if let Some(why) = &plan.note {
+        eprintln!("note: {}", named(why));
     }
+    let in_flight = plan.in_flight;
+    config.plan = Some(plan);
     {
         eprintln!(
             "fetching {} base{} with {} (concurrency {}, at most {in_flight} in flight) from {}",
@@ -240,7 +195,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     if a.stream {
         config.on_outcome = Some(stream(a.json, config.symbols.clone()));
     }
-    let interrupts = crate::interrupt::Interrupts::watch(move || stop.cancel())?;
+    let interrupts = rates_report::interrupt::Interrupts::watch(move || stop.cancel())?;
     let report = with_progress(&progress, bases.len(), || strategy.fetch(&bases, &config))?;
     let interrupted = interrupts.exit_code();
     drop(interrupts);
@@ -267,7 +222,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         if !failed.is_empty() {
             writeln!(out, "{} of {} bases failed:", failed.len(), bases.len())?;
             for o in failed.iter().take(20) {
-                writeln!(out, "  {o}")?;
+                writeln!(out, "  {}", named(&o.to_string()))?;
             }
             if failed.len() > 20 {
                 writeln!(
@@ -279,7 +234,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         }
         print_totals(&mut out, &report, false)?;
         if let Some(note) = &report.note {
-            writeln!(out, "note: {note}")?;
+            writeln!(out, "note: {}", named(note))?;
         }
         writeln!(out, "time elapsed: {:.2}s", report.wall.as_secs_f64())?;
         if let Some(usage) = resources::Usage::now().filter(|_| a.resources) {
@@ -303,152 +258,4 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         None if report.all_succeeded() => ExitCode::SUCCESS,
         None => ExitCode::FAILURE,
     })
-}
-
-/// The totals line, and for a stopped run the `cancelled: N bases` line
-/// (with --json and --stream, on stderr: stdout holds only JSON lines).
-fn print_totals(
-    out: &mut impl std::io::Write,
-    report: &rates_core::Report,
-    json_lines: bool,
-) -> Result<()> {
-    let cancelled = report.cancelled();
-    let failed = report.failures().count() - cancelled;
-    let totals = format!(
-        "{} ok, {failed} failed, {} requests",
-        report.successes().count(),
-        report.total_attempts()
-    );
-    let stopped = report.stopped.map(|cause| {
-        let why = match cause {
-            rates_core::StopCause::Deadline => "the run's deadline passed",
-            rates_core::StopCause::Cancelled => "the run was interrupted",
-        };
-        let after = report
-            .time_to_stop
-            .map(|t| format!(", stopped {:.0} ms after", t.as_secs_f64() * 1e3))
-            .unwrap_or_default();
-        format!(
-            "cancelled: {cancelled} base{} ({why}{after})",
-            if cancelled == 1 { "" } else { "s" }
-        )
-    });
-    if json_lines {
-        eprintln!("{totals}");
-        if let Some(line) = stopped {
-            eprintln!("{line}");
-        }
-    } else {
-        writeln!(out, "{totals}")?;
-        if let Some(line) = stopped {
-            writeln!(out, "{line}")?;
-        }
-    }
-    Ok(())
-}
-
-/// Prints each outcome on stdout as it completes: a matrix row or the
-/// error, or (`json`) the outcome's JSON with its `index`, one per line.
-fn stream(json: bool, symbols: Vec<rates_core::CurrencyCode>) -> rates_core::OnOutcome {
-    rates_core::OnOutcome::new(move |index, outcome| {
-        let line = if json {
-            let mut value = serde_json::to_value(outcome).unwrap_or_default();
-            if let Some(object) = value.as_object_mut() {
-                object.insert("index".to_owned(), index.into());
-            }
-            value.to_string()
-        } else {
-            match &outcome.result {
-                Ok(rates) => rates_core::matrix_row(rates, &symbols),
-                Err(_) => outcome.to_string(),
-            }
-        };
-        // One write per line, whole, whichever thread completes it.
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    })
-}
-
-/// The `fetch --json` document (schema 1): the run's totals, then one
-/// outcome per base in input order (see `Outcome`'s JSON shape).
-#[derive(serde::Serialize)]
-struct JsonReport<'a> {
-    schema: u32,
-    strategy: &'a str,
-    endpoint: &'a str,
-    concurrency: usize,
-    bases: usize,
-    ok: usize,
-    failed: usize,
-    requests: u64,
-    wall_s: f64,
-    note: Option<&'a str>,
-    /// Bases a stop left undone (also counted in `failed`).
-    cancelled: usize,
-    /// `deadline` or `cancelled` when the run was stopped, else null.
-    stopped: Option<rates_core::StopCause>,
-    /// From the stop to the run's return, seconds, when it was stopped.
-    time_to_stop_s: Option<f64>,
-    outcomes: &'a [rates_core::Outcome],
-}
-
-fn json_report<'a>(report: &'a rates_core::Report, config: &'a Config) -> JsonReport<'a> {
-    JsonReport {
-        schema: 1,
-        strategy: &report.strategy,
-        endpoint: config.endpoint.template(),
-        concurrency: config.concurrency,
-        bases: report.outcomes.len(),
-        ok: report.successes().count(),
-        failed: report.failures().count(),
-        requests: report.total_attempts(),
-        wall_s: report.wall.as_secs_f64(),
-        note: report.note.as_deref(),
-        cancelled: report.cancelled(),
-        stopped: report.stopped,
-        time_to_stop_s: report.time_to_stop.map(|t| t.as_secs_f64()),
-        outcomes: &report.outcomes,
-    }
-}
-
-/// Runs `f`, printing to stderr how many of `total` bases are done every
-/// second once the run has taken longer than two seconds.
-fn with_progress<T>(progress: &rates_core::Progress, total: usize, f: impl FnOnce() -> T) -> T {
-    use std::io::IsTerminal as _;
-    use std::sync::mpsc;
-
-    let (stop, stopped) = mpsc::channel::<()>();
-    let progress = progress.clone();
-    let reporter = std::thread::spawn(move || {
-        let terminal = std::io::stderr().is_terminal();
-        let started = std::time::Instant::now();
-        let mut printed = false;
-        // Wakes once a second; the channel closing ends it at once.
-        while let Err(mpsc::RecvTimeoutError::Timeout) =
-            stopped.recv_timeout(Duration::from_secs(1))
-        {
-            if started.elapsed() < Duration::from_secs(2) {
-                continue;
-            }
-            let line = format!(
-                "  {}/{total} bases done after {:.0}s",
-                progress.done(),
-                started.elapsed().as_secs_f64()
-            );
-            if terminal {
-                eprint!("\r{line}");
-            } else {
-                eprintln!("{line}");
-            }
-            printed = true;
-        }
-        if printed && terminal {
-            eprintln!();
-        }
-    });
-    let result = f();
-    drop(stop);
-    let _ = reporter.join();
-    result
 }

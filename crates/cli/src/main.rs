@@ -1,18 +1,11 @@
 //! `rates`: fetch exchange rates with any concurrency strategy, serve the mock
 //! rates API, and compare the strategies side by side.
 
-mod args;
-mod bench;
 mod compare;
 mod fetch;
-mod gate;
 mod history;
-mod interrupt;
 mod map;
-mod paired;
 mod redraw;
-mod report;
-mod resources;
 mod serve;
 mod sweep;
 
@@ -85,39 +78,47 @@ enum Command {
     /// Run one measured run (a spec on stdin, a JSON report on stdout);
     /// started by `rates compare` itself.
     #[command(hide = true)]
-    MeasuredRun(bench::MeasuredRunArgs),
+    MeasuredRun(MeasuredRunArgs),
+}
+
+/// The hidden `rates measured-run` subcommand's flags.
+#[derive(Debug, clap::Args)]
+struct MeasuredRunArgs {
+    /// Print the newest measured-run protocol this build speaks, and exit.
+    #[arg(long)]
+    protocol: bool,
 }
 
 fn main() -> ExitCode {
     // The `process` strategy starts this executable again as its workers.
-    if let Some(code) = rates_registry::worker_if_asked() {
+    if let Some(code) = rates_report::child_if_asked() {
         return code;
     }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fetch(a) => fetch::run(&a),
-        Command::Compare(a) => compare::run(&a),
+        Command::Compare(a) => compare::run(*a),
         Command::Serve(a) => serve::run(&a),
-        Command::History(a) => history::run(&a),
-        Command::Report(a) => redraw::run(&a),
-        Command::Sweep(a) => sweep::run(&a),
-        Command::Map(a) => map::run(&a),
+        Command::History(a) => history::run(a),
+        Command::Report(a) => redraw::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Map(a) => map::run(a),
         Command::Strategies => {
             for (name, summary) in rates_registry::summaries() {
                 println!("{name:<15} {summary}");
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::MeasuredRun(a) => return bench::child_main(&a),
+        Command::MeasuredRun(a) => return rates_report::runner::child_main(a.protocol),
         Command::Scenarios => {
-            for s in rates_registry::scenarios() {
+            for s in rates_report::scenarios() {
                 println!("{:<10} {}", s.name, s.about);
             }
             Ok(ExitCode::SUCCESS)
         }
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", rates_report::names::named(&format!("{e:#}")));
         ExitCode::from(2)
     })
 }

@@ -1,15 +1,11 @@
-//! `rates report DIR`: a results folder's tables, charts and REPORT.md drawn
-//! again from its JSON exports, without measuring anything (after a change
-//! to how reports are drawn, or to draw a folder another machine made).
+//! `rates report`: its flags; the work is `rates_report::redraw`'s.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use rates_measure::Machine;
-
-use crate::report::{export, out};
+use rates_report::redraw::RedrawOptions;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example:
@@ -20,37 +16,12 @@ pub(crate) struct ReportArgs {
     dir: PathBuf,
 }
 
-pub(crate) fn run(a: &ReportArgs) -> Result<ExitCode> {
-    let manifest = a.dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest).with_context(|| {
-        format!(
-            "reading {}: give a folder written by `rates compare --out`",
-            manifest.display()
-        )
-    })?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", manifest.display()))?;
-    let machine: Machine =
-        serde_json::from_value(value.get("machine").cloned().unwrap_or(value.clone()))
-            .with_context(|| format!("{} names no machine", manifest.display()))?;
-    let scenarios: Vec<String> = value
-        .get("scenarios")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .unwrap_or_default();
-    if scenarios.is_empty() {
-        bail!("{} lists no scenarios", manifest.display());
+impl ReportArgs {
+    fn options(self) -> RedrawOptions {
+        RedrawOptions { dir: self.dir }
     }
-    let mut exports = Vec::new();
-    for name in &scenarios {
-        let e = export::read_json(&a.dir.join(format!("{name}.json")))?;
-        out::write_scenario(&a.dir, &e)?;
-        exports.push(e);
-    }
-    out::write_report(&a.dir, &machine, &exports)?;
-    eprintln!(
-        "drew {} scenario(s) again from their exports: {}",
-        exports.len(),
-        a.dir.join("REPORT.md").display()
-    );
-    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn run(a: ReportArgs) -> Result<ExitCode> {
+    rates_report::redraw::run(&a.options())
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use rates_core::RateLimit;
 use rates_server::{Fault, FaultRule, Latency, RatesServer, ServerConfig, ServerTls, Shape, When};
 
-use crate::args;
+use rates_report::parse;
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -21,32 +21,32 @@ pub(crate) struct ServeArgs {
     #[arg(long, short, default_value_t = 8080)]
     port: u16,
     /// Latency before each answer: 0, 100ms, or a range 50ms..150ms.
-    #[arg(long, default_value = "0", value_parser = args::latency)]
+    #[arg(long, default_value = "0", value_parser = parse::latency)]
     latency: Latency,
     /// Answer 429 with Retry-After past this rate, like 2/s (sliding
     /// one-second window).
     #[arg(long, value_parser = str::parse::<RateLimit>)]
     rate_limit: Option<RateLimit>,
     /// Share of requests answered 500 (0.1 or 10%).
-    #[arg(long, value_parser = args::share, default_value = "0")]
+    #[arg(long, value_parser = parse::share, default_value = "0")]
     error_rate: f64,
     /// Share of requests answered 429 with Retry-After: 1.
-    #[arg(long, value_parser = args::share, default_value = "0")]
+    #[arg(long, value_parser = parse::share, default_value = "0")]
     too_many_rate: f64,
     /// Share of requests answered with a body that is not JSON.
-    #[arg(long, value_parser = args::share, default_value = "0")]
+    #[arg(long, value_parser = parse::share, default_value = "0")]
     malformed_rate: f64,
     /// Share of requests whose body is cut off halfway.
-    #[arg(long, value_parser = args::share, default_value = "0")]
+    #[arg(long, value_parser = parse::share, default_value = "0")]
     truncated_rate: f64,
     /// Share of requests whose connection is closed without an answer.
-    #[arg(long, value_parser = args::share, default_value = "0")]
+    #[arg(long, value_parser = parse::share, default_value = "0")]
     drop_rate: f64,
     /// Share of requests that get no answer until --stall passes.
-    #[arg(long, value_parser = args::share, default_value = "0")]
+    #[arg(long, value_parser = parse::share, default_value = "0")]
     stall_rate: f64,
     /// How long a stalled request is held before its connection is closed.
-    #[arg(long, default_value = "60s", value_parser = args::duration)]
+    #[arg(long, default_value = "60s", value_parser = parse::duration)]
     stall: Duration,
     /// Seed for latency ranges and fault shares (runs repeat exactly).
     #[arg(long, default_value_t = 0)]
@@ -58,10 +58,10 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Stop after this long (default: run until interrupted).
-    #[arg(long, value_parser = args::duration)]
+    #[arg(long, value_parser = parse::duration)]
     duration: Option<Duration>,
     /// Print a line of request counts this often while requests arrive.
-    #[arg(long, default_value = "5s", value_parser = args::duration)]
+    #[arg(long, default_value = "5s", value_parser = parse::duration)]
     stats_every: Duration,
     /// Serve HTTPS with a certificate generated now for 127.0.0.1,
     /// localhost and ::1; its PEM is written to a file whose path is printed

@@ -1,20 +1,13 @@
-//! `rates sweep`: one knob varied over a list of values, every chosen
-//! strategy measured at each point as `compare` measures (a fresh process
-//! per run, the tree's figures), written as CSV, JSON and line charts.
+//! `rates sweep`: its flags; the work is `rates_report::sweep`'s.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use rates_measure::Export;
-use rates_registry::Scenario;
-use serde::{Deserialize, Serialize};
-
-use crate::args;
-use crate::compare::{Plan, exit_code, measure_scenario, strategies_named};
-use crate::report::{export, plot};
+use rates_report::parse;
+use rates_report::sweep::SweepOptions;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -24,8 +17,8 @@ use crate::report::{export, plot};
 pub(crate) struct SweepArgs {
     /// The knob and its values: bases=10,100,1k | concurrency=1,10,100 |
     /// latency=0,1ms,10ms | work=0,10us,1ms.
-    #[arg(long, value_parser = Vary::parse)]
-    vary: Vary,
+    #[arg(long, value_parser = rates_report::sweep::Vary::parse)]
+    vary: rates_report::sweep::Vary,
     /// Strategies (comma-separated); default: all registered.
     #[arg(long)]
     strategies: Option<String>,
@@ -36,10 +29,10 @@ pub(crate) struct SweepArgs {
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Server latency per answer, where not varied.
-    #[arg(long, default_value = "20ms", value_parser = args::duration)]
+    #[arg(long, default_value = "20ms", value_parser = parse::duration)]
     latency: Duration,
     /// CPU work per item, where not varied.
-    #[arg(long, default_value = "0", value_parser = args::duration)]
+    #[arg(long, default_value = "0", value_parser = parse::duration)]
     work: Duration,
     /// Timed runs per strategy and point.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -52,249 +45,22 @@ pub(crate) struct SweepArgs {
     out: PathBuf,
 }
 
-/// Which knob a sweep or a map varies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Knob {
-    Bases,
-    Concurrency,
-    Latency,
-    Work,
-}
-
-impl Knob {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::Bases => "bases",
-            Self::Concurrency => "concurrency",
-            Self::Latency => "latency",
-            Self::Work => "work",
-        }
-    }
-
-    /// The axis title.
-    pub(crate) fn title(self) -> &'static str {
-        match self {
-            Self::Bases => "bases per run",
-            Self::Concurrency => "most requests in flight",
-            Self::Latency => "server latency per request (seconds)",
-            Self::Work => "CPU work per item (seconds)",
-        }
-    }
-
-    /// Sets this knob of `scenario` to `value` (a count, or seconds).
-    pub(crate) fn set(self, scenario: &mut Scenario, value: f64) {
-        match self {
-            Self::Bases => scenario.size = value as usize,
-            Self::Concurrency => scenario.concurrency = value as usize,
-            Self::Latency => scenario.latency = Duration::from_secs_f64(value),
-            Self::Work => scenario.work = Duration::from_secs_f64(value),
+impl SweepArgs {
+    fn options(self) -> SweepOptions {
+        SweepOptions {
+            vary: self.vary,
+            strategies: self.strategies,
+            bases: self.bases,
+            concurrency: self.concurrency,
+            latency: self.latency,
+            work: self.work,
+            runs: self.runs,
+            warmup: self.warmup,
+            out: self.out,
         }
     }
 }
 
-/// `--vary knob=v1,v2,...`.
-#[derive(Clone, Debug)]
-pub(crate) struct Vary {
-    pub(crate) knob: Knob,
-    pub(crate) values: Vec<f64>,
-}
-
-/// A count like `100`, `1k`, `10k`, `1m`.
-pub(crate) fn count(s: &str) -> Result<f64, String> {
-    let t = s.trim().to_ascii_lowercase().replace('_', "");
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1e3),
-        Some('m') => (&t[..t.len() - 1], 1e6),
-        _ => (t.as_str(), 1.0),
-    };
-    let v = num
-        .parse::<f64>()
-        .map_err(|_| format!("`{s}` is not a count: write 100, 1k or 10k"))?
-        * mult;
-    if v >= 1.0 && v.fract() == 0.0 && v <= 1e6 {
-        Ok(v)
-    } else {
-        Err(format!("`{s}` must be a whole count from 1 to 1,000,000"))
-    }
-}
-
-impl Vary {
-    fn parse(s: &str) -> Result<Self, String> {
-        let (knob, list) = s.split_once('=').ok_or_else(|| {
-            format!("`{s}`: write KNOB=V1,V2,... like bases=10,100,1k or latency=0,10ms")
-        })?;
-        let knob = match knob.trim() {
-            "bases" => Knob::Bases,
-            "concurrency" => Knob::Concurrency,
-            "latency" => Knob::Latency,
-            "work" => Knob::Work,
-            other => {
-                return Err(format!(
-                    "unknown knob `{other}`: vary bases, concurrency, latency or work"
-                ));
-            }
-        };
-        let values = list
-            .split(',')
-            .map(|v| match knob {
-                Knob::Bases | Knob::Concurrency => count(v),
-                Knob::Latency | Knob::Work => args::duration(v).map(|d| d.as_secs_f64()),
-            })
-            .collect::<Result<Vec<f64>, String>>()?;
-        if values.len() < 2 {
-            return Err(format!("`{s}`: give at least two values to sweep over"));
-        }
-        if values.len() > 20 {
-            return Err(format!("`{s}`: at most 20 values per sweep"));
-        }
-        Ok(Self { knob, values })
-    }
-}
-
-/// One point of a sweep: the knob's value and the comparison there.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Point {
-    pub(crate) value: f64,
-    pub(crate) export: Export,
-}
-
-/// `sweep.json`.
-#[derive(Debug, Serialize, Deserialize)]
-struct SweepFile {
-    schema: u32,
-    knob: Knob,
-    points: Vec<Point>,
-}
-
-/// The scenario a sweep or map point measures: the flags' shape.
-pub(crate) fn custom_scenario(
-    bases: usize,
-    concurrency: usize,
-    latency: Duration,
-    work: Duration,
-) -> Scenario {
-    Scenario {
-        name: "custom",
-        about: "a sweep or map point",
-        size: bases,
-        latency,
-        concurrency,
-        rate_limit: None,
-        faults: Vec::new(),
-        work,
-        tls: false,
-        max_threads: None,
-        budget: rates_registry::MAX_IDEAL,
-        cancel_after: None,
-    }
-}
-
-/// Measures one sweep point or map cell as `compare` measures, on the
-/// embedded server, and names its export `name`.
-pub(crate) fn measure_point(
-    scenario: &Scenario,
-    name: String,
-    strategies: &[Box<dyn rates_core::Strategy>],
-    (runs, warmup): (u32, u32),
-    interrupts: &crate::interrupt::Interrupts,
-) -> Result<Export> {
-    let mut plan = Plan::new(runs, warmup);
-    plan.interrupt = Some(interrupts.flag());
-    let mut export = measure_scenario(scenario, (None, None), strategies, &plan)?;
-    export.scenario.name = name;
-    Ok(export)
-}
-
-/// The value as the knob shows it: `1,000` or `10 ms`.
-pub(crate) fn show(knob: Knob, v: f64) -> String {
-    use crate::report::fmt;
-    match knob {
-        Knob::Bases | Knob::Concurrency => fmt::count(v as u64),
-        Knob::Latency | Knob::Work if v == 0.0 => "0".to_owned(),
-        Knob::Latency | Knob::Work => fmt::secs(v),
-    }
-}
-
-pub(crate) fn run(a: &SweepArgs) -> Result<ExitCode> {
-    let strategies = strategies_named(a.strategies.as_deref())?;
-    if a.bases == 0 || a.concurrency == 0 {
-        bail!("--bases and --concurrency must be at least 1");
-    }
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("creating the folder {}", a.out.display()))?;
-    // Ctrl-C stops the run being measured and writes what completed.
-    let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
-    let mut points = Vec::new();
-    for (i, &value) in a.vary.values.iter().enumerate() {
-        if interrupts.exit_code().is_some() {
-            break;
-        }
-        let mut scenario = custom_scenario(a.bases, a.concurrency, a.latency, a.work);
-        a.vary.knob.set(&mut scenario, value);
-        eprintln!(
-            "point {}/{}: {} = {}",
-            i + 1,
-            a.vary.values.len(),
-            a.vary.knob.name(),
-            show(a.vary.knob, value)
-        );
-        let name = format!("{}={}", a.vary.knob.name(), show(a.vary.knob, value));
-        let export = measure_point(
-            &scenario,
-            name,
-            &strategies,
-            (a.runs, a.warmup),
-            &interrupts,
-        )?;
-        if export.results.iter().any(|r| r.ran()) {
-            points.push(Point { value, export });
-        }
-    }
-    if let Some(code) = interrupts.exit_code() {
-        eprintln!(
-            "interrupted: {} of {} points measured; writing those",
-            points.len(),
-            a.vary.values.len()
-        );
-        if !points.is_empty() {
-            write(&a.out, a.vary.knob, points)?;
-        }
-        return Ok(code);
-    }
-    write(&a.out, a.vary.knob, points)
-}
-
-/// Writes sweep.json, sweep.csv and the charts.
-fn write(dir: &std::path::Path, knob: Knob, points: Vec<Point>) -> Result<ExitCode> {
-    let rows: Vec<(Vec<String>, &rates_measure::StrategyResult)> = points
-        .iter()
-        .flat_map(|p| {
-            p.export
-                .results
-                .iter()
-                .map(move |r| (vec![p.value.to_string()], r))
-        })
-        .collect();
-    export::write(
-        &dir.join("sweep.csv"),
-        &export::csv_rows(&rows, &[knob.name()])?,
-    )?;
-    for chart in plot::sweep_charts(knob, &points) {
-        let path = dir.join(format!("sweep-{}.svg", chart.file));
-        chart.draw(&path)?;
-        eprintln!("wrote {}", path.display());
-    }
-    let exports: Vec<Export> = points.iter().map(|p| p.export.clone()).collect();
-    let file = SweepFile {
-        schema: rates_measure::SCHEMA,
-        knob,
-        points,
-    };
-    export::write(
-        &dir.join("sweep.json"),
-        serde_json::to_string_pretty(&file)?.as_bytes(),
-    )?;
-    eprintln!("wrote {}", dir.join("sweep.csv").display());
-    Ok(exit_code(&exports))
+pub(crate) fn run(a: SweepArgs) -> Result<ExitCode> {
+    rates_report::sweep::run(&a.options())
 }

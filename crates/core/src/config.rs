@@ -43,7 +43,8 @@ pub struct Config {
     #[serde(default)]
     pub work: Option<crate::Work>,
     /// Root certificates (PEM, one or more) trusted for `https://` endpoints
-    /// besides the public roots, such as the one `rates serve --tls` writes.
+    /// besides the public roots, such as the one the embedded server
+    /// generates for itself.
     /// The contents, not a path, so they travel to worker processes with the
     /// rest of the config. There is no switch that turns verification off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,11 +61,14 @@ pub struct Config {
     /// [`MachineLimits::thread_budget`]: crate::limits::MachineLimits::thread_budget
     #[serde(default)]
     pub max_threads: Option<usize>,
-    /// Whether the server shares this process (the embedded server behind
-    /// `rates fetch`, tests and benches), so each connection costs two file
-    /// descriptors of the process's open-files limit instead of one.
-    #[serde(default)]
-    pub server_in_process: bool,
+    /// The run's plan (requests in flight, and why no more), when the
+    /// caller has worked it out for these bases under this config (to
+    /// show it before the run starts); [`Strategy::fetch`] works it out
+    /// otherwise. Not sent to worker processes.
+    ///
+    /// [`Strategy::fetch`]: crate::Strategy::fetch
+    #[serde(skip)]
+    pub plan: Option<crate::plan::Plan>,
     /// How long the whole run may take, from the start of
     /// [`Strategy::fetch`](crate::Strategy::fetch): when it passes, the run
     /// stops as if cancelled, with [`StopCause::Deadline`] as the cause of
@@ -137,7 +141,7 @@ impl Config {
             ca_cert_pem: None,
             progress: None,
             max_threads: None,
-            server_in_process: false,
+            plan: None,
             deadline: None,
             stop: None,
             on_outcome: None,
@@ -203,7 +207,7 @@ impl Config {
         if !pem.contains(PEM_CERTIFICATE) {
             return Err(Error::invalid_input(format!(
                 "`{}` holds no PEM certificate (a `{PEM_CERTIFICATE}` block): \
-                 pass the certificate file, such as the one `rates serve --tls` prints",
+                 give a PEM file of the certificate to trust",
                 path.display()
             )));
         }
@@ -246,12 +250,6 @@ impl Config {
     pub fn with_max_threads(mut self, max_threads: Option<usize>) -> Self {
         self.max_threads = max_threads;
         self
-    }
-
-    /// File descriptors one connection costs this process: two when the
-    /// server shares it, else one.
-    pub fn files_per_connection(&self) -> u64 {
-        if self.server_in_process { 2 } else { 1 }
     }
 
     /// Checks the settings that the types cannot.

@@ -30,7 +30,8 @@ pub enum ErrorKind {
     /// The strategy could not run at all (runtime start-up, misuse).
     Runtime,
     /// The TLS handshake failed: most often the server's certificate is not
-    /// trusted (a private or self-signed CA: add it with `--ca-cert`), or it
+    /// trusted (a private or self-signed CA: add it to the trusted roots,
+    /// [`Config::ca_cert_pem`](crate::Config::ca_cert_pem)), or it
     /// does not name the host. Never retried: another attempt meets the same
     /// certificate.
     Tls,

@@ -65,6 +65,7 @@ mod fetch;
 mod histogram;
 pub mod limits;
 mod outcomes;
+pub mod plan;
 mod progress;
 mod rate;
 mod report;

@@ -28,6 +28,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::Config;
 
@@ -76,6 +77,35 @@ pub struct MachineLimits {
     pub open_files: Option<(u64, u64)>,
     /// File descriptors this process holds now (`/proc/self/fd`).
     pub files_in_use: Option<u64>,
+    /// Descriptors one client connection costs this process: 2 while a
+    /// server runs in it (it holds the other end, see
+    /// [`ServerInProcess`]), else 1 (0 reads as 1).
+    pub files_per_connection: u64,
+}
+
+/// How many servers this process holds ([`ServerInProcess`]).
+static SERVERS_IN_PROCESS: AtomicUsize = AtomicUsize::new(0);
+
+/// A server running in this process, as long as this lives: every
+/// connection a client of this process makes to it costs two descriptors
+/// of the process's open-files limit, not one. An embedded server holds
+/// one while it runs.
+#[derive(Debug)]
+#[must_use = "the server counts while this lives"]
+pub struct ServerInProcess(());
+
+impl ServerInProcess {
+    /// Counts a server in this process until the result is dropped.
+    pub fn count() -> Self {
+        SERVERS_IN_PROCESS.fetch_add(1, Ordering::Relaxed);
+        Self(())
+    }
+}
+
+impl Drop for ServerInProcess {
+    fn drop(&mut self) {
+        SERVERS_IN_PROCESS.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How many threads a run may start at once, and which limit says so.
@@ -98,18 +128,19 @@ impl MachineLimits {
     /// than Linux every limit is unknown.
     pub fn read() -> Self {
         #[cfg(target_os = "linux")]
-        {
-            linux::read()
-        }
+        let mut limits = linux::read();
         #[cfg(not(target_os = "linux"))]
-        {
-            Self::default()
-        }
+        let mut limits = Self::default();
+        limits.files_per_connection = 1 + u64::from(SERVERS_IN_PROCESS.load(Ordering::Relaxed) > 0);
+        limits
     }
 
     /// Whether no limit at all is known (not Linux, or `/proc` unreadable).
     pub fn is_unknown(&self) -> bool {
-        *self == Self::default()
+        Self {
+            files_per_connection: 0,
+            ..self.clone()
+        } == Self::default()
     }
 
     /// How many more threads with `stack_size`-byte stacks this process can
@@ -195,17 +226,11 @@ impl MachineLimits {
 }
 
 /// How many of `asked` OS threads, each holding one connection, a run
-/// under `config` may hold at once: `None` when all of them fit, else the
-/// cap and the binding limit. It takes the smallest of the machine's
-/// [`thread_budget`](MachineLimits::thread_budget), the open files once
-/// the soft limit is raised to the hard one ([`plan_open_files`]), and
-/// [`Config::max_threads`].
-pub fn thread_cap(asked: usize, stack_size: usize, config: &Config) -> Option<ThreadBudget> {
-    let limits = MachineLimits::read();
-    thread_cap_under(&limits, asked, stack_size, config)
-}
-
-/// [`thread_cap`] under the given `limits`.
+/// under `config` may hold at once within `limits`: `None` when all of them
+/// fit, else the cap and the binding limit. It takes the smallest of the
+/// machine's [`thread_budget`](MachineLimits::thread_budget), the open
+/// files once the soft limit is raised to the hard one
+/// ([`plan_open_files`]), and [`Config::max_threads`].
 pub fn thread_cap_under(
     limits: &MachineLimits,
     asked: usize,
@@ -216,7 +241,7 @@ pub fn thread_cap_under(
     if let Some((soft, hard)) = limits.open_files {
         let plan = plan_open_files(
             asked.min(budget.max),
-            config.files_per_connection(),
+            limits.files_per_connection,
             limits.files_in_use.unwrap_or(0),
             soft,
             hard,
@@ -231,29 +256,10 @@ pub fn thread_cap_under(
     if let Some(max) = config.max_threads.filter(|&m| m < budget.max) {
         budget = ThreadBudget {
             max: max.max(1),
-            why: format!("the configured thread limit is {max} (max_threads, --max-threads)"),
+            why: format!("the configured thread limit is {max} (max_threads)"),
         };
     }
     (asked > budget.max).then_some(budget)
-}
-
-/// The workers a thread-per-request pool (one thread and one connection
-/// each, [`DEFAULT_STACK_SIZE`] stacks) starts for `bases` bases under
-/// `config`: `min(concurrency, bases)`, capped by [`thread_cap`], and the
-/// reason when capped, naming `strategy`.
-pub fn pool_threads(strategy: &str, bases: usize, config: &Config) -> (usize, Option<String>) {
-    let asked = config.concurrency.min(bases).max(1);
-    match thread_cap(asked, DEFAULT_STACK_SIZE, config) {
-        None => (asked, None),
-        Some(cap) => (
-            cap.max,
-            Some(format!(
-                "{strategy} starts {} threads instead of the {asked} in flight asked for, \
-                 because {}; or use an async strategy such as `tokio`",
-                cap.max, cap.why
-            )),
-        ),
-    }
 }
 
 /// What to do about the open-files limit before holding `wanted`
@@ -326,54 +332,26 @@ pub fn plan_open_files(
     }
 }
 
-/// Makes room for `wanted` connections of `files_each` descriptors each:
-/// reads the open-files limit and the descriptors open now, raises the
-/// soft limit as far as needed (at most to the hard one), and returns how
-/// many connections fit, with the reason when fewer than `wanted`.
+/// Raises the soft open-files limit to `to` (a [`Plan`]'s
+/// `raise_open_files_to`), keeping the hard limit.
 ///
-/// Where the limit cannot be read (not Linux), `wanted` is returned as is.
-pub fn open_files_for(wanted: usize, files_each: u64) -> OpenFilesPlan {
-    let limits = MachineLimits::read();
-    let Some((soft, hard)) = limits.open_files else {
-        return OpenFilesPlan {
-            raise_to: None,
-            connections: wanted,
-            why: None,
-        };
-    };
-    let mut plan = plan_open_files(
-        wanted,
-        files_each,
-        limits.files_in_use.unwrap_or(0),
-        soft,
-        hard,
-    );
-    if let Some(to) = plan.raise_to {
-        if let Err(e) = raise_open_files(to, hard) {
-            // Keep to the soft limit as it is.
-            plan = plan_open_files(
-                wanted,
-                files_each,
-                limits.files_in_use.unwrap_or(0),
-                soft,
-                soft,
-            );
-            plan.why = plan
-                .why
-                .map(|why| format!("{why} (raising the soft limit to {to} failed: {e})"));
-        }
-    }
-    plan
+/// [`Plan`]: crate::plan::Plan
+///
+/// # Errors
+/// The OS refused; the message says why.
+pub fn raise_soft_open_files(to: u64) -> Result<(), String> {
+    raise_open_files(to)
 }
 
 #[cfg(target_os = "linux")]
-fn raise_open_files(soft: u64, hard: u64) -> Result<(), String> {
-    use nix::sys::resource::{Resource, setrlimit};
-    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).map_err(|e| e.to_string())
+fn raise_open_files(soft: u64) -> Result<(), String> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+    setrlimit(Resource::RLIMIT_NOFILE, soft.min(hard), hard).map_err(|e| e.to_string())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn raise_open_files(_soft: u64, _hard: u64) -> Result<(), String> {
+fn raise_open_files(_soft: u64) -> Result<(), String> {
     Err("not supported on this system".to_owned())
 }
 
@@ -404,6 +382,7 @@ mod linux {
             files_in_use: std::fs::read_dir("/proc/self/fd")
                 .ok()
                 .map(|d| d.count() as u64),
+            files_per_connection: 1,
         }
     }
 
@@ -439,6 +418,7 @@ mod tests {
             address_space: None,
             open_files: Some((20_000, 20_000)),
             files_in_use: Some(5),
+            files_per_connection: 1,
         };
         let budget = limits.thread_budget(256 * 1024);
         // (65,530 - 330) / 10 * 9 / 4
@@ -542,37 +522,29 @@ mod tests {
         assert_eq!(by_maps.max, 14_670);
         assert!(by_maps.why.contains("vm.max_map_count"), "{by_maps}");
 
-        let shared = config.clone();
-        let shared = Config {
-            server_in_process: true,
-            ..shared
+        let shared = MachineLimits {
+            files_per_connection: 2,
+            ..limits.clone()
         };
-        let by_files = cap(60_000, &shared).unwrap();
+        let by_files = thread_cap_under(&shared, 60_000, 256 * 1024, &config).unwrap();
         assert_eq!(by_files.max, (20_000 - 10 - 64) / 2);
         assert!(by_files.why.contains("ulimit -n"), "{by_files}");
-        assert_eq!(cap(9_963, &shared), None);
+        assert_eq!(thread_cap_under(&shared, 9_963, 256 * 1024, &config), None);
 
         let configured = config.with_max_threads(Some(500));
         let by_config = cap(2_000, &configured).unwrap();
         assert_eq!(by_config.max, 500);
-        assert!(by_config.why.contains("--max-threads"), "{by_config}");
+        assert!(by_config.why.contains("max_threads"), "{by_config}");
         assert_eq!(cap(500, &configured), None);
     }
 
     #[test]
-    fn pool_threads_are_capped_by_the_configured_limit_with_the_reason() {
-        let config = Config::new("http://127.0.0.1:1/?b={base}")
-            .unwrap()
-            .with_concurrency(1_000)
-            .with_max_threads(Some(100));
-        let (threads, why) = pool_threads("pool", 10_000, &config);
-        assert_eq!(threads, 100);
-        let why = why.unwrap();
-        assert!(
-            why.contains("pool starts 100 threads instead of the 1000"),
-            "{why}"
-        );
-        assert_eq!(pool_threads("pool", 50, &config), (50, None));
+    fn a_server_in_this_process_doubles_what_a_connection_costs() {
+        let before = MachineLimits::read().files_per_connection;
+        let server = ServerInProcess::count();
+        assert_eq!(MachineLimits::read().files_per_connection, 2);
+        drop(server);
+        assert_eq!(MachineLimits::read().files_per_connection, before);
     }
 
     #[cfg(target_os = "linux")]

@@ -61,9 +61,11 @@ impl PartialEq for OnOutcome {
 pub struct Run<'a> {
     /// The bases, in input order (at least one).
     pub bases: &'a [CurrencyCode],
-    /// The config, valid; its concurrency lowered when the open-files limit
-    /// is too low to hold the connections asked for.
+    /// The config, valid; its concurrency lowered to what the plan holds.
     pub config: &'a Config,
+    /// The run's plan: how many requests it holds in flight (threads,
+    /// workers, tasks), and why no more (reported with the run).
+    pub plan: &'a crate::plan::Plan,
     /// One place per base, to fill by index.
     pub outcomes: &'a Arc<Outcomes>,
 }

@@ -5,6 +5,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::limits::MachineLimits;
+use crate::plan::{Plan, Shape};
 use crate::{Config, CurrencyCode, Error, Outcomes, Report, Run, Stop, StopCause};
 
 /// A way of fetching rates for many bases: sequential, threads, a pool,
@@ -18,22 +20,19 @@ pub trait Strategy: Send + Sync {
     /// The registry name (`"sync"`, `"tokio"`, ...).
     fn name(&self) -> &'static str;
 
-    /// Whether it keeps at most `config.concurrency` requests in flight.
-    fn bounded(&self) -> bool {
-        true
+    /// How it holds its requests in flight, which says what bounds it (the
+    /// concurrency, OS threads, processes): tasks, by default. The plan of
+    /// each run follows from it ([`plan`](Strategy::plan)).
+    fn shape(&self) -> Shape {
+        Shape::Tasks
     }
 
-    /// The most requests it keeps in flight for `bases` bases under `config`
-    /// (used to compute a scenario's ideal time for it).
-    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-        config.concurrency.min(bases).max(1)
-    }
-
-    /// Why this strategy will not run `bases` bases with `config` as asked
-    /// (it caps or refuses), if it will not. Reports show it beside the figures.
-    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-        let _ = (bases, config);
-        None
+    /// The plan of a run of `bases` bases under `config` within `limits`:
+    /// how many requests it holds in flight, whether the concurrency bounds
+    /// it, and why it holds fewer than asked. [`fetch`](Strategy::fetch)
+    /// works it out once per run (reading the limits once).
+    fn plan(&self, bases: usize, config: &Config, limits: &MachineLimits) -> Plan {
+        Plan::new(self.name(), self.shape(), bases, config, limits)
     }
 
     /// The name (a prefix) of the threads of a pool this strategy keeps
@@ -76,6 +75,7 @@ pub trait Strategy: Send + Sync {
         let note = self.run(&Run {
             bases,
             config: run.config(),
+            plan: &run.plan,
             outcomes: &run.outcomes,
         })?;
         Ok(run.finish(self.name(), note))
@@ -101,14 +101,11 @@ macro_rules! forward {
             fn name(&self) -> &'static str {
                 (**self).name()
             }
-            fn bounded(&self) -> bool {
-                (**self).bounded()
+            fn shape(&self) -> Shape {
+                (**self).shape()
             }
-            fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-                (**self).max_in_flight(bases, config)
-            }
-            fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-                (**self).limitation(bases, config)
+            fn plan(&self, bases: usize, config: &Config, limits: &MachineLimits) -> Plan {
+                (**self).plan(bases, config, limits)
             }
             fn kept_threads(&self) -> Option<&'static str> {
                 (**self).kept_threads()
@@ -149,11 +146,11 @@ where
 
 /// A run between its checks and its report.
 struct Started<'a> {
-    /// The config, its concurrency lowered when the open-files limit is too
-    /// low, with a stop handle when it has a deadline.
+    /// The config, its concurrency lowered to what the plan holds, with a
+    /// stop handle when it has a deadline.
     config: Cow<'a, Config>,
-    /// Why fewer connections are held than asked for, if so.
-    files_note: Option<String>,
+    /// The run's plan.
+    plan: Plan,
     outcomes: Arc<Outcomes>,
     at: Instant,
     /// Fires the stop handle at the deadline, unless the run ends first.
@@ -206,14 +203,27 @@ impl<'a> Started<'a> {
         if bases.is_empty() {
             return Ok(None);
         }
-        let wanted = strategy.max_in_flight(bases.len(), config);
-        let files = crate::limits::open_files_for(wanted, config.files_per_connection());
-        let bounded = strategy.bounded();
-        let mut config = match &files.why {
-            Some(_) if bounded && files.connections < config.concurrency => {
-                Cow::Owned(config.clone().with_concurrency(files.connections))
+        let mut plan = match &config.plan {
+            Some(plan) => plan.clone(),
+            None => strategy.plan(bases.len(), config, &MachineLimits::read()),
+        };
+        // Room for the run's connections under the open-files limit.
+        if let Some(to) = plan.raise_open_files_to {
+            if let Err(e) = crate::limits::raise_soft_open_files(to) {
+                let failed = format!(
+                    "raising the soft open-files limit to {to} failed ({e}): connections past \
+                     it fail as connection errors"
+                );
+                plan.note = Some(match plan.note {
+                    Some(note) => format!("{note}; {failed}"),
+                    None => failed,
+                });
             }
-            _ => Cow::Borrowed(config),
+        }
+        let mut config = if plan.bounded && plan.in_flight < config.concurrency {
+            Cow::Owned(config.clone().with_concurrency(plan.in_flight))
+        } else {
+            Cow::Borrowed(config)
         };
         // A deadline needs a stop handle to fire, if the caller gave none.
         if config.deadline.is_some() && config.stop.is_none() {
@@ -226,7 +236,7 @@ impl<'a> Started<'a> {
         Ok(Some(Self {
             outcomes: Arc::new(Outcomes::for_run(bases, &config)),
             config,
-            files_note: files.why.filter(|_| bounded),
+            plan,
             at: Instant::now(),
             deadline,
         }))
@@ -244,9 +254,9 @@ impl<'a> Started<'a> {
         let mut report = self.outcomes.report(strategy, self.at.elapsed());
         report.stopped = stop.cause();
         report.time_to_stop = stop.fired_at().map(|at| at.elapsed());
-        report.note = match (self.files_note, note) {
-            (Some(files), Some(other)) => Some(format!("{files}; {other}")),
-            (files, other) => files.or(other),
+        report.note = match (self.plan.note, note) {
+            (Some(plan), Some(other)) => Some(format!("{plan}; {other}")),
+            (plan, other) => plan.or(other),
         };
         report
     }

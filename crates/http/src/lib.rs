@@ -14,13 +14,14 @@
 //!   timeouts, the body cap, and statuses returned as values (so a 429's
 //!   `Retry-After` can be read). Used by the sync, thread, pool, rayon,
 //!   process and `tokio-blocking` strategies.
-//! - `AsyncClient` and `fetch_all` (feature `async`): the same client,
-//!   generic over an `AsyncRuntime` that supplies TCP connect, spawn and
-//!   sleep, so the tokio, smol and async-std strategies differ only in
-//!   their runtime. Each worker task keeps one connection alive and drives
-//!   it itself (no connection task, channel or callback); the same
-//!   timeouts, body cap, statuses-as-values and error kinds as the blocking
-//!   client, on the runtime's own timer.
+//! - `AsyncClient` (feature `async`): the same client, generic over an
+//!   `AsyncRuntime` that supplies TCP connect, spawn and sleep, so the
+//!   tokio, smol and async-std strategies differ only in their runtime. A
+//!   client keeps one connection alive and drives it itself (no connection
+//!   task, channel or callback); the same timeouts, body cap,
+//!   statuses-as-values and error kinds as the blocking client, on the
+//!   runtime's own timer. Sending is all it does: how many clients run and
+//!   which base each takes is the `rates-async` crate's worker driver.
 //!
 //! Why not an HTTP library: hyper's client connection holds a fixed write
 //! buffer and a request-channel block per connection, and ureq's blocking
@@ -68,7 +69,7 @@ mod retry_after;
 mod tls;
 
 #[cfg(feature = "async")]
-pub use async_client::{AsyncClient, AsyncRuntime, fetch_all};
+pub use async_client::{AsyncClient, AsyncRuntime, ClientSetup};
 #[cfg(feature = "blocking")]
 pub use blocking::BlockingClient;
 #[cfg(feature = "async")]

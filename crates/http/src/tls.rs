@@ -28,12 +28,12 @@ pub(crate) fn extra_roots(config: &Config) -> Result<Vec<CertificateDer<'static>
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             Error::invalid_input(format!(
-                "invalid CA certificate (--ca-cert): its PEM cannot be read: {e}"
+                "invalid CA certificate (ca_cert_pem, the trusted roots): its PEM cannot be read: {e}"
             ))
         })?;
     if certs.is_empty() {
         return Err(Error::invalid_input(
-            "invalid CA certificate (--ca-cert): it holds no PEM certificate",
+            "invalid CA certificate (ca_cert_pem, the trusted roots): it holds no PEM certificate",
         ));
     }
     Ok(certs)
@@ -63,8 +63,8 @@ pub(crate) fn error(authority: &str, e: &rustls::Error) -> Error {
     let message = match e {
         rustls::Error::InvalidCertificate(why) => format!(
             "the TLS certificate of {authority} was not trusted ({why:?}): if the server \
-             uses a private or self-signed CA (such as `rates serve --tls`), pass that \
-             certificate with --ca-cert FILE"
+             uses a private or self-signed CA (such as the embedded server's), trust that \
+             certificate (ca_cert_pem, the trusted roots)"
         ),
         other => format!("the TLS handshake with {authority} failed: {other}"),
     };
@@ -85,7 +85,7 @@ pub(crate) fn client_config(
     for cert in extra {
         roots.add(cert.clone()).map_err(|e| {
             Error::invalid_input(format!(
-                "invalid CA certificate (--ca-cert): rustls cannot use it as a root: {e}"
+                "invalid CA certificate (ca_cert_pem, the trusted roots): rustls cannot use it as a root: {e}"
             ))
         })?;
     }
@@ -146,7 +146,7 @@ mod tests {
         assert!(
             text.contains("127.0.0.1:1")
                 && text.contains("not trusted")
-                && text.contains("--ca-cert"),
+                && text.contains("ca_cert_pem"),
             "{text}"
         );
         let plain = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
@@ -161,7 +161,7 @@ mod tests {
             .with_ca_cert_pem("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n");
         let err = extra_roots(&broken).unwrap_err();
         assert!(
-            err.is_invalid_input() && err.to_string().contains("--ca-cert"),
+            err.is_invalid_input() && err.to_string().contains("ca_cert_pem"),
             "{err}"
         );
     }

@@ -18,7 +18,7 @@
 //! about 3% more. Where it breaks is very high concurrency: 1,000 blocked
 //! threads cost 1,000 stacks and a context switch per response where an
 //! async runtime needs a thread per core. Past what the OS allows (see
-//! [`rates_core::limits::pool_threads`]: `vm.max_map_count`, thread and
+//! [`rates_core::plan::Plan`]: `vm.max_map_count`, thread and
 //! open-files limits) it starts fewer workers and says why in the report.
 //! The rate limit is one GCRA
 //! [`Throttle`] shared by all workers; a worker waiting for its slot sleeps.
@@ -73,7 +73,8 @@ mod sync;
 
 use std::sync::Arc;
 
-use rates_core::{Config, Error, Run, Strategy, Throttle, limits};
+use rates_core::plan::Shape;
+use rates_core::{Error, Run, Strategy, Throttle};
 use rates_http::BlockingClient;
 
 pub use pool::{Batch, Pool, SHUTDOWN_TIMEOUT};
@@ -87,18 +88,13 @@ impl Strategy for PoolStrategy {
         "pool"
     }
 
-    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-        limits::pool_threads(self.name(), bases, config).0
-    }
-
-    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-        limits::pool_threads(self.name(), bases, config).1
+    fn shape(&self) -> Shape {
+        Shape::Threads { cap: None }
     }
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
-        let (workers, note) = limits::pool_threads(self.name(), bases.len(), config);
-        let pool = Pool::new(workers, |_| BlockingClient::new(config, 1))?;
+        let pool = Pool::new(run.plan.in_flight, |_| BlockingClient::new(config, 1))?;
         let shared = Arc::new((
             config.clone(),
             Throttle::for_limit(config.rate_limit),
@@ -114,6 +110,6 @@ impl Strategy for PoolStrategy {
                 outcomes.put_error(i, e);
             }
         }
-        Ok(note)
+        Ok(None)
     }
 }

@@ -3,19 +3,18 @@
 //! The process strategy starts its workers by running a [`WorkerCommand`]
 //! with [`WORKER_ENV`] set in their environment. By default the command is
 //! the running executable itself, so a program that may run the `process`
-//! strategy calls [`worker_if_asked`] first thing in `main`: in the parent
+//! strategy calls [`worker_if_asked`](crate::worker_if_asked) first thing in `main`: in the parent
 //! it returns `None` and the program goes on; in a worker it serves the
 //! pool and returns the exit code. The `rates` CLI, the conformance suite
 //! and the benches all do this; no separate worker binary is needed.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use rates_core::{Error, ErrorKind};
 
 /// The environment variable the process strategy sets in every worker it
-/// starts; [`worker_if_asked`] serves as a worker when it is set.
+/// starts; [`worker_if_asked`](crate::worker_if_asked) serves as a worker when it is set.
 pub const WORKER_ENV: &str = "RATES_PROCESS_WORKER";
 
 /// How to start a worker process: a program and its arguments. The
@@ -45,7 +44,7 @@ impl WorkerCommand {
     }
 
     /// The running executable, with no arguments: it serves as a worker
-    /// when its `main` calls [`worker_if_asked`].
+    /// when its `main` calls [`worker_if_asked`](crate::worker_if_asked).
     ///
     /// # Errors
     /// [`ErrorKind::Spawn`] when the path of the running executable is unknown.
@@ -76,39 +75,9 @@ impl WorkerCommand {
     }
 }
 
-/// Serves as a worker process when this process was started as one
-/// ([`WORKER_ENV`] is set): reads requests from stdin, sends each with the
-/// shared blocking client (one attempt: the parent owns the retry policy
-/// and the rate limit), answers on stdout, and returns the exit code once
-/// stdin closes. Returns `None` in any other process.
-///
-/// Call it first thing in `main` of every program that runs the `process`
-/// strategy with its default worker command (the running executable).
-///
-/// # Examples
-///
-/// ```no_run
-/// fn main() -> std::process::ExitCode {
-///     if let Some(code) = rates_process::worker_if_asked() {
-///         return code;
-///     }
-///     // ... the program itself ...
-///     std::process::ExitCode::SUCCESS
-/// }
-/// ```
-pub fn worker_if_asked() -> Option<ExitCode> {
-    let mode = std::env::var_os(WORKER_ENV)?;
-    Some(if mode == crate::fork_server::FORK_SERVER {
-        // A fork server; its forks come back here as workers.
-        ExitCode::from(crate::fork_server::serve())
-    } else {
-        crate::worker::worker_main()
-    })
-}
-
 /// Refuses to start workers from a process that was itself started as one
 /// (`started_as_worker`): its `main` runs strategies instead of serving, so
-/// it does not call [`worker_if_asked`] first, and each generation would
+/// it does not call [`worker_if_asked`](crate::worker_if_asked) first, and each generation would
 /// start the next.
 pub(crate) fn not_inside_a_worker(started_as_worker: bool) -> Result<(), Error> {
     if started_as_worker {

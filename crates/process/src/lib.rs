@@ -105,14 +105,17 @@ mod command;
 mod fork_server;
 mod pool;
 mod protocol;
+mod role;
 mod worker;
 
-use rates_core::{Config, Error, Run, Strategy};
+use rates_core::plan::{Cap, Shape};
+use rates_core::{Error, Run, Strategy};
 
-pub use command::{WORKER_ENV, WorkerCommand, worker_if_asked};
+pub use command::{WORKER_ENV, WorkerCommand};
 pub use fork_server::FORK_SERVER_ENV;
 pub use pool::ProcessPool;
 pub use protocol::WIRE;
+pub use role::worker_if_asked;
 
 /// The registry name.
 const NAME: &str = "process";
@@ -158,11 +161,6 @@ impl Processes {
             None => WorkerCommand::current_exe(),
         }
     }
-
-    /// How many workers a run of `bases` bases under `config` uses.
-    pub fn pool_size(bases: usize, config: &Config) -> usize {
-        config.concurrency.min(bases).clamp(1, MAX_PROCESSES)
-    }
 }
 
 impl Strategy for Processes {
@@ -170,38 +168,27 @@ impl Strategy for Processes {
         NAME
     }
 
-    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-        Self::pool_size(bases, config)
-    }
-
-    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-        let asked = config.concurrency.min(bases);
-        (asked > MAX_PROCESSES).then(|| {
-            format!(
-                "process caps its pool at {MAX_PROCESSES} worker processes instead of the \
-                 {asked} in flight asked for: a process per request in flight would cost \
-                 {asked} process starts and their memory for no gain"
-            )
-        })
+    /// A worker process per request in flight, at most [`MAX_PROCESSES`].
+    fn shape(&self) -> Shape {
+        Shape::Processes {
+            cap: Cap {
+                most: MAX_PROCESSES,
+                why: "a process per request in flight would cost a process start and its \
+                      memory each for no gain",
+            },
+        }
     }
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
-        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
-        let note = ProcessPool::run_once(
-            self.worker()?,
-            config,
-            Self::pool_size(bases.len(), config),
-            outcomes,
-        )?;
-        Ok(match (self.limitation(bases.len(), config), note) {
-            (Some(cap), Some(other)) => Some(format!("{cap}; {other}")),
-            (cap, other) => cap.or(other),
-        })
+        ProcessPool::run_once(self.worker()?, run.config, run.plan.in_flight, run.outcomes)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use rates_core::Config;
+    use rates_core::limits::MachineLimits;
+
     use super::*;
 
     fn config(concurrency: usize) -> Config {
@@ -212,18 +199,16 @@ mod tests {
 
     #[test]
     fn the_pool_is_capped_with_a_reason() {
-        assert_eq!(Processes::default().max_in_flight(5, &config(4)), 4);
-        assert_eq!(Processes::default().max_in_flight(2, &config(4)), 2);
-        assert_eq!(Processes::default().max_in_flight(10_000, &config(64)), 64);
-        assert_eq!(
-            Processes::default().max_in_flight(10_000, &config(1_000)),
-            MAX_PROCESSES
-        );
-        assert_eq!(Processes::default().limitation(10_000, &config(64)), None);
-        assert_eq!(Processes::default().limitation(50, &config(1_000)), None);
-        let why = Processes::default()
-            .limitation(10_000, &config(1_000))
-            .unwrap();
+        let plan = |bases, concurrency| {
+            Processes::default().plan(bases, &config(concurrency), &MachineLimits::default())
+        };
+        assert_eq!(plan(5, 4).in_flight, 4);
+        assert_eq!(plan(2, 4).in_flight, 2);
+        assert_eq!(plan(10_000, 64).in_flight, 64);
+        assert_eq!(plan(10_000, 1_000).in_flight, MAX_PROCESSES);
+        assert_eq!(plan(10_000, 64).note, None);
+        assert_eq!(plan(50, 1_000).note, None);
+        let why = plan(10_000, 1_000).note.unwrap();
         assert!(why.contains("64") && why.contains("1000"), "{why}");
     }
 }

@@ -72,9 +72,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Run, Strategy, Throttle, limits,
-};
+use rates_core::plan::{Cap, Shape};
+use rates_core::{CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Run, Strategy, Throttle};
 use std::sync::{Arc, Mutex};
 
 use rates_http::BlockingClient;
@@ -90,17 +89,19 @@ impl Strategy for Rayon {
         "rayon"
     }
 
-    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-        pool_size(bases, config).0
-    }
-
-    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-        pool_size(bases, config).1
+    fn shape(&self) -> Shape {
+        Shape::Threads {
+            cap: Some(Cap {
+                most: MAX_THREADS,
+                why: "past that its idle workers' hunting for work, not the network, sets the \
+                      pace; use `pool` or an async strategy such as `tokio` for more in flight",
+            }),
+        }
     }
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
-        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
-        let (threads, note) = pool_size(bases.len(), config);
+        let (config, outcomes) = (run.config, run.outcomes);
+        let threads = run.plan.in_flight;
         let (pool, joins) = dedicated_pool(threads)?;
         let client = BlockingClient::new(config, threads);
         let throttle = Throttle::for_limit(config.rate_limit);
@@ -111,7 +112,7 @@ impl Strategy for Rayon {
         // joined here, so that none outlives the run.
         drop(pool);
         joins.join();
-        Ok(note)
+        Ok(None)
     }
 }
 
@@ -124,24 +125,6 @@ impl Strategy for Rayon {
 /// 1,000,000 bases in 300 s while burning 430 s of CPU. 1,000 keeps the
 /// `scale` scenario as it was and stops larger asks from stalling the run.
 pub const MAX_THREADS: usize = 1_000;
-
-/// The pool for `bases` bases under `config`: what the OS allows
-/// ([`limits::pool_threads`]), at most [`MAX_THREADS`], and why, if capped.
-fn pool_size(bases: usize, config: &Config) -> (usize, Option<String>) {
-    let (threads, why) = limits::pool_threads("rayon", bases, config);
-    if threads <= MAX_THREADS {
-        return (threads, why);
-    }
-    let asked = config.concurrency.min(bases);
-    (
-        MAX_THREADS,
-        Some(format!(
-            "rayon caps its pool at {MAX_THREADS} threads instead of the {asked} in flight \
-             asked for: past that its idle workers' hunting for work, not the network, sets \
-             the pace; use `pool` or an async strategy such as `tokio` for more in flight"
-        )),
-    )
-}
 
 /// A rayon pool of its own, `threads` wide, its threads named `rates-rayon-N`,
 /// started with std's builder so that they can be joined ([`Joins`]).
@@ -217,6 +200,7 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
+    use rates_core::Config;
     use rates_server::{RatesServer, ServerConfig};
 
     use super::*;
@@ -259,15 +243,17 @@ mod tests {
                 .unwrap()
                 .with_concurrency(c)
         };
-        assert_eq!(Rayon.max_in_flight(10_000, &config(1_000)), 1_000);
-        assert_eq!(Rayon.limitation(10_000, &config(1_000)), None);
-        assert_eq!(
-            Rayon.max_in_flight(1_000_000, &config(100_000)),
-            MAX_THREADS
+        let unknown = rates_core::limits::MachineLimits::default();
+        let plan = |bases, concurrency| Rayon.plan(bases, &config(concurrency), &unknown);
+        assert_eq!(plan(10_000, 1_000).in_flight, 1_000);
+        assert_eq!(plan(10_000, 1_000).note, None);
+        assert_eq!(plan(1_000_000, 100_000).in_flight, MAX_THREADS);
+        let why = plan(1_000_000, 100_000).note.unwrap();
+        assert!(
+            why.contains("at most 1000 requests in flight instead of the 100000"),
+            "{why}"
         );
-        let why = Rayon.limitation(1_000_000, &config(100_000)).unwrap();
-        assert!(why.contains("1000 threads instead of the 100000"), "{why}");
-        assert_eq!(Rayon.max_in_flight(50, &config(100_000)), 50);
+        assert_eq!(plan(50, 100_000).in_flight, 50);
     }
 
     #[test]

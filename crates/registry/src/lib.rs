@@ -1,23 +1,19 @@
-//! The one list of strategies by name, and the named scenarios.
+//! The one list of strategies by name, and nothing more.
 //!
-//! The CLI, the benches and the conformance suite all read
-//! [`strategies`]; adding a strategy is one line here. A program that runs
-//! them calls [`worker_if_asked`] first thing in `main`, so that the
-//! `process` strategy can start it again as its workers. Scenarios (see
-//! [`scenarios`]) are defined once and shared by `rates compare --scenario`
-//! and the criterion benches.
+//! The CLI, the measuring library, the benches and the conformance suite
+//! all read [`strategies`]; adding a strategy is one line here. A program
+//! that runs them calls [`worker_if_asked`] first thing in `main`, so that
+//! the `process` strategy can start it again as its workers.
 //!
 //! # Examples
 //!
 //! ```
 //! let names: Vec<&str> = rates_registry::strategies().iter().map(|s| s.name()).collect();
 //! assert!(names.contains(&"sync"));
-//! let classic = rates_registry::scenario("classic")?;
-//! assert_eq!(classic.bases().len(), 5);
+//! let tokio = rates_registry::find("tokio")?;
+//! assert_eq!(tokio.name(), "tokio");
 //! # Ok::<(), rates_core::Error>(())
 //! ```
-
-mod scenario;
 
 use rates_core::{Error, Strategy};
 
@@ -39,7 +35,6 @@ pub use rates_core::generated_codes;
 /// }
 /// ```
 pub use rates_process::worker_if_asked;
-pub use scenario::{MAX_IDEAL, Scenario, scenario, scenarios};
 
 /// Every registered strategy with one line on how it works (for
 /// `rates strategies`), in the order reports list them.

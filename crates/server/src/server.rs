@@ -159,6 +159,10 @@ pub struct RatesServer {
     certificate_pem: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Counts this server in the process while it runs: a client of this
+    /// process pays two descriptors a connection to it (see
+    /// [`rates_core::limits::ServerInProcess`]).
+    _counted: rates_core::limits::ServerInProcess,
 }
 
 impl RatesServer {
@@ -228,6 +232,7 @@ impl RatesServer {
             certificate_pem,
             shutdown: Some(tx),
             thread: Some(thread),
+            _counted: rates_core::limits::ServerInProcess::count(),
         })
     }
 

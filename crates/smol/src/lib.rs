@@ -137,7 +137,7 @@ pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Er
         let runtime = SmolRuntime {
             spawner: Spawner::Global,
         };
-        rates_http::fetch_all(runtime, &config, outcomes).await?;
+        rates_async::fetch_all(runtime, &config, outcomes).await?;
         Ok(None)
     })
     .await
@@ -176,7 +176,7 @@ async fn fill_on(
         spawner: Spawner::Executor(Arc::clone(executor)),
     };
     executor
-        .run(rates_http::fetch_all(runtime, config, outcomes))
+        .run(rates_async::fetch_all(runtime, config, outcomes))
         .await
 }
 

@@ -40,7 +40,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use rates_core::{Config, Error, Run, Strategy, Throttle};
+use rates_core::plan::Shape;
+use rates_core::{Error, Run, Strategy, Throttle};
 use rates_http::BlockingClient;
 
 /// The sequential strategy (`sync` in the registry).
@@ -52,8 +53,8 @@ impl Strategy for Sequential {
         "sync"
     }
 
-    fn max_in_flight(&self, _bases: usize, _config: &Config) -> usize {
-        1
+    fn shape(&self) -> Shape {
+        Shape::OneAtATime
     }
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {

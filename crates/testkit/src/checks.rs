@@ -567,13 +567,14 @@ fn concurrency_bound_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
     let report = run(s, &bases, &config);
     assert!(report.all_succeeded(), "{}", s.name());
     let peak = server.stats().peak_in_flight;
-    let promised = s.max_in_flight(24, &config);
+    let plan = s.plan(24, &config, &rates_core::limits::MachineLimits::read());
+    let promised = plan.in_flight;
     assert!(
         peak <= promised,
         "{}: {peak} in flight, promised at most {promised}",
         s.name()
     );
-    if s.bounded() {
+    if plan.bounded {
         assert!(
             peak <= 3,
             "{}: {peak} in flight with concurrency 3",
@@ -729,7 +730,7 @@ fn tls_untrusted_certificate_is_refused(s: &dyn Strategy, h: &Harness) {
             let err = error_of(s, o);
             assert!(err.is_tls(), "{}: {o}", s.name());
             assert!(
-                err.to_string().contains("not trusted") && err.to_string().contains("--ca-cert"),
+                err.to_string().contains("not trusted") && err.to_string().contains("ca_cert_pem"),
                 "{}: {err}",
                 s.name()
             );

@@ -20,11 +20,11 @@
 //! thread) and the open-files limit (`ulimit -n`). Past `vm.max_map_count`
 //! a thread starts and then cannot map its signal stack, which aborts the
 //! whole process, so the limits are read before any thread starts
-//! ([`rates_core::limits::thread_cap`]): when the bases need more threads
+//! (the run's [`Plan`](rates_core::plan::Plan)): when the bases need more threads
 //! than they allow (about 14,000 with the default `vm.max_map_count` of
 //! 65,530), the bases run in waves of that many threads, each wave joined
 //! before the next starts, and the report's note says why
-//! ([`Config::max_threads`] lowers the cap further). A thread that
+//! ([`Config::max_threads`](rates_core::Config::max_threads) lowers the cap further). A thread that
 //! cannot be started anyway is never a panic or an abort: that base's
 //! outcome is an [`ErrorKind::Spawn`] error saying so, and
 //! every other base still runs. A failed connection is an ordinary
@@ -74,9 +74,8 @@
 
 use std::thread::Builder;
 
-use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Run, Strategy, Throttle, limits,
-};
+use rates_core::plan::Shape;
+use rates_core::{CurrencyCode, Error, ErrorKind, Outcome, Outcomes, Run, Strategy, Throttle};
 use rates_http::BlockingClient;
 
 /// The stack each base's thread gets, unless changed with
@@ -128,23 +127,19 @@ impl Strategy for ThreadPerBase {
         "threads"
     }
 
-    fn bounded(&self) -> bool {
-        false
-    }
-
-    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-        self.wave(bases, config).0
-    }
-
-    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-        self.wave(bases, config).1
+    fn shape(&self) -> Shape {
+        Shape::ThreadPerBase {
+            stack: self.stack_size,
+        }
     }
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
         let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
         let throttle = Throttle::for_limit(config.rate_limit);
         let throttle = throttle.as_ref();
-        let (wave, note) = self.wave(bases.len(), config);
+        // As many at once as the plan holds: every base, unless an OS
+        // limit or `Config::max_threads` says fewer (its note says why).
+        let wave = run.plan.in_flight.max(1);
         // Each wave's threads are all joined (their stacks and maps freed)
         // before the next wave starts.
         for start in (0..bases.len()).step_by(wave) {
@@ -159,28 +154,7 @@ impl Strategy for ThreadPerBase {
                 BlockingClient::new(config, 1).fetch(base, config, throttle)
             });
         }
-        Ok(note)
-    }
-}
-
-impl ThreadPerBase {
-    /// How many threads run at once for `bases` bases (all of them, unless
-    /// an OS limit or [`Config::max_threads`] says fewer), and why fewer.
-    fn wave(&self, bases: usize, config: &Config) -> (usize, Option<String>) {
-        match limits::thread_cap(bases, self.stack_size, config) {
-            None => (bases.max(1), None),
-            Some(cap) => (
-                cap.max,
-                Some(format!(
-                    "threads runs its {bases} bases in {} waves of at most {} threads, each \
-                     joined before the next starts, because {}; or use a bounded strategy \
-                     such as `pool` or `tokio`",
-                    bases.div_ceil(cap.max),
-                    cap.max,
-                    cap.why
-                )),
-            ),
-        }
+        Ok(None)
     }
 }
 
@@ -263,6 +237,9 @@ mod tests {
     use std::time::Duration;
 
     use rates_server::{RatesServer, ServerConfig};
+
+    use rates_core::Config;
+    use rates_core::limits::MachineLimits;
 
     use super::*;
 
@@ -349,17 +326,22 @@ mod tests {
             .with_max_threads(Some(64));
         let bases = rates_core::generated_codes(300);
         let strategy = ThreadPerBase::new();
-        assert_eq!(strategy.max_in_flight(300, &config), 64);
-        let why = strategy.limitation(300, &config).unwrap();
+        let plan = strategy.plan(300, &config, &MachineLimits::read());
+        assert_eq!(plan.in_flight, 64);
+        let why = plan.note.unwrap();
         assert!(why.contains("5 waves of at most 64 threads"), "{why}");
-        assert!(why.contains("--max-threads"), "{why}");
+        assert!(why.contains("max_threads"), "{why}");
         let report = strategy.fetch(&bases, &config).unwrap();
         assert_eq!(report.outcomes.len(), 300);
         for (outcome, base) in report.outcomes.iter().zip(&bases) {
             assert_eq!(outcome.base, *base, "out of order");
             assert!(outcome.result.is_ok(), "{outcome}");
         }
-        assert_eq!(report.note.as_deref(), Some(why.as_str()));
+        assert!(
+            report.note.as_deref().is_some_and(|n| n.starts_with(&why)),
+            "{:?}",
+            report.note
+        );
         let stats = server.stats();
         assert_eq!(stats.requests, 300, "each base requested exactly once");
         assert!(stats.peak_in_flight <= 64, "{}", stats.peak_in_flight);
@@ -369,9 +351,9 @@ mod tests {
     fn unbounded_by_declaration() {
         let config = Config::new("http://127.0.0.1:1/?b={base}").unwrap();
         let s = ThreadPerBase::default();
-        assert!(!s.bounded());
-        assert_eq!(s.max_in_flight(2_000, &config), 2_000);
-        assert_eq!(s.limitation(2_000, &config), None);
+        let plan = s.plan(2_000, &config, &MachineLimits::default());
+        assert!(!plan.bounded);
+        assert_eq!((plan.in_flight, plan.note), (2_000, None));
         assert_eq!(s.stack_size(), STACK_SIZE);
     }
 }

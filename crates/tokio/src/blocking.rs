@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use rates_core::plan::{Cap, Shape};
 use rates_core::{
-    Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Run, Strategy, Throttle, limits,
+    Config, CurrencyCode, Error, ErrorKind, Outcomes, Report, Run, Strategy, Throttle,
 };
 use rates_http::BlockingClient;
 use tokio::runtime::Handle;
@@ -87,31 +88,13 @@ async fn spawn_all(handle: Handle, config: &Config, outcomes: &Arc<Outcomes>) ->
     Ok(())
 }
 
-/// The blocking threads a run of `bases` bases under `config` holds: one per
-/// call in flight, at most [`BLOCKING_THREADS`] and what the OS allows
-/// ([`limits::pool_threads`]), and why, if fewer than the concurrency.
-fn blocking_threads(bases: usize, config: &Config) -> (usize, Option<String>) {
-    let (threads, why) = limits::pool_threads("tokio-blocking", bases, config);
-    if threads <= BLOCKING_THREADS {
-        return (threads, why);
-    }
-    (
-        BLOCKING_THREADS,
-        Some(format!(
-            "tokio's blocking pool holds {BLOCKING_THREADS} threads, so at most \
-             {BLOCKING_THREADS} requests are in flight (concurrency {} was asked)",
-            config.concurrency
-        )),
-    )
-}
-
 /// Blocking code inside async (`tokio-blocking` in the registry): the shared
 /// blocking client run through `spawn_blocking` on a runtime it owns, at most
 /// `concurrency` calls at once, gathered with async.
 ///
 /// Its runtime's blocking pool holds [`BLOCKING_THREADS`] threads, so at most
 /// that many requests are in flight; it says so (see
-/// [`limitation`](Strategy::limitation)) when asked for more. Inside a tokio
+/// [`plan`](Strategy::plan)) when asked for more. Inside a tokio
 /// runtime, `.await` [`fetch_via_spawn_blocking`] instead.
 #[derive(Debug)]
 pub struct TokioBlocking {
@@ -144,12 +127,15 @@ impl Strategy for TokioBlocking {
         Some("rates-tokio-blocking")
     }
 
-    fn max_in_flight(&self, bases: usize, config: &Config) -> usize {
-        blocking_threads(bases, config).0
-    }
-
-    fn limitation(&self, bases: usize, config: &Config) -> Option<String> {
-        blocking_threads(bases, config).1
+    /// A blocking thread per call in flight: what the OS allows, and at
+    /// most the runtime's blocking pool, [`BLOCKING_THREADS`].
+    fn shape(&self) -> Shape {
+        Shape::Threads {
+            cap: Some(Cap {
+                most: BLOCKING_THREADS,
+                why: "tokio's blocking pool holds that many threads",
+            }),
+        }
     }
 
     /// # Errors
@@ -157,7 +143,7 @@ impl Strategy for TokioBlocking {
     /// that is inside a tokio runtime (`.await` [`fetch_via_spawn_blocking`]
     /// there instead), or when the runtime cannot start.
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
-        let (bases, config, outcomes) = (run.bases, run.config, run.outcomes);
+        let (config, outcomes) = (run.config, run.outcomes);
         if Handle::try_current().is_ok() {
             return Err(runtime::nested(
                 self.name(),
@@ -165,12 +151,11 @@ impl Strategy for TokioBlocking {
             ));
         }
         let runtime = self.runtime.get()?;
-        // Each call in flight holds a blocking thread: keep the calls under
-        // what the OS allows, so the pool never fails to start a thread.
-        let (threads, note) = blocking_threads(bases.len(), config);
-        let capped = config.clone().with_concurrency(threads);
+        // Each call in flight holds a blocking thread: the config's
+        // concurrency is the plan's, under what the OS allows and the
+        // blocking pool holds, so the pool never fails to start a thread.
         let handle = runtime.handle().clone();
-        runtime.block_on(spawn_all(handle, &capped, outcomes))?;
-        Ok(note.filter(|_| threads < BLOCKING_THREADS))
+        runtime.block_on(spawn_all(handle, config, outcomes))?;
+        Ok(None)
     }
 }

@@ -28,7 +28,7 @@ pub async fn fetch(bases: &[CurrencyCode], config: &Config) -> Result<Report, Er
         bases,
         config,
         |config, outcomes| async move {
-            rates_http::fetch_all(TokioRuntime { handle }, &config, outcomes).await?;
+            rates_async::fetch_all(TokioRuntime { handle }, &config, outcomes).await?;
             Ok(None)
         },
     )
@@ -89,7 +89,7 @@ impl Strategy for Tokio {
         }
         let runtime = self.runtime.get()?;
         let handle = runtime.handle().clone();
-        runtime.block_on(rates_http::fetch_all(
+        runtime.block_on(rates_async::fetch_all(
             TokioRuntime { handle },
             config,
             Arc::clone(outcomes),

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use rates_core::limits::MachineLimits;
 use rates_core::{Config, Strategy};
 use rates_server::{RatesServer, ServerConfig};
 use rates_tokio::{BLOCKING_THREADS, TokioBlocking};
@@ -38,15 +39,18 @@ fn the_blocking_pool_caps_what_is_in_flight_and_says_so() {
     let config = Config::new("http://127.0.0.1:1/?b={base}")
         .unwrap()
         .with_concurrency(1_000);
-    assert_eq!(strategy.max_in_flight(10_000, &config), BLOCKING_THREADS);
-    let why = strategy.limitation(10_000, &config).unwrap();
+    let unknown = MachineLimits::default();
+    let plan = strategy.plan(10_000, &config, &unknown);
+    assert_eq!(plan.in_flight, BLOCKING_THREADS);
+    let why = plan.note.unwrap();
     assert!(why.contains("512") && why.contains("1000"), "{why}");
-    assert_eq!(strategy.max_in_flight(20, &config), 20);
-    assert!(strategy.limitation(20, &config).is_none());
-    assert!(
+    let plan = strategy.plan(20, &config, &unknown);
+    assert_eq!((plan.in_flight, plan.note), (20, None));
+    assert_eq!(
         strategy
-            .limitation(10_000, &config.with_concurrency(64))
-            .is_none()
+            .plan(10_000, &config.with_concurrency(64), &unknown)
+            .note,
+        None
     );
 }
 
@@ -60,8 +64,9 @@ fn fewer_threads_allowed_than_the_concurrency_caps_the_calls_in_flight() {
         .with_concurrency(50)
         .with_max_threads(Some(5));
     let strategy = TokioBlocking::new();
-    assert_eq!(strategy.max_in_flight(100, &config), 5);
-    let why = strategy.limitation(100, &config).unwrap();
+    let plan = strategy.plan(100, &config, &MachineLimits::read());
+    assert_eq!(plan.in_flight, 5);
+    let why = plan.note.unwrap();
     assert!(why.contains("starts 5 threads instead of the 50"), "{why}");
     let bases = rates_core::generated_codes(100);
     let report = strategy.fetch(&bases, &config).unwrap();

@@ -1,8 +1,7 @@
-//! The async client against the real embedded server, on a runtime made of
-//! smol's parts: connection reuse, error classification (the same as the
-//! blocking client's), timeouts, and what happens when a runtime misbehaves.
-
-#![cfg(feature = "async")]
+//! The async client and the worker driver against the real embedded
+//! server, on a runtime made of smol's parts: connection reuse, error
+//! classification (the same as the blocking client's), timeouts, and what
+//! happens when a runtime misbehaves.
 
 use std::future::Future;
 use std::io;
@@ -10,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use rates_async::fetch_all;
 use rates_core::{Config, CurrencyCode, Error, ErrorKind, Report, Run, Strategy};
-use rates_http::{AsyncClient, AsyncRuntime, BlockingClient, fetch_all};
+use rates_http::{AsyncClient, AsyncRuntime, BlockingClient};
 use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 use smol::Executor;
 use smol_hyper::rt::FuturesIo;
@@ -392,7 +392,7 @@ fn an_unreadable_ca_certificate_is_invalid_input() {
     let runtime = TestRuntime::new(Mode::Normal);
     let err = run(&runtime, &rates_core::generated_codes(1), &config).unwrap_err();
     assert!(
-        err.is_invalid_input() && err.to_string().contains("--ca-cert"),
+        err.is_invalid_input() && err.to_string().contains("ca_cert_pem"),
         "{err}"
     );
     assert_eq!(runtime.connects(), 0);

@@ -3,19 +3,15 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::text_anchor::HPos;
 use rates_measure::{Export, StrategyResult};
 
+use super::canvas::{
+    self, Axis, BLUE, GREEN, GREY, LIGHT_BLUE, ORANGE, RED, err, missing, power_of_ten,
+};
 use super::fmt::{bytes, count, micros, secs, sig3};
-
-const BLUE: RGBColor = RGBColor(59, 117, 175);
-const LIGHT_BLUE: RGBColor = RGBColor(151, 191, 230);
-const ORANGE: RGBColor = RGBColor(239, 133, 54);
-const GREEN: RGBColor = RGBColor(81, 158, 62);
-const RED: RGBColor = RGBColor(197, 58, 50);
-const GREY: RGBColor = RGBColor(120, 120, 120);
 
 /// One strategy's row.
 #[derive(Debug, Clone)]
@@ -51,17 +47,12 @@ pub(crate) struct BarChart<'a> {
     pub(crate) footnote: String,
 }
 
-fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
-    anyhow!("drawing a chart: {e}")
-}
-
 impl BarChart<'_> {
     /// Draws it as an SVG at `path`.
     pub(crate) fn draw(&self, path: &Path) -> Result<()> {
         let n = self.rows.len().max(1);
         let height = 240 + 44 * n as u32;
-        let root = SVGBackend::new(path, (960, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+        let root = canvas::canvas(path, (960, height))?;
         let values = || {
             self.rows.iter().flat_map(|r| {
                 r.bars
@@ -100,38 +91,22 @@ impl BarChart<'_> {
             .y_label_area_size(130)
             .build_cartesian_2d(floor..x_max, 0.0..n as f64 + band)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(0)
-            .x_desc(if log {
-                format!("{} (log scale)", self.x_desc)
-            } else {
-                self.x_desc.to_owned()
-            })
-            .x_labels(if log {
-                ((x_max - floor).ceil() as usize) * 2 + 1
-            } else {
-                8
-            })
-            .light_line_style(WHITE.mix(0.0))
-            .x_label_formatter(&|v| {
-                if !log {
-                    sig3(*v)
-                } else if (v - v.round()).abs() < 1e-6 {
-                    // Powers of ten only: 0.1, 1, 10, 100, ...
-                    pow10_label(v.round() as i32)
+        let show: &dyn Fn(f64) -> String = if log { &power_of_ten } else { &sig3 };
+        canvas::axes(
+            &mut chart,
+            &Axis {
+                desc: self.x_desc,
+                log,
+                labels: if log {
+                    ((x_max - floor).ceil() as usize) * 2 + 1
                 } else {
-                    String::new()
-                }
-            })
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+                    8
+                },
+                show,
+            },
+            None,
+        )?;
 
-        let label_font = ("sans-serif", 15).into_font();
-        let small = ("sans-serif", 13).into_font();
         let mut legend_done = vec![vec![false; 4]; self.series.len()];
         // The marker's legend entry goes with the first row that has one
         // (the first rows can be skipped strategies, with none).
@@ -141,26 +116,9 @@ impl BarChart<'_> {
             let top = (n - i) as f64 - 0.12;
             let bottom = (n - i - 1) as f64 + 0.12;
             let (lx, ly) = chart.backend_coord(&(floor, (top + bottom) / 2.0));
-            root.draw(&Text::new(
-                row.label.clone(),
-                (lx - 8, ly),
-                label_font
-                    .clone()
-                    .color(&BLACK)
-                    .pos(Pos::new(HPos::Right, VPos::Center)),
-            ))
-            .map_err(err)?;
+            canvas::text(&root, &row.label, (lx - 8, ly), 15, &BLACK, HPos::Right)?;
             if let Some(why) = &row.missing {
-                let (x, y) = chart.backend_coord(&(floor, (top + bottom) / 2.0));
-                root.draw(&Text::new(
-                    why.clone(),
-                    (x + 6, y),
-                    small
-                        .clone()
-                        .color(&GREY)
-                        .pos(Pos::new(HPos::Left, VPos::Center)),
-                ))
-                .map_err(err)?;
+                canvas::text(&root, why, (lx + 6, ly), 13, &GREY, HPos::Left)?;
                 continue;
             }
             let k = row.bars.len().max(1);
@@ -237,68 +195,11 @@ impl BarChart<'_> {
                 end = end.max(t(m));
             }
             let (x, y) = chart.backend_coord(&(end, (top + bottom) / 2.0));
-            root.draw(&Text::new(
-                row.text.clone(),
-                (x + 8, y),
-                small
-                    .clone()
-                    .color(&BLACK)
-                    .pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(err)?;
+            canvas::text(&root, &row.text, (x + 8, y), 13, &BLACK, HPos::Left)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(err)?;
-        let (w, h) = root.dim_in_pixel();
-        root.draw(&Text::new(
-            self.footnote.clone(),
-            (12, i32::try_from(h).unwrap_or(0) - 12),
-            ("sans-serif", 12)
-                .into_font()
-                .color(&GREY)
-                .pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(err)?;
-        let _ = w;
-        root.present().map_err(err)?;
-        Ok(())
-    }
-}
-
-/// `10^k` written plainly: `0.01`, `1`, `1000`.
-pub(crate) fn pow10_label(k: i32) -> String {
-    if k < 0 {
-        format!("{:.*}", k.unsigned_abs() as usize, 10f64.powi(k))
-    } else {
-        format!("{:.0}", 10f64.powi(k))
-    }
-}
-
-fn missing(r: &StrategyResult) -> Option<String> {
-    if let Some(why) = &r.skipped {
-        let why = why.strip_prefix("skipped: ").unwrap_or(why);
-        Some(format!("skipped: {}", shorten(why, 90)))
-    } else if !r.ran() {
-        Some(format!(
-            "did not run: {}",
-            shorten(r.error.as_deref().unwrap_or("no runs"), 90)
-        ))
-    } else {
-        None
-    }
-}
-
-fn shorten(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_owned()
-    } else {
-        format!("{}...", s.chars().take(n).collect::<String>())
+        canvas::legend(&mut chart)?;
+        canvas::footnote(&root, &self.footnote)?;
+        canvas::finish(&root)
     }
 }
 

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use rates_measure::{Export, StrategyResult};
 
-use crate::report::fmt::{bytes, micros, ratio, secs};
+use crate::draw::fmt::{bytes, micros, ratio, secs};
 
 /// A gated metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -340,6 +340,68 @@ pub(crate) fn baseline_file(path: &Path, scenario: &str) -> PathBuf {
     } else {
         path.to_owned()
     }
+}
+
+/// The gate's verdicts as a table, with the rule and the re-runs.
+pub(crate) fn table(
+    scenario: &str,
+    baseline: &std::path::Path,
+    lines: &[Line],
+    rerun: &[String],
+    rules: &Rules,
+) -> String {
+    let mut t = crate::draw::table::table(
+        crate::draw::table::Style::Terminal,
+        &["strategy", "metric", "baseline", "now", "change", "verdict"],
+    );
+    // One line per verdict, however long: a wrapped verdict reads as two.
+    t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    for l in lines {
+        let verdict = if rerun.contains(&l.strategy) && l.metric.is_some() {
+            format!("{} (re-run)", l.verdict)
+        } else {
+            l.verdict.clone()
+        };
+        t.add_row(vec![
+            l.strategy.clone(),
+            l.metric.map(|m| m.name().to_owned()).unwrap_or_default(),
+            l.baseline.clone(),
+            l.current.clone(),
+            l.change.clone(),
+            verdict,
+        ]);
+    }
+    let regressed: Vec<String> = lines
+        .iter()
+        .filter(|l| l.regressed)
+        .map(|l| format!("{} {}", l.strategy, l.metric.map_or("", |m| m.name())))
+        .collect();
+    let limits: Vec<String> = rules
+        .metrics
+        .iter()
+        .map(|m| {
+            let share = rules.max.iter().find(|x| x.0 == *m).map_or(0.1, |x| x.1);
+            format!("{} {:.0}%", m.name(), share * 100.0)
+        })
+        .collect();
+    let rule = format!(
+        "A figure regresses when it is worse by more than its limit ({}) and by more than \
+         twice the two runs' spreads (+/- MAD) combined; memory is judged at equal threads \
+         (when the peak thread count moved past the limit, per thread alive too; per \
+         process for a strategy of several processes); a strategy \
+         that looks regressed is measured once more and judged on that run.",
+        limits.join(", ")
+    );
+    format!(
+        "Gate: {scenario} against {}\n{t}\n{}\n{}\n\n",
+        baseline.display(),
+        if regressed.is_empty() {
+            "no regression".to_owned()
+        } else {
+            format!("REGRESSED: {}", regressed.join(", "))
+        },
+        crate::draw::wrap(&rule, 100)
+    )
 }
 
 #[cfg(test)]

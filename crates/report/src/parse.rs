@@ -6,7 +6,7 @@ use rates_core::{CurrencyCode, DISTINCT_CODES, parse_codes};
 use rates_server::Latency;
 
 /// Parses `100ms`, `2s`, `1.5s` or `0`.
-pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+pub fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
@@ -21,7 +21,7 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Parses a server latency: `0`, `100ms`, or a range `50ms..150ms`.
-pub(crate) fn latency(s: &str) -> Result<Latency, String> {
+pub fn latency(s: &str) -> Result<Latency, String> {
     if let Some((lo, hi)) = s.split_once("..") {
         let (lo, hi) = (duration(lo)?, duration(hi)?);
         if hi < lo {
@@ -40,7 +40,7 @@ pub(crate) fn latency(s: &str) -> Result<Latency, String> {
 }
 
 /// Parses a share between 0 and 1 (`0.1`, or a percentage `10%`).
-pub(crate) fn share(s: &str) -> Result<f64, String> {
+pub fn share(s: &str) -> Result<f64, String> {
     let value = match s.trim().strip_suffix('%') {
         Some(p) => p.trim().parse::<f64>().map(|p| p / 100.0),
         None => s.trim().parse::<f64>(),
@@ -55,7 +55,7 @@ pub(crate) fn share(s: &str) -> Result<f64, String> {
 
 /// What `--bases` names: a list of codes, or a count of generated codes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Bases {
+pub enum Bases {
     /// These codes, as typed (validated later, before any request).
     List(Vec<String>),
     /// This many generated codes (AAA, AAB, ...).
@@ -64,14 +64,14 @@ pub(crate) enum Bases {
 
 /// The most bases one run accepts: a million outcomes is a few hundred MiB
 /// of report, and far past any comparison the scenarios make.
-pub(crate) const MAX_BASES: usize = 1_000_000;
+pub const MAX_BASES: usize = 1_000_000;
 
 impl Bases {
     /// Resolves to codes.
     ///
     /// # Errors
     /// An invalid code, or a count over [`MAX_BASES`], by name.
-    pub(crate) fn codes(&self) -> Result<Vec<CurrencyCode>, rates_core::Error> {
+    pub fn codes(&self) -> Result<Vec<CurrencyCode>, rates_core::Error> {
         match self {
             Self::List(list) => parse_codes(&list.join(",")),
             Self::Count(n) if *n > MAX_BASES => Err(rates_core::Error::invalid_input(format!(
@@ -85,7 +85,7 @@ impl Bases {
 
     /// What the user should know about these bases before the run: that
     /// generated codes repeat past [`DISTINCT_CODES`].
-    pub(crate) fn note(&self) -> Option<String> {
+    pub fn note(&self) -> Option<String> {
         match self {
             Self::Count(n) if *n > DISTINCT_CODES => Some(format!(
                 "codes repeat after 17,576: {n} bases are the {DISTINCT_CODES} distinct \
@@ -98,7 +98,7 @@ impl Bases {
 }
 
 /// Parses `--bases`: a count (`2000`, `10_000`, `10,000`) or a list of codes.
-pub(crate) fn bases(s: &str) -> Result<Bases, String> {
+pub fn bases(s: &str) -> Result<Bases, String> {
     let t = s.trim().replace('_', "");
     if t.is_empty() {
         return Err(

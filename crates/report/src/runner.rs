@@ -1,7 +1,7 @@
 //! Measured runs: every timed run of a strategy in a fresh `rates` child
 //! process of its own, against a server in this process, so every resource
 //! figure is the strategy's alone. `compare`, `sweep` and `map` are loops
-//! over [`Bench::measure_all`].
+//! over one bench that measures every strategy in turn.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -10,17 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
 use rates_core::{Config, CurrencyCode, Strategy};
+use rates_measure::{Affinity, ScenarioInfo};
 use rates_measure::{ChildReport, MIN_PROTOCOL, Options, PROTOCOL, RunRecord, StrategyResult};
 use rates_server::RatesServer;
-use serde::{Deserialize, Serialize};
 
-/// The hidden `rates measured-run` subcommand's flags.
-#[derive(Debug, clap::Args)]
-pub(crate) struct MeasuredRunArgs {
-    /// Print the measured-run protocol this build speaks, and exit.
-    #[arg(long)]
-    protocol: bool,
-}
+use crate::Scenario;
+use crate::draw::machine;
+use serde::{Deserialize, Serialize};
 
 fn protocol_one() -> u32 {
     1
@@ -58,8 +54,8 @@ fn unix_ns(t: SystemTime) -> u128 {
 /// (`cancel_after_ms`), and is killed by the kernel when the thread that
 /// started it ends (see `resources::die_with_parent`): a killed comparison
 /// leaves no run going on.
-pub(crate) fn child_main(args: &MeasuredRunArgs) -> ExitCode {
-    if args.protocol {
+pub fn child_main(protocol_only: bool) -> ExitCode {
+    if protocol_only {
         println!("{PROTOCOL}");
         return ExitCode::SUCCESS;
     }
@@ -271,7 +267,9 @@ impl Bench<'_> {
             );
         }
         let mut cmd = Command::new(&program.exe);
-        cmd.arg("measured-run");
+        // The argument for the `rates` CLI (and builds before the variable),
+        // the variable for any program that calls `child_if_asked`.
+        cmd.arg("measured-run").env(crate::CHILD_ENV, "1");
         cmd.envs(program.env.iter().map(|(k, v)| (k, v)));
         let mut config = self.config.clone();
         config.progress = None;
@@ -409,4 +407,150 @@ pub(crate) fn progress_line(name: &str, phase: Phase, result: &Result<RunRecord>
         ),
         Err(e) => eprintln!("  {what:<9} {name:<15} error: {e:#}"),
     }
+}
+
+/// What an export says about `scenario`.
+pub fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
+    ScenarioInfo {
+        name: scenario.name.to_owned(),
+        about: scenario.about.to_owned(),
+        bases: scenario.size,
+        latency_s: scenario.latency.as_secs_f64(),
+        concurrency: scenario.concurrency,
+        rate_limit_per_s: scenario.rate_limit.map(|r| r.rate()),
+        work_s: scenario.work.as_secs_f64(),
+        faults: scenario.faults.iter().map(|f| format!("{f:?}")).collect(),
+        tls: scenario.tls,
+        cancel_after_s: scenario.cancel_after.map(|d| d.as_secs_f64()),
+        deadline_s: None,
+    }
+}
+
+/// How many runs, and how each is watched.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub(crate) runs: u32,
+    pub(crate) warmup: u32,
+    pub(crate) sample_interval: Duration,
+    pub(crate) run_timeout: Option<Duration>,
+    /// Where the server and the runs are pinned (`--pin`), if anywhere.
+    pub(crate) affinity: Option<Affinity>,
+    /// Every run's whole-run deadline (`--deadline`).
+    pub(crate) deadline: Option<Duration>,
+    /// Set by Ctrl-C or SIGTERM: the run being measured is stopped.
+    pub(crate) interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Plan {
+    /// `runs` timed runs after `warmup`, sampled every 10 ms, unpinned.
+    pub fn new(runs: u32, warmup: u32) -> Self {
+        Self {
+            runs,
+            warmup,
+            sample_interval: Duration::from_millis(10),
+            run_timeout: None,
+            affinity: None,
+            deadline: None,
+            interrupt: None,
+        }
+    }
+}
+
+/// A scenario ready to measure: its server (the embedded one, unless an
+/// endpoint was given), the client config, and how each run is watched.
+#[derive(Debug)]
+pub struct Setup {
+    server: Option<RatesServer>,
+    config: Config,
+    options: Options,
+    rate_limited: bool,
+    bases: Vec<rates_core::CurrencyCode>,
+    cancel_after: Option<Duration>,
+    limits: rates_core::limits::MachineLimits,
+}
+
+impl Setup {
+    /// Starts the server for `scenario` (unless `endpoint` is given) and
+    /// makes the config every strategy's runs share.
+    pub(crate) fn new(
+        scenario: &Scenario,
+        (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
+        strategies: &[Box<dyn Strategy>],
+        plan: &Plan,
+    ) -> Result<Self> {
+        let server = match endpoint {
+            Some(_) => None,
+            None => Some(
+                RatesServer::start(scenario.server_config())
+                    .context("starting the embedded server")?,
+            ),
+        };
+        let mut config = match (endpoint, &server) {
+            (Some(e), _) => scenario.client_config(e)?,
+            (None, Some(s)) => scenario.client_config_for(s)?,
+            (None, None) => unreachable!("a server was started when no endpoint was given"),
+        };
+        // The limits a run's child works within: this machine's, and one
+        // descriptor a connection (the embedded server's ends are in this
+        // process, not the child's).
+        let limits = rates_core::limits::MachineLimits {
+            files_per_connection: 1,
+            ..rates_core::limits::MachineLimits::read()
+        };
+        if let Some(pem) = ca_cert_pem {
+            config.ca_cert_pem = Some(pem.to_owned());
+        }
+        config.deadline = plan.deadline;
+        let longest_ideal = strategies
+            .iter()
+            .map(|s| scenario.ideal(s.as_ref(), &config, &limits))
+            .filter(|d| *d <= crate::MAX_IDEAL)
+            .max()
+            .unwrap_or_default();
+        Ok(Self {
+            server,
+            config,
+            options: Options {
+                interval: plan.sample_interval,
+                timeout: plan
+                    .run_timeout
+                    .unwrap_or(Duration::from_secs(60) + longest_ideal * 10),
+                affinity: plan.affinity.as_ref().map(|a| a.runs.clone()),
+                interrupt: plan.interrupt.clone(),
+            },
+            rate_limited: scenario.rate_limit.is_some(),
+            bases: scenario.bases(),
+            cancel_after: scenario.cancel_after,
+            limits,
+        })
+    }
+
+    /// The client config every run gets.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The limits each run's child works within (read once, here).
+    pub(crate) fn limits(&self) -> &rates_core::limits::MachineLimits {
+        &self.limits
+    }
+
+    /// The bench that runs measured children against this set-up.
+    pub(crate) fn bench(&self) -> Bench<'_> {
+        Bench {
+            server: self.server.as_ref(),
+            config: self.config.clone(),
+            bases: self.bases.clone(),
+            options: self.options.clone(),
+            rate_limited: self.rate_limited,
+            cancel_after: self.cancel_after,
+        }
+    }
+}
+
+/// The machine now, with where the runs were pinned.
+pub fn machine_now(plan: &Plan) -> rates_measure::Machine {
+    let mut machine = machine::describe();
+    machine.affinity.clone_from(&plan.affinity);
+    machine
 }

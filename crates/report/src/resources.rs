@@ -5,15 +5,18 @@ use std::time::Duration;
 
 /// CPU time and peak resident memory of this process so far.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Usage {
-    pub(crate) user: Duration,
-    pub(crate) system: Duration,
-    pub(crate) peak_rss_bytes: u64,
+pub struct Usage {
+    /// CPU time in user mode.
+    pub user: Duration,
+    /// CPU time in the kernel.
+    pub system: Duration,
+    /// The largest resident set so far, bytes.
+    pub peak_rss_bytes: u64,
 }
 
 impl Usage {
     /// Now, or `None` where the platform cannot say.
-    pub(crate) fn now() -> Option<Self> {
+    pub fn now() -> Option<Self> {
         use nix::sys::resource::{UsageWho, getrusage};
         let u = getrusage(UsageWho::RUSAGE_SELF).ok()?;
         let tv = |t: nix::sys::time::TimeVal| {
@@ -36,7 +39,7 @@ impl Usage {
 /// This process's own peak resident memory (`VmHWM`: the high-water mark
 /// of its address space, which starts afresh at exec).
 #[cfg(target_os = "linux")]
-pub(crate) fn own_peak_rss() -> Option<u64> {
+pub fn own_peak_rss() -> Option<u64> {
     procfs::process::Process::myself()
         .ok()?
         .status()
@@ -47,13 +50,13 @@ pub(crate) fn own_peak_rss() -> Option<u64> {
 
 /// Not available off Linux.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn own_peak_rss() -> Option<u64> {
+pub fn own_peak_rss() -> Option<u64> {
     None
 }
 
 /// What this process has alive: threads, child processes, open sockets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Alive {
+pub struct Alive {
     /// Each thread's name (`comm`).
     threads: Vec<String>,
     processes: u64,
@@ -63,7 +66,7 @@ pub(crate) struct Alive {
 #[cfg(target_os = "linux")]
 impl Alive {
     /// Now, from /proc; `None` where it cannot be read.
-    pub(crate) fn now() -> Option<Self> {
+    pub fn now() -> Option<Self> {
         let me = procfs::process::Process::myself().ok()?;
         let threads = me
             .tasks()
@@ -95,7 +98,7 @@ impl Alive {
 #[cfg(not(target_os = "linux"))]
 impl Alive {
     /// Unavailable off Linux.
-    pub(crate) fn now() -> Option<Self> {
+    pub fn now() -> Option<Self> {
         None
     }
 }
@@ -104,7 +107,7 @@ impl Alive {
     /// What is alive now beyond `before`, not counting the threads named
     /// `kept*` (a runtime pool the strategy keeps for its next run), which
     /// are named with their count instead.
-    pub(crate) fn beyond(&self, before: &Self, kept: Option<&str>) -> rates_measure::Leftovers {
+    pub fn beyond(&self, before: &Self, kept: Option<&str>) -> rates_measure::Leftovers {
         // The kernel keeps the first 15 bytes of a thread's name.
         let is_kept = |name: &String| kept.is_some_and(|k| name.starts_with(&k[..k.len().min(15)]));
         let count = |a: &Self| a.threads.iter().filter(|n| !is_kept(n)).count() as u64;
@@ -128,7 +131,7 @@ impl Alive {
 /// process is already another's child, the parent died before the request
 /// took hold, and this process exits now. No thread is needed for it.
 #[cfg(target_os = "linux")]
-pub(crate) fn die_with_parent(parent: Option<u32>) {
+pub fn die_with_parent(parent: Option<u32>) {
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     if parent.is_some_and(|p| p != std::os::unix::process::parent_id()) {
         std::process::exit(3);
@@ -137,4 +140,4 @@ pub(crate) fn die_with_parent(parent: Option<u32>) {
 
 /// Off Linux, the child outlives a killed parent until its run ends.
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn die_with_parent(_parent: Option<u32>) {}
+pub fn die_with_parent(_parent: Option<u32>) {}

@@ -13,7 +13,7 @@ use signal_hook::iterator::{Handle, Signals};
 
 /// Watches for SIGINT and SIGTERM while it lives.
 #[derive(Debug)]
-pub(crate) struct Interrupts {
+pub struct Interrupts {
     /// The first signal that came, 0 before any.
     got: Arc<AtomicI32>,
     /// Set with the first signal: what long waits poll (measured runs).
@@ -30,7 +30,7 @@ impl Interrupts {
     ///
     /// # Errors
     /// The signal handlers or the watching thread cannot be set up.
-    pub(crate) fn watch(on_first: impl Fn() + Send + 'static) -> Result<Self> {
+    pub fn watch(on_first: impl Fn() + Send + 'static) -> Result<Self> {
         let mut signals =
             Signals::new([SIGINT, SIGTERM]).context("setting up the Ctrl-C handler")?;
         let handle = signals.handle();
@@ -66,12 +66,12 @@ impl Interrupts {
     }
 
     /// The flag set by the first signal.
-    pub(crate) fn flag(&self) -> Arc<AtomicBool> {
+    pub fn flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.flag)
     }
 
     /// The exit code the first signal asks for (130 or 143), if one came.
-    pub(crate) fn exit_code(&self) -> Option<ExitCode> {
+    pub fn exit_code(&self) -> Option<ExitCode> {
         match self.got.load(Ordering::Acquire) {
             0 => None,
             signal => Some(ExitCode::from(u8::try_from(code(signal)).unwrap_or(130))),

@@ -1,6 +1,7 @@
 //! Everything written from measured records: tables, exports, charts, and
 //! the results folder. Nothing here measures.
 
+pub(crate) mod canvas;
 pub(crate) mod chart;
 pub(crate) mod export;
 pub(crate) mod fmt;

@@ -191,6 +191,13 @@ const STOP_LEGEND: &str = "to stop: from the stop handle firing to `fetch` retur
 /// Lines under the tables: skipped and failed strategies, notes, and the
 /// server's view where it matters.
 pub(crate) fn notes(export: &Export) -> Vec<String> {
+    notes_as_written(export)
+        .iter()
+        .map(|n| crate::names::named(n))
+        .collect()
+}
+
+fn notes_as_written(export: &Export) -> Vec<String> {
     let mut out = Vec::new();
     for r in &export.results {
         if let Some(why) = &r.skipped {
@@ -431,66 +438,4 @@ pub(crate) fn textwrap(text: &str, width: usize) -> String {
         line += word.len();
     }
     out
-}
-
-/// The gate's verdicts as a table, with the rule and the re-runs.
-pub(crate) fn gate(
-    scenario: &str,
-    baseline: &std::path::Path,
-    lines: &[crate::gate::Line],
-    rerun: &[String],
-    rules: &crate::gate::Rules,
-) -> String {
-    let mut t = table(
-        Style::Terminal,
-        &["strategy", "metric", "baseline", "now", "change", "verdict"],
-    );
-    // One line per verdict, however long: a wrapped verdict reads as two.
-    t.set_content_arrangement(ContentArrangement::Disabled);
-    for l in lines {
-        let verdict = if rerun.contains(&l.strategy) && l.metric.is_some() {
-            format!("{} (re-run)", l.verdict)
-        } else {
-            l.verdict.clone()
-        };
-        t.add_row(vec![
-            l.strategy.clone(),
-            l.metric.map(|m| m.name().to_owned()).unwrap_or_default(),
-            l.baseline.clone(),
-            l.current.clone(),
-            l.change.clone(),
-            verdict,
-        ]);
-    }
-    let regressed: Vec<String> = lines
-        .iter()
-        .filter(|l| l.regressed)
-        .map(|l| format!("{} {}", l.strategy, l.metric.map_or("", |m| m.name())))
-        .collect();
-    let limits: Vec<String> = rules
-        .metrics
-        .iter()
-        .map(|m| {
-            let share = rules.max.iter().find(|x| x.0 == *m).map_or(0.1, |x| x.1);
-            format!("{} {:.0}%", m.name(), share * 100.0)
-        })
-        .collect();
-    let rule = format!(
-        "A figure regresses when it is worse by more than its limit ({}) and by more than \
-         twice the two runs' spreads (+/- MAD) combined; memory is judged at equal threads \
-         (when the peak thread count moved past the limit, per thread alive too; per \
-         process for a strategy of several processes); a strategy \
-         that looks regressed is measured once more and judged on that run.",
-        limits.join(", ")
-    );
-    format!(
-        "Gate: {scenario} against {}\n{t}\n{}\n{}\n\n",
-        baseline.display(),
-        if regressed.is_empty() {
-            "no regression".to_owned()
-        } else {
-            format!("REGRESSED: {}", regressed.join(", "))
-        },
-        textwrap(&rule, 100)
-    )
 }

@@ -1,7 +1,10 @@
-//! Named benchmark scenarios, defined once (see `SCENARIOS.md` in the docs).
+//! Named benchmark scenarios, defined once: `rates compare --scenario`, the
+//! gate and the criterion benches read them here.
 
 use std::time::Duration;
 
+use rates_core::limits::MachineLimits;
+use rates_core::plan::Plan;
 use rates_core::{Config, CurrencyCode, Error, RateLimit, Strategy, generated_codes};
 use rates_server::{Fault, FaultRule, RatesServer, ServerConfig, When};
 
@@ -44,167 +47,85 @@ pub struct Scenario {
 pub fn scenarios() -> Vec<Scenario> {
     let ms = Duration::from_millis;
     vec![
-        Scenario {
-            name: "classic",
-            about: "the classic five bases, 100 ms latency, concurrency 4",
-            size: 5,
-            latency: ms(100),
-            concurrency: 4,
-            rate_limit: None,
-            faults: Vec::new(),
-            work: Duration::ZERO,
-            tls: false,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "fanout",
-            about: "500 bases, 20 ms latency, concurrency 50",
-            size: 500,
-            latency: ms(20),
-            concurrency: 50,
-            rate_limit: None,
-            faults: Vec::new(),
-            work: Duration::ZERO,
-            tls: false,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "scale",
-            about: "10,000 bases, 50 ms latency, 1,000 in flight",
-            size: 10_000,
-            latency: ms(50),
-            concurrency: 1_000,
-            rate_limit: None,
-            faults: Vec::new(),
-            work: Duration::ZERO,
-            tls: false,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "throttled",
-            about: "200 bases, 5 ms latency, concurrency 16, rate limit 100/s",
-            size: 200,
-            latency: ms(5),
-            concurrency: 16,
-            rate_limit: RateLimit::per_second(100.0).ok(),
-            faults: Vec::new(),
-            work: Duration::ZERO,
-            tls: false,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "overhead",
-            about: "20,000 bases, no latency, concurrency 64: per-request cost",
-            size: 20_000,
-            latency: Duration::ZERO,
-            concurrency: 64,
-            rate_limit: None,
-            faults: Vec::new(),
-            work: Duration::ZERO,
-            tls: false,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "gate",
-            about: "4,000 bases, no latency, concurrency 64: per-request cost in runs short \
-                    enough for CI's paired gate",
-            size: 4_000,
-            latency: Duration::ZERO,
-            concurrency: 64,
-            rate_limit: None,
-            faults: Vec::new(),
-            work: Duration::ZERO,
-            tls: false,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "faulty",
-            about: "500 bases, 20 ms, concurrency 50, 10% 500s, 5% 429s, 2% drops (seeded)",
-            size: 500,
-            latency: ms(20),
-            concurrency: 50,
-            rate_limit: None,
-            faults: vec![
-                FaultRule::new(Fault::Drop, When::Share(0.02)),
-                FaultRule::new(
-                    Fault::TooManyRequests {
-                        retry_after_secs: 1,
-                    },
-                    When::Share(0.05),
-                ),
-                FaultRule::new(Fault::ServerError, When::Share(0.10)),
-            ],
-            work: Duration::ZERO,
-            tls: false,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "tls",
-            about: "the classic five bases over HTTPS, 100 ms latency, concurrency 4: \
-                    what the handshake costs",
-            size: 5,
-            latency: ms(100),
-            concurrency: 4,
-            rate_limit: None,
-            faults: Vec::new(),
-            tls: true,
-            work: Duration::ZERO,
-            max_threads: None,
-            budget: MAX_IDEAL,
-            cancel_after: None,
-        },
-        Scenario {
-            name: "huge",
-            about: "100,000 bases, 50 ms latency, 10,000 in flight: async only (OS threads \
-                    capped at 1,000, 2 s budget)",
-            size: 100_000,
-            latency: ms(50),
-            concurrency: 10_000,
-            rate_limit: None,
-            faults: Vec::new(),
-            // 10,000 blocked OS threads next to the server and the bench
-            // harness cost hundreds of MiB and minutes of start-up (rayon's
-            // idle workers also hunt for work); `scale` already measures
-            // threads at 1,000. Capped there, a thread-per-request strategy's
-            // ideal is 5 s, over this scenario's 2 s budget: it is skipped
-            // with that reason, and the async ones (ideal 0.5 s) run.
-            max_threads: Some(1_000),
-            budget: Duration::from_secs(2),
-            cancel_after: None,
-            work: Duration::ZERO,
-            tls: false,
-        },
-        Scenario {
-            name: "cancel",
-            about: "2,000 bases, 1 s latency, concurrency 200, the stop handle fired after \
-                    1.5 s: time to stop, and what is left alive",
-            size: 2_000,
-            latency: ms(1_000),
-            concurrency: 200,
-            rate_limit: None,
-            faults: Vec::new(),
-            work: Duration::ZERO,
-            tls: false,
-            // `threads` too has requests in flight at the stop: waves of 200.
-            max_threads: Some(200),
-            // Every strategy stops after 1.5 s, whatever its ideal.
-            budget: Duration::MAX,
-            cancel_after: Some(ms(1_500)),
-        },
+        Scenario::new(
+            "classic",
+            "the classic five bases, 100 ms latency, concurrency 4",
+            (5, ms(100), 4),
+        ),
+        Scenario::new(
+            "fanout",
+            "500 bases, 20 ms latency, concurrency 50",
+            (500, ms(20), 50),
+        ),
+        Scenario::new(
+            "scale",
+            "10,000 bases, 50 ms latency, 1,000 in flight",
+            (10_000, ms(50), 1_000),
+        ),
+        Scenario::new(
+            "throttled",
+            "200 bases, 5 ms latency, concurrency 16, rate limit 100/s",
+            (200, ms(5), 16),
+        )
+        .with_rate_limit(RateLimit::per_second(100.0).ok()),
+        Scenario::new(
+            "overhead",
+            "20,000 bases, no latency, concurrency 64: per-request cost",
+            (20_000, Duration::ZERO, 64),
+        ),
+        Scenario::new(
+            "gate",
+            "4,000 bases, no latency, concurrency 64: per-request cost in runs short enough \
+             for CI's paired gate",
+            (4_000, Duration::ZERO, 64),
+        ),
+        Scenario::new(
+            "faulty",
+            "500 bases, 20 ms, concurrency 50, 10% 500s, 5% 429s, 2% drops (seeded)",
+            (500, ms(20), 50),
+        )
+        .with_faults(vec![
+            FaultRule::new(Fault::Drop, When::Share(0.02)),
+            FaultRule::new(
+                Fault::TooManyRequests {
+                    retry_after_secs: 1,
+                },
+                When::Share(0.05),
+            ),
+            FaultRule::new(Fault::ServerError, When::Share(0.10)),
+        ]),
+        Scenario::new(
+            "tls",
+            "the classic five bases over HTTPS, 100 ms latency, concurrency 4: what the \
+             handshake costs",
+            (5, ms(100), 4),
+        )
+        .over_tls(),
+        // 10,000 blocked OS threads next to the server and the bench harness
+        // cost hundreds of MiB and minutes of start-up (rayon's idle workers
+        // also hunt for work); `scale` already measures threads at 1,000.
+        // Capped there, a thread-per-request strategy's ideal is 5 s, over
+        // this scenario's 2 s budget: it is skipped with that reason, and
+        // the async ones (ideal 0.5 s) run.
+        Scenario::new(
+            "huge",
+            "100,000 bases, 50 ms latency, 10,000 in flight: async only (OS threads capped at \
+             1,000, 2 s budget)",
+            (100_000, ms(50), 10_000),
+        )
+        .with_max_threads(1_000)
+        .with_budget(Duration::from_secs(2)),
+        // `threads` too has requests in flight at the stop: waves of 200.
+        // Every strategy stops after 1.5 s, whatever its ideal.
+        Scenario::new(
+            "cancel",
+            "2,000 bases, 1 s latency, concurrency 200, the stop handle fired after 1.5 s: \
+             time to stop, and what is left alive",
+            (2_000, ms(1_000), 200),
+        )
+        .with_max_threads(200)
+        .with_budget(Duration::MAX)
+        .cancelled_after(ms(1_500)),
     ]
 }
 
@@ -225,6 +146,79 @@ pub fn scenario(name: &str) -> Result<Scenario, Error> {
 }
 
 impl Scenario {
+    /// A scenario of `size` bases, a server latency and a concurrency, and
+    /// nothing else: no rate limit, no faults, no CPU work, plain HTTP, the
+    /// machine's thread limit, a budget of [`MAX_IDEAL`], no stop.
+    pub fn new(
+        name: &'static str,
+        about: &'static str,
+        (size, latency, concurrency): (usize, Duration, usize),
+    ) -> Self {
+        Self {
+            name,
+            about,
+            size,
+            latency,
+            concurrency,
+            rate_limit: None,
+            faults: Vec::new(),
+            work: Duration::ZERO,
+            tls: false,
+            max_threads: None,
+            budget: MAX_IDEAL,
+            cancel_after: None,
+        }
+    }
+
+    /// With a client rate limit.
+    #[must_use]
+    pub fn with_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// With faults the server injects.
+    #[must_use]
+    pub fn with_faults(mut self, faults: Vec<FaultRule>) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// With CPU work per item.
+    #[must_use]
+    pub fn with_work(mut self, work: Duration) -> Self {
+        self.work = work;
+        self
+    }
+
+    /// Served over HTTPS.
+    #[must_use]
+    pub fn over_tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
+    /// With at most `max` OS threads for a thread-per-request strategy.
+    #[must_use]
+    pub fn with_max_threads(mut self, max: usize) -> Self {
+        self.max_threads = Some(max);
+        self
+    }
+
+    /// With another budget for a strategy's ideal.
+    #[must_use]
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Each run's stop handle fired `after` its start.
+    #[must_use]
+    pub fn cancelled_after(mut self, after: Duration) -> Self {
+        self.cancel_after = Some(after);
+        self
+    }
+
     /// The bases: the classic five, or `size` generated three-letter codes
     /// (AAA, AAB, ...; they repeat past 17,576).
     pub fn bases(&self) -> Vec<CurrencyCode> {
@@ -279,29 +273,32 @@ impl Scenario {
         Ok(config)
     }
 
-    /// The ideal wall time for `strategy`: `ceil(N / in_flight) × latency`,
-    /// at least `N / rate` under a rate limit, and with CPU work per item at
-    /// least `N × work / min(in_flight, cores)`. No run can beat it. Zero
-    /// (none) where the runs are stopped part-way (`cancel`).
-    pub fn ideal(&self, strategy: &dyn Strategy, config: &Config) -> Duration {
+    /// The plan of `strategy`'s run of this scenario under `config` within
+    /// `limits` (the limits of the process that will run it): the config's
+    /// own plan if it has one, else the strategy's.
+    pub fn plan(&self, strategy: &dyn Strategy, config: &Config, limits: &MachineLimits) -> Plan {
+        config
+            .plan
+            .clone()
+            .unwrap_or_else(|| strategy.plan(self.size, config, limits))
+    }
+
+    /// The ideal wall time for `strategy` run within `limits`:
+    /// `ceil(N / in_flight) × latency`, at least `N / rate` under a rate
+    /// limit, and with CPU work per item at least
+    /// `N × work / min(in_flight, cores)`, where `in_flight` is what its
+    /// [`plan`](Scenario::plan) holds. No run can beat it. Zero (none) where
+    /// the runs are stopped part-way (`cancel`).
+    pub fn ideal(
+        &self,
+        strategy: &dyn Strategy,
+        config: &Config,
+        limits: &MachineLimits,
+    ) -> Duration {
         if self.cancel_after.is_some() {
             return Duration::ZERO;
         }
-        let mut in_flight = strategy.max_in_flight(self.size, config).max(1);
-        if strategy.bounded() {
-            // As `Strategy::fetch` will cap it, if the open-files limit is low.
-            let limits = rates_core::limits::MachineLimits::read();
-            if let Some((soft, hard)) = limits.open_files {
-                let plan = rates_core::limits::plan_open_files(
-                    in_flight,
-                    config.files_per_connection(),
-                    limits.files_in_use.unwrap_or(0),
-                    soft,
-                    hard,
-                );
-                in_flight = plan.connections.clamp(1, in_flight);
-            }
-        }
+        let in_flight = self.plan(strategy, config, limits).in_flight.max(1);
         let rounds = self.size.div_ceil(in_flight);
         let by_latency = self.latency * u32::try_from(rounds).unwrap_or(u32::MAX);
         let by_rate = self.rate_limit.map_or(Duration::ZERO, |r| {
@@ -314,23 +311,27 @@ impl Scenario {
         by_latency.max(by_rate).max(by_cpu)
     }
 
-    /// Why `strategy` is not run on this scenario, if it is not: its ideal
-    /// time is over the scenario's [`budget`](Scenario::budget) (say, `sync`
-    /// on `scale`: 10,000 x 50 ms, over [`MAX_IDEAL`]). The reason includes
-    /// the strategy's own [`limitation`](Strategy::limitation), if any.
-    pub fn skip_reason(&self, strategy: &dyn Strategy, config: &Config) -> Option<String> {
-        let ideal = self.ideal(strategy, config);
+    /// Why `strategy` is not run on this scenario within `limits`, if it is
+    /// not: its ideal time is over the scenario's [`budget`](Scenario::budget)
+    /// (say, `sync` on `scale`: 10,000 x 50 ms, over [`MAX_IDEAL`]). The
+    /// reason includes the plan's note (why it holds fewer than asked), if
+    /// any.
+    pub fn skip_reason(
+        &self,
+        strategy: &dyn Strategy,
+        config: &Config,
+        limits: &MachineLimits,
+    ) -> Option<String> {
+        let plan = self.plan(strategy, config, limits);
+        let ideal = self.ideal(strategy, config, limits);
         (ideal > self.budget).then(|| {
             format!(
                 "skipped: with at most {} request(s) in flight its ideal here is {:.0} s, \
                  over the {} s budget of one run{}",
-                strategy.max_in_flight(self.size, config),
+                plan.in_flight,
                 ideal.as_secs_f64(),
                 self.budget.as_secs(),
-                strategy
-                    .limitation(self.size, config)
-                    .map(|why| format!(" ({why})"))
-                    .unwrap_or_default()
+                plan.note.map(|why| format!(" ({why})")).unwrap_or_default()
             )
         })
     }
@@ -351,7 +352,7 @@ mod tests {
             .client_config("http://127.0.0.1:1/?b={base}")
             .unwrap();
         assert_eq!(
-            classic.ideal(&rates_sync::Sequential, &config),
+            classic.ideal(&rates_sync::Sequential, &config, &MachineLimits::default()),
             Duration::from_millis(500)
         );
         let fanout = scenario("fanout").unwrap();
@@ -364,17 +365,20 @@ mod tests {
             .client_config("http://127.0.0.1:1/?b={base}")
             .unwrap();
         assert_eq!(
-            throttled.ideal(&rates_sync::Sequential, &tconfig),
+            throttled.ideal(&rates_sync::Sequential, &tconfig, &MachineLimits::default()),
             Duration::from_secs(2)
         );
         assert_eq!(config.concurrency, 50);
         let scale = scenario("scale").unwrap();
         let sconfig = scale.client_config("http://127.0.0.1:1/?b={base}").unwrap();
         let why = scale
-            .skip_reason(&rates_sync::Sequential, &sconfig)
+            .skip_reason(&rates_sync::Sequential, &sconfig, &MachineLimits::default())
             .unwrap();
         assert!(why.contains("500 s"), "{why}");
-        assert_eq!(fanout.skip_reason(&rates_sync::Sequential, &config), None);
+        assert_eq!(
+            fanout.skip_reason(&rates_sync::Sequential, &config, &MachineLimits::default()),
+            None
+        );
     }
 
     #[test]
@@ -411,8 +415,8 @@ mod tests {
             (10_000, Some(1_000))
         );
         let mut ran = Vec::new();
-        for strategy in crate::strategies() {
-            match huge.skip_reason(strategy.as_ref(), &config) {
+        for strategy in rates_registry::strategies() {
+            match huge.skip_reason(strategy.as_ref(), &config, &MachineLimits::default()) {
                 None => ran.push(strategy.name()),
                 Some(why) => {
                     assert!(
@@ -424,11 +428,19 @@ mod tests {
         }
         assert_eq!(ran, ["tokio", "smol", "async-std"]);
         let pool = huge
-            .skip_reason(&rates_pool::PoolStrategy, &config)
+            .skip_reason(
+                &rates_pool::PoolStrategy,
+                &config,
+                &MachineLimits::default(),
+            )
             .unwrap();
         assert!(pool.contains("1000 threads instead of the 10000"), "{pool}");
         assert_eq!(
-            huge.ideal(&rates_tokio::Tokio::new(), &config),
+            huge.ideal(
+                &rates_tokio::Tokio::new(),
+                &config,
+                &MachineLimits::default()
+            ),
             Duration::from_millis(500)
         );
     }

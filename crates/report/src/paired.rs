@@ -9,18 +9,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::Scenario;
 use anyhow::{Context as _, Result, bail};
 use rates_core::Strategy;
 use rates_measure::paired::{
     Change, Figure, LEVEL, PAIRED_SCHEMA, Pair, PairedExport, PairedStrategy, Side, Verdict,
 };
 use rates_measure::{Options, PROTOCOL, RunRecord};
-use rates_registry::Scenario;
 
-use crate::bench::{Bench, Program};
-use crate::compare::{Plan, Setup, machine_now, scenario_info};
-use crate::report::fmt::{bytes, count, micros, secs};
-use crate::report::machine;
+use crate::draw::fmt::{bytes, count, micros, secs};
+use crate::draw::machine;
+use crate::runner::{Bench, Program};
+use crate::runner::{Plan, Setup, machine_now, scenario_info};
 
 /// Each figure's default threshold, as a share: the change a gate should
 /// catch, set from the paired spread measured on a 2-core shared VM (see
@@ -316,7 +316,7 @@ pub(crate) fn measure_paired(
                     rules.a_side.exe
                 ))
             } else {
-                scenario.skip_reason(s.as_ref(), config)
+                scenario.skip_reason(s.as_ref(), config, setup.limits())
             };
             Track {
                 strategy: s.as_ref(),
@@ -570,13 +570,13 @@ fn percent(r: f64) -> String {
 /// The paired comparison of one scenario as a table, with how the pairs
 /// ended, the verdict and the rule.
 pub(crate) fn table(export: &PairedExport, markdown: bool) -> String {
-    use crate::report::table::Style;
+    use crate::draw::table::Style;
     let style = if markdown {
         Style::Markdown
     } else {
         Style::Terminal
     };
-    let mut t = crate::report::table::table(
+    let mut t = crate::draw::table::table(
         style,
         &[
             "strategy",
@@ -685,7 +685,7 @@ pub(crate) fn table(export: &PairedExport, markdown: bool) -> String {
             None => format!("verdict: {}", export.verdict),
         }
     ));
-    out.push_str(&crate::report::wrap(rule, 100));
+    out.push_str(&crate::draw::wrap(rule, 100));
     out.push_str("\n\n");
     out
 }

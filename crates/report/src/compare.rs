@@ -1,0 +1,743 @@
+//! `rates compare`: every strategy on named scenarios, each timed run in a
+//! process of its own, reported in tables, exports, charts and a results
+//! folder.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::Scenario;
+use anyhow::{Context as _, Result, bail};
+use rates_core::Strategy;
+use rates_measure::{Affinity, Export};
+
+use crate::draw::{export, machine, out, table};
+use crate::gate::{self, Rules};
+use crate::paired;
+use crate::runner::progress_line;
+pub use crate::runner::{Plan, Setup, machine_now, scenario_info};
+
+/// What a comparison is asked to do: the `rates compare` flags, as the
+/// library takes them (see `rates compare --help` for each);
+/// [`Default`] gives the flags' defaults.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    /// Scenario(s) to run: a name, a comma-separated list, or `all` (see
+    /// `rates scenarios`).
+    pub scenario: String,
+    /// Timed runs per strategy; figures are medians over them.
+    pub runs: u32,
+    /// Untimed warm-up runs per strategy before timing starts.
+    pub warmup: u32,
+    /// Only these strategies (comma-separated); default: all registered.
+    pub strategies: Option<String>,
+    /// Print the JSON export on stdout instead of the tables.
+    pub json: bool,
+    /// Write the JSON export (schema 1) of the scenario to FILE.
+    pub export_json: Option<PathBuf>,
+    /// Write one CSV row per strategy to FILE.
+    pub export_csv: Option<PathBuf>,
+    /// Write the tables as Markdown to FILE.
+    pub export_markdown: Option<PathBuf>,
+    /// Write a results folder: manifest.json, the three exports and four
+    /// SVG charts per scenario, and REPORT.md.
+    pub out: Option<PathBuf>,
+    /// How often each run's process tree is sampled for memory, threads and
+    /// processes.
+    pub sample_interval: Duration,
+    /// Run against this server (a URL template with {base}) instead of the
+    /// embedded one, say `rates serve` in a process of its own; it must
+    /// behave as the scenario says (latency, faults). Start-up and the
+    /// server's view of requests in flight are then not measured.
+    pub endpoint: Option<String>,
+    /// Run against a real rates API over HTTPS (needs the network), as
+    /// `fetch --api` does: the scenario's bases at most 2 in flight and 5
+    /// requests/s, whatever the scenario says. With --endpoint, against that
+    /// server answering in the API's shape instead.
+    pub api: Option<crate::Api>,
+    /// Also trust the root certificate(s) in this PEM file for an https://
+    /// --endpoint (say the one `rates serve --tls` prints).
+    pub ca_cert: Option<PathBuf>,
+    /// CPU work per item on top of the scenario's (0, 100us, 1ms): done in
+    /// each strategy's own thread, task or child process.
+    pub work: Option<Duration>,
+    /// A run taking longer is stopped and reported as an error (default: 60 s
+    /// plus ten times the scenario's ideal).
+    pub run_timeout: Option<Duration>,
+    /// Gate against a baseline: a JSON export of the same scenario, or a
+    /// folder of them (`results/baseline`, one `SCENARIO.json` each). Exits
+    /// with 3 when a strategy regressed (see --max-regression).
+    pub baseline: Option<PathBuf>,
+    /// How much worse a gated figure may get. Against a --baseline: `10%`
+    /// (the default), or per metric `cpu=20%,memory=15%` (ratio, cpu,
+    /// memory, wall); a change counts only if it also exceeds twice the
+    /// runs' spread (their MADs combined). With --against, per figure: wall,
+    /// cpu and memory 5%, ctx-vol 10%, ctx-invol 50% by default.
+    pub max_regression: Option<String>,
+    /// Against a --baseline: also gate these metrics (`wall`: absolute
+    /// median wall time, which only means something on the machine that
+    /// made the baseline; ratio to ideal, CPU per request and peak memory
+    /// are always gated). With --against: the figures that decide the exit
+    /// code (default all: wall, cpu, memory, ctx-vol, ctx-invol).
+    pub gate: Option<String>,
+    /// Paired comparison: BUILD is A, the baseline (another build of
+    /// `rates`, or `self` for this one); this build is B, the candidate.
+    /// Each strategy's runs alternate between the two; exits 3 when a gated
+    /// figure regressed.
+    pub against: Option<PathBuf>,
+    /// With --against: NAME=VALUE in the environment of A's runs only
+    /// (repeatable), to compare two settings of one build.
+    pub env_a: Vec<String>,
+    /// With --against: NAME=VALUE in the environment of B's runs only
+    /// (repeatable).
+    pub env_b: Vec<String>,
+    /// With --against: pairs always taken per strategy, whatever the time
+    /// (6 is the fewest that give a 95% interval).
+    pub min_pairs: u32,
+    /// With --against: the most pairs taken per strategy.
+    pub max_pairs: u32,
+    /// With --against: the time budget of each scenario (warm-up included);
+    /// past it, no strategy takes more than --min-pairs.
+    pub max_time: Duration,
+    /// With --against: a file of regressions accepted on purpose, one per
+    /// line, `STRATEGY FIGURE CHANGE REASON` (`process cpu +8% a new check`;
+    /// STRATEGY may be `*`); a regression within its allowance is
+    /// `accepted`, and printed with its reason.
+    pub accept: Option<PathBuf>,
+    /// Stop each run after this long (like 2s): the bases it has not done
+    /// by then are `cancelled`; the report says how long stopping took and
+    /// what was left alive. Distinct from --run-timeout, which kills a run
+    /// that does not finish.
+    pub deadline: Option<Duration>,
+    /// Pin the server (this process) to some CPUs and every measured run's
+    /// process tree to the others (half each, the runs taking the odd one
+    /// out), as pyperf's --affinity does; recorded as `affinity` in the
+    /// manifest and exports.
+    pub pin: bool,
+    /// Write each scenario's JSON export as the new baseline into DIR
+    /// (default results/baseline), with the machine's manifest.
+    pub save_baseline: Option<PathBuf>,
+}
+
+impl Default for CompareOptions {
+    /// `classic`, every strategy, 5 timed runs after 1 warm-up, sampled
+    /// every 10 ms, the tables on stdout; paired: 10 to 200 pairs, 4 minutes.
+    fn default() -> Self {
+        Self {
+            scenario: "classic".to_owned(),
+            runs: 5,
+            warmup: 1,
+            strategies: None,
+            json: false,
+            export_json: None,
+            export_csv: None,
+            export_markdown: None,
+            out: None,
+            sample_interval: Duration::from_millis(10),
+            endpoint: None,
+            api: None,
+            ca_cert: None,
+            work: None,
+            run_timeout: None,
+            baseline: None,
+            max_regression: None,
+            gate: None,
+            against: None,
+            env_a: Vec::new(),
+            env_b: Vec::new(),
+            min_pairs: 10,
+            max_pairs: 200,
+            max_time: Duration::from_secs(240),
+            accept: None,
+            deadline: None,
+            pin: false,
+            save_baseline: None,
+        }
+    }
+}
+
+/// The scenarios named by `--scenario`.
+pub fn scenarios_named(list: &str) -> Result<Vec<Scenario>> {
+    if list.trim() == "all" {
+        return Ok(crate::scenarios());
+    }
+    list.split(',')
+        .map(|n| Ok(crate::scenario(n.trim())?))
+        .collect()
+}
+
+/// The strategies named by `--strategies` (all when `None`), in registry order.
+pub fn strategies_named(only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
+    let mut strategies = rates_registry::strategies();
+    if let Some(only) = only {
+        let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+        for name in &wanted {
+            rates_registry::find(name)?;
+        }
+        strategies.retain(|s| wanted.contains(&s.name()));
+    }
+    if strategies.is_empty() {
+        bail!("no strategies to compare: name at least one in --strategies");
+    }
+    Ok(strategies)
+}
+
+impl CompareOptions {
+    fn plan(&self, affinity: Option<&Affinity>) -> Plan {
+        Plan {
+            runs: self.runs,
+            warmup: self.warmup,
+            sample_interval: self.sample_interval,
+            run_timeout: self.run_timeout,
+            affinity: affinity.cloned(),
+            deadline: self.deadline,
+            interrupt: None,
+        }
+    }
+}
+
+/// Measures every strategy on `scenario`, against the embedded server or
+/// the given endpoint (with a CA to trust).
+pub fn measure_scenario(
+    scenario: &Scenario,
+    target: (Option<&str>, Option<&str>),
+    strategies: &[Box<dyn Strategy>],
+    plan: &Plan,
+) -> Result<Export> {
+    let Plan { runs, warmup, .. } = *plan;
+    let setup = Setup::new(scenario, target, strategies, plan)?;
+    let config = setup.config();
+    eprintln!(
+        "scenario {}: {}; {} strategies, {} warm-up + {} timed runs each, each run in a \
+         process of its own",
+        scenario.name,
+        scenario.about,
+        strategies.len(),
+        warmup,
+        runs
+    );
+    let results = setup.bench().measure_all(
+        strategies,
+        runs,
+        warmup,
+        |s| scenario.skip_reason(s, config, setup.limits()),
+        |s| scenario.ideal(s, config, setup.limits()).as_secs_f64(),
+        progress_line,
+    );
+    let mut machine = machine_now(plan);
+    machine.load_after = machine::load();
+    let mut info = scenario_info(scenario);
+    info.deadline_s = plan.deadline.map(|d| d.as_secs_f64());
+    Ok(Export {
+        schema: rates_measure::SCHEMA,
+        tool: format!("rates {}", env!("CARGO_PKG_VERSION")),
+        scenario: info,
+        runs,
+        warmup,
+        sample_interval_ms: u64::try_from(plan.sample_interval.as_millis()).unwrap_or(u64::MAX),
+        machine,
+        results,
+    })
+}
+
+/// Exit code 1 when a strategy lost bases or could not run; skipped ones
+/// are not failures.
+pub fn exit_code(exports: &[Export]) -> ExitCode {
+    let clean = exports
+        .iter()
+        .flat_map(|e| &e.results)
+        .all(|r| r.failed == 0 && r.error.is_none());
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// With `--pin`: this thread (and every thread it starts after, the
+/// embedded server's among them) on the first half of the CPUs this process
+/// may use, the measured runs on the rest.
+///
+/// # Errors
+/// Fewer than two CPUs, or a platform without affinity.
+pub fn pin() -> Result<Affinity> {
+    let cpus = rates_measure::allowed_cpus().context("--pin: reading the CPUs allowed")?;
+    if cpus.len() < 2 {
+        bail!(
+            "--pin needs at least two CPUs, one for the server and one for the runs; this \
+             process may use {cpus:?}"
+        );
+    }
+    let half = cpus.len() / 2;
+    let affinity = Affinity {
+        server: cpus[..half].to_vec(),
+        runs: cpus[half..].to_vec(),
+    };
+    rates_measure::pin_this_thread(&affinity.server).context("--pin")?;
+    Ok(affinity)
+}
+
+/// Runs `rates compare` with `a`: every scenario asked for, printed and
+/// written where asked, or with [`CompareOptions::against`] the paired
+/// comparison. The exit code is the CLI's: 0 when every run held, 1 when a
+/// run failed, 3 when the gate (or the paired comparison) found a
+/// regression, 130/143 when interrupted.
+pub fn run(a: &CompareOptions) -> Result<ExitCode> {
+    // Every input is checked before anything starts.
+    let inputs = Inputs::check(a)?;
+    let affinity = if a.pin { Some(pin()?) } else { None };
+    // Ctrl-C or SIGTERM stops the run being measured (its whole process
+    // group, reaped) and reports what completed.
+    let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
+    let mut plan = a.plan(affinity.as_ref());
+    plan.interrupt = Some(interrupts.flag());
+    if let Some(against) = &a.against {
+        return run_paired(a, &inputs, against, &plan, &interrupts);
+    }
+    let started = machine_now(&plan);
+    let mut exports = Vec::new();
+    let mut regressed = false;
+    for (i, scenario) in inputs.scenarios.iter().enumerate() {
+        let mut export = measure_scenario(scenario, inputs.target(), &inputs.strategies, &plan)?;
+        let interrupted = interrupts.exit_code().is_some();
+        let gate_report = match inputs.baselines.get(i).filter(|_| !interrupted) {
+            Some((base, file)) => {
+                if let Some(warning) = gate::check_comparable(base, &export, file)? {
+                    eprintln!("{warning}");
+                }
+                let (lines, rerun) = gate_with_rerun(
+                    &plan,
+                    scenario,
+                    inputs.target(),
+                    base,
+                    &mut export,
+                    &inputs.rules,
+                )?;
+                regressed |= lines.iter().any(|l| l.regressed);
+                Some((lines, rerun, file.clone()))
+            }
+            None => None,
+        };
+        let ran = export.results.iter().any(|r| r.ran());
+        if ran || !interrupted {
+            show(a, &export, gate_report.as_ref(), &inputs.rules)?;
+            write_scenario(a, scenario, &export)?;
+            exports.push(export);
+        }
+        if interrupted {
+            break;
+        }
+    }
+    if let Some(code) = interrupts.exit_code() {
+        let why = format!(
+            "interrupted: {} of {} scenario(s) measured, the last one perhaps in part",
+            exports.len(),
+            inputs.scenarios.len()
+        );
+        eprintln!("{why}");
+        if exports.is_empty() {
+            inputs.remove_empty_out_dir();
+        } else {
+            write_manifests(a, started, &exports, Some(why))?;
+        }
+        return Ok(code);
+    }
+    write_manifests(a, started, &exports, None)?;
+    let code = exit_code(&exports);
+    Ok(if code == ExitCode::SUCCESS && regressed {
+        ExitCode::from(3)
+    } else {
+        code
+    })
+}
+
+/// `compare --against`: every scenario in pairs of A and B.
+fn run_paired(
+    a: &CompareOptions,
+    inputs: &Inputs,
+    against: &Path,
+    plan: &Plan,
+    interrupts: &crate::interrupt::Interrupts,
+) -> Result<ExitCode> {
+    let stopping =
+        a.deadline.is_some() || inputs.scenarios.iter().any(|s| s.cancel_after.is_some());
+    let setup = paired::against(&paired::Flags {
+        against,
+        env_a: &a.env_a,
+        env_b: &a.env_b,
+        max_regression: a.max_regression.as_deref(),
+        gate: a.gate.as_deref(),
+        min_pairs: a.min_pairs,
+        max_pairs: a.max_pairs,
+        max_time: a.max_time,
+        accept: a.accept.as_deref(),
+        needed: if stopping { 2 } else { 1 },
+    })?;
+    if let Some(accepted) = a.accept.as_ref() {
+        for x in &setup.rules.accepted {
+            eprintln!(
+                "accepted ({}): {} {} up to {:+.0}%: {}",
+                accepted.display(),
+                x.strategy,
+                x.figure,
+                x.allowed * 100.0,
+                x.reason
+            );
+        }
+    }
+    if let Some(why) = setup.mismatch {
+        println!("{why}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = machine_now(plan);
+    let mut exports = Vec::new();
+    for scenario in &inputs.scenarios {
+        let export = paired::measure_paired(
+            scenario,
+            inputs.target(),
+            &inputs.strategies,
+            plan,
+            &setup.rules,
+        )?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&export)?);
+        } else {
+            print!("{}", paired::table(&export, false));
+        }
+        if let Some(p) = &a.export_json {
+            export::write(p, serde_json::to_string_pretty(&export)?.as_bytes())?;
+        }
+        if let Some(dir) = &a.out {
+            let file = dir.join(format!("{}-paired.json", scenario.name));
+            export::write(&file, serde_json::to_string_pretty(&export)?.as_bytes())?;
+        }
+        exports.push(export);
+    }
+    let interrupted = interrupts.exit_code();
+    let pairs_taken = exports
+        .iter()
+        .flat_map(|e| &e.strategies)
+        .any(|s| !s.pairs.is_empty());
+    if let Some(dir) = &a.out {
+        if interrupted.is_some() && !pairs_taken {
+            inputs.remove_empty_out_dir();
+        } else {
+            let mut machine = started;
+            machine.load_after = machine::load();
+            machine.incomplete = interrupted
+                .is_some()
+                .then(|| "interrupted: the pairs taken before it are judged".to_owned());
+            export::write(
+                &dir.join("manifest.json"),
+                serde_json::to_string_pretty(&machine)?.as_bytes(),
+            )?;
+            let md: String = exports.iter().map(|e| paired::table(e, true)).collect();
+            export::write(&dir.join("PAIRED.md"), md.as_bytes())?;
+            eprintln!("wrote {}", dir.join("PAIRED.md").display());
+        }
+    }
+    if let Some(code) = interrupted {
+        return Ok(code);
+    }
+    let failed = exports.iter().flat_map(|e| &e.strategies).any(|s| {
+        let (fa, fb) = s.failed();
+        s.error.is_some() || fa + fb > 0
+    });
+    let regressed = exports
+        .iter()
+        .flat_map(|e| &e.strategies)
+        .any(rates_measure::paired::PairedStrategy::regressed);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else if regressed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A `compare` command's inputs, every one checked before anything runs.
+struct Inputs {
+    scenarios: Vec<Scenario>,
+    endpoint: Option<String>,
+    ca_cert_pem: Option<String>,
+    strategies: Vec<Box<dyn Strategy>>,
+    rules: Rules,
+    /// Each scenario's baseline and the file it came from (with --baseline).
+    baselines: Vec<(Export, PathBuf)>,
+    /// The `--out` folder, when this command created it.
+    created_out: Option<PathBuf>,
+}
+
+impl Inputs {
+    fn check(a: &CompareOptions) -> Result<Self> {
+        let mut scenarios = scenarios_named(&a.scenario)?;
+        for s in &mut scenarios {
+            if let Some(work) = a.work {
+                s.work = work;
+            }
+            if a.api.is_some() {
+                // A free public service: politely, whatever the scenario says.
+                s.concurrency = s.concurrency.min(crate::API_CONCURRENCY);
+                s.rate_limit = rates_core::RateLimit::per_second(crate::API_RATE_PER_SECOND).ok();
+                s.latency = Duration::ZERO;
+            }
+        }
+        let endpoint = match a.api {
+            Some(api) => Some(api.endpoint(a.endpoint.as_deref())),
+            None => a.endpoint.clone(),
+        };
+        let ca_cert_pem = match &a.ca_cert {
+            Some(path) => {
+                rates_core::Config::new("https://127.0.0.1/?b={base}")?
+                    .with_ca_cert_file(path)?
+                    .ca_cert_pem
+            }
+            None => None,
+        };
+        let strategies = strategies_named(a.strategies.as_deref())?;
+        let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
+        if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {
+            bail!(
+                "--export-json/--export-csv/--export-markdown write one scenario; for {} \
+                 scenarios use --out DIR (one set of exports per scenario)",
+                scenarios.len()
+            );
+        }
+        if a.sample_interval.is_zero() {
+            bail!("--sample-interval must be positive, like 10ms");
+        }
+        if a.against.is_some() {
+            for (given, flag) in [
+                (a.save_baseline.is_some(), "--save-baseline"),
+                (a.export_csv.is_some(), "--export-csv"),
+                (a.export_markdown.is_some(), "--export-markdown"),
+                (a.api.is_some(), "--api"),
+            ] {
+                if given {
+                    bail!(
+                        "{flag} does not go with --against: a paired comparison writes its \
+                         table, --json, --export-json FILE or --out DIR"
+                    );
+                }
+            }
+        }
+        let rules = match a.against {
+            Some(_) => Rules::parse(None, "10%")?,
+            None => Rules::parse(
+                a.gate.as_deref(),
+                a.max_regression.as_deref().unwrap_or("10%"),
+            )?,
+        };
+        let mut baselines = Vec::new();
+        if let Some(path) = &a.baseline {
+            if scenarios.len() > 1 && !path.is_dir() {
+                bail!(
+                    "--baseline {} is one file; for {} scenarios give a folder holding \
+                     SCENARIO.json for each (like results/baseline)",
+                    path.display(),
+                    scenarios.len()
+                );
+            }
+            for s in &scenarios {
+                let file = gate::baseline_file(path, s.name);
+                baselines.push((export::read_json(&file)?, file));
+            }
+        }
+        for (file, flag) in [
+            (&a.export_json, "--export-json"),
+            (&a.export_csv, "--export-csv"),
+            (&a.export_markdown, "--export-markdown"),
+        ] {
+            if let Some(path) = file {
+                check_output_file(flag, path)?;
+            }
+        }
+        let mut created_out = None;
+        for (dir, flag) in [(&a.out, "--out"), (&a.save_baseline, "--save-baseline")] {
+            let Some(dir) = dir else { continue };
+            if dir.exists() && !dir.is_dir() {
+                bail!(
+                    "{flag} {} is a file, not a folder: give a folder (it is created if \
+                     missing)",
+                    dir.display()
+                );
+            }
+            if flag == "--out" && !dir.exists() {
+                created_out = Some(dir.clone());
+            }
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{flag}: creating the folder {}", dir.display()))?;
+        }
+        Ok(Self {
+            scenarios,
+            endpoint,
+            ca_cert_pem,
+            strategies,
+            rules,
+            baselines,
+            created_out,
+        })
+    }
+
+    /// Removes the `--out` folder this command created, when nothing was
+    /// written into it (an interrupted run that completed nothing).
+    fn remove_empty_out_dir(&self) {
+        if let Some(dir) = &self.created_out {
+            // Only an empty folder is removed.
+            if std::fs::remove_dir(dir).is_ok() {
+                eprintln!("removed {}: nothing completed", dir.display());
+            }
+        }
+    }
+
+    /// Where requests go: the external endpoint and its extra CA, if any.
+    fn target(&self) -> (Option<&str>, Option<&str>) {
+        (self.endpoint.as_deref(), self.ca_cert_pem.as_deref())
+    }
+}
+
+/// Checks, before anything is measured, that an export can go to `path`:
+/// its folder exists and it is not a folder itself.
+fn check_output_file(flag: &str, path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {} is a folder: give a file name", path.display());
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "{flag} {}: the folder {} does not exist: create it first, or write elsewhere",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// A scenario's gate verdict: the lines, the strategies re-run, the baseline file.
+type GateReport = (Vec<gate::Line>, Vec<String>, PathBuf);
+
+/// Prints one scenario's tables (or JSON) and its gate verdict.
+fn show(
+    a: &CompareOptions,
+    export: &Export,
+    gate_report: Option<&GateReport>,
+    rules: &Rules,
+) -> Result<()> {
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(export)?);
+    } else {
+        println!("{}", table::terminal(export));
+    }
+    if let Some((lines, rerun, file)) = gate_report {
+        let out = if a.json { eprint } else { print };
+        out(format_args!(
+            "{}",
+            gate::table(&export.scenario.name, file, lines, rerun, rules)
+        ));
+    }
+    Ok(())
+}
+
+/// Writes one scenario's exports where asked: single files, the results
+/// folder, the baseline folder.
+fn write_scenario(a: &CompareOptions, scenario: &Scenario, export: &Export) -> Result<()> {
+    if let Some(p) = &a.export_json {
+        export::write_json(export, p)?;
+    }
+    if let Some(p) = &a.export_csv {
+        export::write_csv(export, p)?;
+    }
+    if let Some(p) = &a.export_markdown {
+        export::write_markdown(export, p)?;
+    }
+    if let Some(dir) = &a.out {
+        out::write_scenario(dir, export)?;
+    }
+    if let Some(dir) = &a.save_baseline {
+        let file = dir.join(format!("{}.json", scenario.name));
+        export::write_json(export, &file)?;
+        eprintln!("saved the baseline {}", file.display());
+    }
+    Ok(())
+}
+
+/// Writes the results folder's REPORT.md and the baseline folder's
+/// manifest, with the machine's load after the runs.
+fn write_manifests(
+    a: &CompareOptions,
+    started: rates_measure::Machine,
+    exports: &[Export],
+    incomplete: Option<String>,
+) -> Result<()> {
+    if let Some(dir) = &a.out {
+        let mut machine = started.clone();
+        machine.load_after = machine::load();
+        machine.incomplete = incomplete;
+        out::write_report(dir, &machine, exports)?;
+        eprintln!("wrote {}", dir.join("REPORT.md").display());
+    }
+    if let Some(dir) = &a.save_baseline {
+        let mut machine = started;
+        machine.load_after = machine::load();
+        export::write(
+            &dir.join("manifest.json"),
+            serde_json::to_string_pretty(&machine)?.as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+fn print(args: std::fmt::Arguments<'_>) {
+    print!("{args}");
+}
+
+fn eprint(args: std::fmt::Arguments<'_>) {
+    eprint!("{args}");
+}
+
+/// Judges `export` against `base`; strategies that look regressed are
+/// measured once more and judged on the re-run. Returns the lines and the
+/// strategies re-run.
+fn gate_with_rerun(
+    plan: &Plan,
+    scenario: &Scenario,
+    (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
+    base: &Export,
+    export: &mut Export,
+    rules: &Rules,
+) -> Result<(Vec<gate::Line>, Vec<String>)> {
+    let lines = gate::judge(base, export, rules);
+    let mut suspects: Vec<String> = lines
+        .iter()
+        .filter(|l| l.regressed)
+        .map(|l| l.strategy.clone())
+        .collect();
+    suspects.dedup();
+    if suspects.is_empty() {
+        return Ok((lines, suspects));
+    }
+    eprintln!(
+        "{} looked regressed: measuring once more before the verdict",
+        suspects.join(", ")
+    );
+    let again = measure_scenario(
+        scenario,
+        (endpoint, ca_cert_pem),
+        &strategies_named(Some(&suspects.join(",")))?,
+        plan,
+    )?;
+    for row in again.results {
+        if let Some(slot) = export
+            .results
+            .iter_mut()
+            .find(|r| r.strategy == row.strategy)
+        {
+            *slot = row;
+        }
+    }
+    Ok((gate::judge(base, export, rules), suspects))
+}

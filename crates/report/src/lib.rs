@@ -1,0 +1,80 @@
+//! The measuring product of the rates workspace, as a library: the named
+//! scenarios, the runner of timed children (each run in a process of its
+//! own, its whole tree measured), comparisons of every strategy
+//! ([`compare`]), paired comparisons of two builds or two settings
+//! ([`paired`]), the regression gates ([`gate`], [`paired`]), history,
+//! sweeps and the decision map, and what is written from the records:
+//! tables, JSON/CSV/Markdown exports, SVG charts and a results folder's
+//! `REPORT.md`. The `rates` CLI parses its flags and calls into here.
+//!
+//! A comparison runs each strategy as a child process of the running
+//! program, so a program that measures calls [`child_if_asked`] first thing
+//! in `main`: in the parent it returns `None`; in a measured child (or a
+//! worker of the `process` strategy) it does the child's work and returns
+//! its exit code.
+//!
+//! # Examples
+//!
+//! Two strategies on the `classic` scenario, one timed run each, and one
+//! figure read from the result:
+//!
+//! ```
+//! use rates_report::compare::{Plan, measure_scenario};
+//!
+//! fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
+//!     // A measured child, or a worker: do that and stop.
+//!     if let Some(code) = rates_report::child_if_asked() {
+//!         return Ok(code);
+//!     }
+//!     let scenario = rates_report::scenario("classic")?;
+//!     let strategies = vec![rates_registry::find("tokio")?, rates_registry::find("pool")?];
+//!     let export = measure_scenario(&scenario, (None, None), &strategies, &Plan::new(1, 0))?;
+//!     for row in &export.results {
+//!         println!("{}: {:?} us of CPU per request", row.strategy, row.cpu_per_request_us);
+//!     }
+//!     Ok(std::process::ExitCode::SUCCESS)
+//! }
+//! ```
+//!
+//! The same as a program: `cargo run --release -p rates-report --example
+//! compare_two`.
+
+mod api;
+pub mod compare;
+pub mod draw;
+pub mod fetch;
+pub mod gate;
+pub mod history;
+pub mod interrupt;
+pub mod map;
+pub mod names;
+pub mod paired;
+pub mod parse;
+pub mod redraw;
+pub mod resources;
+pub mod runner;
+mod scenario;
+pub mod sweep;
+
+pub use anyhow::{Error, Result};
+pub use api::{API_CONCURRENCY, API_RATE_PER_SECOND, Api};
+pub use scenario::{MAX_IDEAL, Scenario, scenario, scenarios};
+
+/// The environment variable a measuring parent sets in each measured child
+/// (besides the `measured-run` argument the `rates` CLI reads).
+pub const CHILD_ENV: &str = "RATES_MEASURED_RUN";
+
+/// Does a child's work when this process was started as one, and returns
+/// its exit code: a measured run ([`CHILD_ENV`] set by the runner), or a
+/// worker of the `process` strategy. `None` in any other process, which
+/// goes on as the program it is.
+pub fn child_if_asked() -> Option<std::process::ExitCode> {
+    if let Some(code) = rates_registry::worker_if_asked() {
+        return Some(code);
+    }
+    match std::env::var_os(CHILD_ENV) {
+        Some(v) if v == "protocol" => Some(runner::child_main(true)),
+        Some(_) => Some(runner::child_main(false)),
+        None => None,
+    }
+}
