@@ -358,7 +358,8 @@ pub struct Machine {
     /// When the run started (UTC, RFC 3339).
     pub date: String,
     /// The commit of the working tree (`unknown` outside git), `-dirty` when
-    /// it had changes.
+    /// its tracked files outside `results/` had changes (a run that saves a
+    /// baseline into `results/` does not mark itself dirty).
     pub commit: String,
     /// The compiler the `rates` binary was built with.
     pub rustc: String,

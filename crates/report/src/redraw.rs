@@ -18,7 +18,7 @@ pub struct RedrawOptions {
     pub dir: PathBuf,
 }
 
-/// Runs `rates redraw` with `a`: draws the charts and `REPORT.md` of a
+/// Runs `rates report` with `a`: draws the charts and `REPORT.md` of a
 /// results folder again from its exports, measuring nothing. Exit 0.
 pub fn run(a: &RedrawOptions) -> Result<ExitCode> {
     let manifest = a.dir.join("manifest.json");

@@ -188,7 +188,7 @@ pub(crate) fn color_of(strategy: &str) -> RGBColor {
 pub(crate) fn missing(r: &StrategyResult) -> Option<String> {
     if let Some(why) = &r.skipped {
         let why = why.strip_prefix("skipped: ").unwrap_or(why);
-        Some(format!("skipped: {}", shorten(why, 90)))
+        Some(format!("skipped: {}", shorten(why, 105)))
     } else if !r.ran() {
         Some(format!(
             "did not run: {}",
@@ -199,9 +199,19 @@ pub(crate) fn missing(r: &StrategyResult) -> Option<String> {
     }
 }
 
+/// `s` in at most about `n` characters: whole, or without the
+/// parentheses at its end (the table below the chart has it all), or cut with `...`.
 fn shorten(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
+    let fits = |t: &str| t.chars().count() <= n;
+    if fits(s) {
         s.to_owned()
+    } else if let Some(head) = s
+        .match_indices(" (")
+        .map(|(i, _)| &s[..i])
+        .filter(|h| fits(h))
+        .last()
+    {
+        head.to_owned()
     } else {
         format!("{}...", s.chars().take(n).collect::<String>())
     }
@@ -221,6 +231,17 @@ pub(crate) fn power_of_ten(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_notes_lose_their_parenthesis_before_being_cut() {
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(
+            shorten("over budget (threads run in waves)", 12),
+            "over budget"
+        );
+        assert_eq!(shorten("over (a) budget (b (c))", 16), "over (a) budget");
+        assert_eq!(shorten("a long note without a parenthesis", 6), "a long...");
+    }
 
     #[test]
     fn log_axes_label_powers_of_ten_only() {

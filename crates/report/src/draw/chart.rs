@@ -11,7 +11,7 @@ use rates_measure::{Export, StrategyResult};
 use super::canvas::{
     self, Axis, BLUE, GREEN, GREY, LIGHT_BLUE, ORANGE, RED, err, missing, power_of_ten,
 };
-use super::fmt::{bytes, count, micros, secs, sig3};
+use super::fmt::{bytes, micros, secs, things, tick};
 
 /// One strategy's row.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ impl BarChart<'_> {
             .y_label_area_size(130)
             .build_cartesian_2d(floor..x_max, 0.0..n as f64 + band)
             .map_err(err)?;
-        let show: &dyn Fn(f64) -> String = if log { &power_of_ten } else { &sig3 };
+        let show: &dyn Fn(f64) -> String = if log { &power_of_ten } else { &tick };
         canvas::axes(
             &mut chart,
             &Axis {
@@ -321,7 +321,11 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
                 row(
                     r,
                     vec![vec![t as f64], vec![p as f64]],
-                    format!("{} threads, {} proc", count(t), count(p)),
+                    format!(
+                        "{}, {}",
+                        things(t, "thread", "threads"),
+                        things(p, "proc", "procs")
+                    ),
                 )
             })
             .collect(),
@@ -355,8 +359,10 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
                                 ", nothing left".to_owned()
                             } else {
                                 format!(
-                                    ", left {} threads, {} procs, {} sockets",
-                                    l.threads, l.processes, l.sockets
+                                    ", left {}, {}, {}",
+                                    things(l.threads, "thread", "threads"),
+                                    things(l.processes, "proc", "procs"),
+                                    things(l.sockets, "socket", "sockets")
                                 )
                             }
                         });

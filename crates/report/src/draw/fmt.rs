@@ -31,6 +31,11 @@ pub(crate) fn bytes(b: u64) -> String {
     }
 }
 
+/// `n` things, singular or plural: `1 thread`, `12,345 threads`.
+pub(crate) fn things(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
 /// A count with thousands separators: `12,345`.
 pub(crate) fn count(n: u64) -> String {
     let s = n.to_string();
@@ -54,6 +59,17 @@ pub(crate) fn sig3(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
+/// An axis tick: three significant digits without trailing zeros, so that
+/// the ticks of one axis read alike (`0`, `5`, `10`, `15`; `0.1`, `0.25`).
+pub(crate) fn tick(x: f64) -> String {
+    let s = sig3(x);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
 /// A ratio: `1.01x`.
 pub(crate) fn ratio(r: f64) -> String {
     format!("{r:.2}x")
@@ -67,6 +83,23 @@ pub(crate) fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn things_are_singular_for_one() {
+        assert_eq!(things(1, "thread", "threads"), "1 thread");
+        assert_eq!(things(0, "proc", "procs"), "0 procs");
+        assert_eq!(things(1200, "thread", "threads"), "1,200 threads");
+    }
+
+    #[test]
+    fn ticks_drop_trailing_zeros_only() {
+        assert_eq!(tick(5.0), "5");
+        assert_eq!(tick(10.0), "10");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(tick(0.1), "0.1");
+        assert_eq!(tick(1500.0), "1500");
+        assert_eq!(tick(0.0), "0");
+    }
 
     #[test]
     fn units() {

@@ -46,8 +46,19 @@ pub(crate) fn describe() -> Machine {
     let commit = first_line("git", &["rev-parse", "--short=12", "HEAD"]).map_or_else(
         || "unknown".to_owned(),
         |c| {
-            let dirty = first_line("git", &["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
+            // Changes to results/ (a baseline this run saves there) are
+            // not changes to the code that was measured.
+            let dirty = first_line(
+                "git",
+                &[
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                    "--",
+                    ":(top,exclude)results",
+                ],
+            )
+            .is_some_and(|s| !s.is_empty());
             if dirty { format!("{c}-dirty") } else { c }
         },
     );

@@ -8,7 +8,7 @@ use plotters::style::text_anchor::HPos;
 use rates_measure::StrategyResult;
 
 use super::canvas::{self, Axis, color_of, err, power_of_ten};
-use super::fmt::{bytes, micros, sig3};
+use super::fmt::{bytes, micros, tick};
 
 /// How a point was measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +104,7 @@ impl LineChart {
             .map_err(err)?;
         let unit = self.x_unit;
         let show_x = |v: f64| unit.show(v);
-        let show_y: &dyn Fn(f64) -> String = if log_y { &power_of_ten } else { &sig3 };
+        let show_y: &dyn Fn(f64) -> String = if log_y { &power_of_ten } else { &tick };
         canvas::axes(
             &mut chart,
             &Axis {
