@@ -1,5 +1,11 @@
 //! SVG charts of a comparison, drawn with plotters: one horizontal bar per
 //! strategy, so long names read without rotation.
+//!
+//! Bar lengths mean what they say: value axes are linear from zero; a bar
+//! far longer than the others is cut at the chart's edge, marked as cut and
+//! labelled with its value, rather than putting every bar on a log scale.
+//! Only counts spanning decades (threads, processes) use a log axis, and
+//! nothing is stacked on it.
 
 use std::path::Path;
 
@@ -11,7 +17,7 @@ use rates_measure::{Export, StrategyResult};
 use super::canvas::{
     self, Axis, BLUE, GREEN, GREY, LIGHT_BLUE, ORANGE, RED, err, missing, power_of_ten,
 };
-use super::fmt::{bytes, micros, secs, things, tick};
+use super::fmt::{bytes, count, micros, secs, setting_secs, things, tick};
 
 /// One strategy's row.
 #[derive(Debug, Clone)]
@@ -21,75 +27,141 @@ pub(crate) struct Row {
     pub(crate) bars: Vec<Vec<f64>>,
     /// A min..max whisker over the first bar.
     pub(crate) whisker: Option<(f64, f64)>,
-    /// A marker line (the ideal).
-    pub(crate) marker: Option<f64>,
     /// The figure printed after the bar.
     pub(crate) text: String,
-    /// Why there is no bar (skipped, failed).
+    /// Why there is no bar (skipped, failed): the row is not drawn and the
+    /// footnote names it.
     pub(crate) missing: Option<String>,
 }
+
+/// How the value axis maps values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scale {
+    /// From zero, linear: a bar's length is its value. A bar more than
+    /// [`CUT`] times the median bar is cut at the edge (marked, labelled).
+    Linear,
+    /// log10, for counts that span decades; bars are never stacked on it.
+    Log,
+}
+
+/// A bar longer than this many times the median bar is cut at the edge.
+const CUT: f64 = 8.0;
 
 /// A horizontal bar chart.
 #[derive(Debug)]
 pub(crate) struct BarChart<'a> {
     pub(crate) title: String,
+    /// The scenario's settings, under the title.
+    pub(crate) subtitle: String,
     pub(crate) x_desc: &'a str,
     /// For each sub-bar, its segments' names and colours (for the legend).
     pub(crate) series: Vec<Vec<(&'a str, RGBColor)>>,
-    /// The marker's name in the legend.
-    pub(crate) marker_name: Option<&'a str>,
-    /// A log10 x axis (for counts spanning decades).
-    pub(crate) log: bool,
-    /// A linear axis whatever the values span (bar length is then the
-    /// value: what a reader compares).
-    pub(crate) linear: bool,
+    /// A vertical reference line across every row (the scenario's ideal),
+    /// and its name in the legend.
+    pub(crate) line: Option<(f64, String)>,
+    pub(crate) scale: Scale,
     pub(crate) rows: Vec<Row>,
     pub(crate) footnote: String,
 }
 
+/// Pixels above the plot: title, subtitle, legend.
+const HEAD: u32 = 88;
+
 impl BarChart<'_> {
+    /// The footnote, with a line naming the strategies not drawn.
+    fn footnote_in_full(&self) -> String {
+        let mut note = self.footnote.clone();
+        let mut skipped = Vec::new();
+        let mut failed = Vec::new();
+        for r in &self.rows {
+            match &r.missing {
+                Some(why) if why.starts_with("skipped") => skipped.push(r.label.as_str()),
+                Some(_) => failed.push(r.label.as_str()),
+                None => {}
+            }
+        }
+        if !skipped.is_empty() {
+            note.push_str(&format!(
+                "\nnot drawn, skipped (the report's table says why): {}",
+                skipped.join(", ")
+            ));
+        }
+        if !failed.is_empty() {
+            note.push_str(&format!(
+                "\nnot drawn, no run completed: {}",
+                failed.join(", ")
+            ));
+        }
+        note
+    }
+
     /// Draws it as an SVG at `path`.
     pub(crate) fn draw(&self, path: &Path) -> Result<()> {
-        let n = self.rows.len().max(1);
-        let height = 240 + 44 * n as u32;
-        let root = canvas::canvas(path, (960, height))?;
+        let shown: Vec<&Row> = self.rows.iter().filter(|r| r.missing.is_none()).collect();
+        let footnote = self.footnote_in_full();
+        let n = shown.len().max(1);
+        let plot_height = 44 * n as u32 + 64;
+        let foot = canvas::footnote_height(&footnote);
+        let root = canvas::canvas(path, (960, HEAD + plot_height + foot))?;
+        let (head, rest) = root.split_vertically(HEAD);
+        let (body, _) = rest.split_vertically(plot_height);
+        canvas::text(&head, &self.title, (480, 18), 20, &BLACK, HPos::Center)?;
+        canvas::text(&head, &self.subtitle, (480, 42), 14, &GREY, HPos::Center)?;
+        self.legend(&head, 70)?;
+
+        let totals = || {
+            shown
+                .iter()
+                .flat_map(|r| r.bars.iter().map(|b| b.iter().sum::<f64>()))
+                .filter(|v| *v > 0.0)
+        };
         let values = || {
-            self.rows.iter().flat_map(|r| {
-                r.bars
-                    .iter()
-                    .map(|b| b.iter().sum::<f64>())
-                    .chain(r.whisker.map(|w| w.1))
-                    .chain(r.marker)
-            })
+            totals()
+                .chain(shown.iter().filter_map(|r| r.whisker.map(|w| w.1)))
+                .chain(self.line.as_ref().map(|l| l.0))
         };
         let biggest = values().fold(0.0_f64, f64::max);
-        let smallest = values().filter(|v| *v > 0.0).fold(f64::MAX, f64::min);
-        // A log axis when asked, or when the bars span more than a factor of
-        // 20 (one sequential strategy next to concurrent ones); it starts
-        // half a decade below the smallest value so that one still shows.
-        let log = !self.linear && (self.log || (smallest < f64::MAX && biggest / smallest > 20.0));
+        let log = self.scale == Scale::Log;
+        // Log: half a decade below the smallest value, so that one shows.
+        let smallest = totals().fold(f64::MAX, f64::min);
         let floor_value = if smallest < f64::MAX {
             10f64.powf(smallest.log10().floor()) / 2.0
         } else {
             0.5
         };
-        let floor = if log { floor_value.log10() } else { 0.0 };
-        let t = |v: f64| if log { v.max(floor_value).log10() } else { v };
-        let x_max = if log {
-            (t(biggest).ceil() + 0.3).max(1.0)
+        // Texts go on the root: the chart's pixel coordinates are the
+        // root's, not the body's.
+        // Linear: bars past CUT times the median are cut at the edge.
+        let mut sorted: Vec<f64> = totals().collect();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let cap = if !log && median > 0.0 && biggest > CUT * median {
+            values()
+                .filter(|v| *v <= CUT * median)
+                .fold(0.0_f64, f64::max)
         } else {
-            (biggest * 1.25).max(1e-9)
+            biggest
         };
-        // The rows take 0..n; the band above them holds the legend.
-        let band = 1.8;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&self.title, ("sans-serif", 20))
+        let floor = if log { floor_value.log10() } else { 0.0 };
+        let x_max = if log {
+            (biggest.max(floor_value).log10().ceil() + 0.3).max(1.0)
+        } else {
+            (cap * 1.4).max(1e-9)
+        };
+        let t = |v: f64| {
+            if log {
+                v.max(floor_value).log10()
+            } else {
+                v.min(x_max)
+            }
+        };
+        let mut chart = ChartBuilder::on(&body)
             .margin(12)
             .margin_right(30)
-            .margin_bottom(28)
+            .margin_top(4)
             .x_label_area_size(48)
             .y_label_area_size(130)
-            .build_cartesian_2d(floor..x_max, 0.0..n as f64 + band)
+            .build_cartesian_2d(floor..x_max, 0.0..n as f64)
             .map_err(err)?;
         let show: &dyn Fn(f64) -> String = if log { &power_of_ten } else { &tick };
         canvas::axes(
@@ -107,64 +179,67 @@ impl BarChart<'_> {
             None,
         )?;
 
-        let mut legend_done = vec![vec![false; 4]; self.series.len()];
-        // The marker's legend entry goes with the first row that has one
-        // (the first rows can be skipped strategies, with none).
-        let mut marker_labelled = false;
-        for (i, row) in self.rows.iter().enumerate() {
+        let mut labels = Vec::new();
+        for (i, row) in shown.iter().enumerate() {
             // Row i from the top.
             let top = (n - i) as f64 - 0.12;
             let bottom = (n - i - 1) as f64 + 0.12;
             let (lx, ly) = chart.backend_coord(&(floor, (top + bottom) / 2.0));
             canvas::text(&root, &row.label, (lx - 8, ly), 15, &BLACK, HPos::Right)?;
-            if let Some(why) = &row.missing {
-                canvas::text(&root, why, (lx + 6, ly), 13, &GREY, HPos::Left)?;
-                continue;
-            }
             let k = row.bars.len().max(1);
             let slot = (top - bottom) / k as f64;
             let mut end = floor;
+            let mut row_cut = false;
             for (b, stack) in row.bars.iter().enumerate() {
                 let hi = top - slot * b as f64;
                 let lo = hi - slot * 0.92;
                 let mut acc = 0.0;
                 for (s, v) in stack.iter().enumerate() {
-                    let start = if acc == 0.0 { floor } else { t(acc) };
-                    let (name, color) = self
+                    let color = self
                         .series
                         .get(b)
                         .and_then(|ss| ss.get(s))
-                        .copied()
-                        .unwrap_or(("", BLUE));
-                    let (x0, x1) = (start, t(acc + v));
+                        .map_or(BLUE, |(_, c)| *c);
+                    let (x0, x1) = (if acc == 0.0 { floor } else { t(acc) }, t(acc + v));
                     acc += v;
-                    if x1 <= x0 {
-                        continue;
+                    if x1 > x0 {
+                        chart
+                            .draw_series(std::iter::once(Rectangle::new(
+                                [(x0, lo), (x1, hi)],
+                                color.filled(),
+                            )))
+                            .map_err(err)?;
                     }
-                    let series = chart
-                        .draw_series(std::iter::once(Rectangle::new(
-                            [(x0, lo), (x1, hi)],
-                            color.filled(),
-                        )))
-                        .map_err(err)?;
-                    if !name.is_empty() && !legend_done[b].get(s).copied().unwrap_or(true) {
-                        legend_done[b][s] = true;
-                        series.label(name).legend(move |(x, y)| {
-                            Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
-                        });
+                }
+                if !log && acc > x_max {
+                    row_cut = true;
+                    // Two white strokes across the bar near the edge: cut.
+                    for dx in [0.955, 0.975] {
+                        let x = x_max * dx;
+                        chart
+                            .draw_series(std::iter::once(PathElement::new(
+                                vec![
+                                    (x - x_max * 0.006, lo - 0.02),
+                                    (x + x_max * 0.006, hi + 0.02),
+                                ],
+                                WHITE.stroke_width(3),
+                            )))
+                            .map_err(err)?;
                     }
                 }
                 end = end.max(t(acc));
             }
             if let Some((lo, hi)) = row.whisker {
                 let y = top - slot * 0.46;
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(t(lo), y), (t(hi), y)],
-                        BLACK.stroke_width(2),
-                    )))
-                    .map_err(err)?;
-                for x in [t(lo), t(hi)] {
+                if t(hi) > t(lo) {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            vec![(t(lo), y), (t(hi), y)],
+                            BLACK.stroke_width(2),
+                        )))
+                        .map_err(err)?;
+                }
+                for x in [lo, hi].into_iter().filter(|x| log || *x <= x_max).map(t) {
                     chart
                         .draw_series(std::iter::once(PathElement::new(
                             vec![(x, y - slot * 0.25), (x, y + slot * 0.25)],
@@ -174,32 +249,59 @@ impl BarChart<'_> {
                 }
                 end = end.max(t(hi));
             }
-            if let Some(m) = row.marker {
-                let series = chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(t(m), bottom - 0.06), (t(m), top + 0.06)],
-                        RED.stroke_width(3),
-                    )))
-                    .map_err(err)?;
-                if !marker_labelled {
-                    marker_labelled = true;
-                    if let Some(name) = self.marker_name {
-                        series.label(name).legend(|(x, y)| {
-                            PathElement::new(
-                                vec![(x + 7, y - 7), (x + 7, y + 7)],
-                                RED.stroke_width(3),
-                            )
-                        });
-                    }
-                }
-                end = end.max(t(m));
+            if row_cut {
+                // No room past the edge: the value goes inside the bar.
+                let (x, y) = chart.backend_coord(&(x_max * 0.94, top - slot * 0.46));
+                labels.push((format!("{} (cut)", row.text), (x, y), WHITE, HPos::Right));
+            } else {
+                let (x, y) = chart.backend_coord(&(end, (top + bottom) / 2.0));
+                labels.push((row.text.clone(), (x + 8, y), BLACK, HPos::Left));
             }
-            let (x, y) = chart.backend_coord(&(end, (top + bottom) / 2.0));
-            canvas::text(&root, &row.text, (x + 8, y), 13, &BLACK, HPos::Left)?;
         }
-        canvas::legend(&mut chart)?;
-        canvas::footnote(&root, &self.footnote)?;
+        if let Some((v, _)) = &self.line {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(t(*v), 0.0), (t(*v), n as f64)],
+                    6,
+                    4,
+                    RED.stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+        // The labels last, over the bars and the line.
+        for (label, at, color, h) in &labels {
+            canvas::text(&root, label, *at, 13, color, *h)?;
+        }
+        canvas::footnote(&root, &footnote)?;
         canvas::finish(&root)
+    }
+
+    /// The legend as one row of entries at height `y` of `head`.
+    fn legend(&self, head: &canvas::Canvas<'_>, y: i32) -> Result<()> {
+        let mut x = 142;
+        let mut seen = Vec::new();
+        for (name, color) in self.series.iter().flatten() {
+            if name.is_empty() || seen.contains(name) {
+                continue;
+            }
+            seen.push(*name);
+            head.draw(&Rectangle::new(
+                [(x, y - 6), (x + 14, y + 6)],
+                color.filled(),
+            ))
+            .map_err(err)?;
+            canvas::text(head, name, (x + 20, y), 14, &BLACK, HPos::Left)?;
+            x += 20 + 8 * i32::try_from(name.chars().count()).unwrap_or(10) + 24;
+        }
+        if let Some((_, name)) = &self.line {
+            head.draw(&PathElement::new(
+                vec![(x, y), (x + 22, y)],
+                RED.stroke_width(2),
+            ))
+            .map_err(err)?;
+            canvas::text(head, name, (x + 28, y), 14, &BLACK, HPos::Left)?;
+        }
+        Ok(())
     }
 }
 
@@ -209,7 +311,6 @@ fn row(r: &StrategyResult, bars: Vec<Vec<f64>>, text: String) -> Row {
         label: r.strategy.clone(),
         bars: if missing.is_some() { Vec::new() } else { bars },
         whisker: None,
-        marker: None,
         text,
         missing,
     }
@@ -217,8 +318,12 @@ fn row(r: &StrategyResult, bars: Vec<Vec<f64>>, text: String) -> Row {
 
 fn footnote(export: &Export) -> String {
     format!(
-        "{} timed runs each in a fresh process, medians; {} x{}, {}; commit {}",
-        export.runs,
+        "{}, medians; {} x{}, {}; commit {}",
+        things(
+            export.runs as u64,
+            "timed run each in a fresh process",
+            "timed runs each in a fresh process"
+        ),
         export.machine.cpu,
         export.machine.cores,
         export.machine.date,
@@ -226,32 +331,101 @@ fn footnote(export: &Export) -> String {
     )
 }
 
+/// The scenario's settings in one line: `500 bases, 20 ms latency, 50 in
+/// flight`, then whatever else it sets.
+pub(crate) fn settings(export: &Export) -> String {
+    let s = &export.scenario;
+    let mut parts = vec![
+        things(s.bases as u64, "base", "bases"),
+        format!(
+            "{} latency",
+            if s.latency_s > 0.0 {
+                setting_secs(s.latency_s)
+            } else {
+                "no".to_owned()
+            }
+        ),
+        format!("{} in flight", count(s.concurrency as u64)),
+    ];
+    if let Some(r) = s.rate_limit_per_s {
+        parts.push(format!("rate limit {}/s", tick(r)));
+    }
+    if s.work_s > 0.0 {
+        parts.push(format!("work {} per item", setting_secs(s.work_s)));
+    }
+    if s.tls {
+        parts.push("HTTPS".to_owned());
+    }
+    if !s.faults.is_empty() {
+        parts.push(s.faults.join(", "));
+    }
+    if let Some(c) = s.cancel_after_s {
+        parts.push(format!("stopped at {}", setting_secs(c)));
+    }
+    if let Some(d) = s.deadline_s {
+        parts.push(format!("deadline {}", setting_secs(d)));
+    }
+    parts.join(", ")
+}
+
+/// The ideal most strategies share here (the scenario's, at its
+/// concurrency), if any.
+fn scenario_ideal(export: &Export) -> Option<f64> {
+    let mut ideals: Vec<f64> = export
+        .results
+        .iter()
+        .filter(|r| missing(r).is_none() && r.ideal_s > 0.0)
+        .map(|r| r.ideal_s)
+        .collect();
+    ideals.sort_by(f64::total_cmp);
+    let same = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.max(b);
+    ideals
+        .iter()
+        .copied()
+        .max_by_key(|a| ideals.iter().filter(|b| same(*a, **b)).count())
+}
+
 /// The charts of one scenario: `(file name, chart)`.
 pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> {
     let name = &export.scenario.name;
     let rs = &export.results;
+    let subtitle = settings(export);
+    let ideal = scenario_ideal(export);
     let wall = BarChart {
         title: format!("{name}: wall time of one run (median, whiskers min..max)"),
+        subtitle: subtitle.clone(),
         x_desc: "seconds",
         series: vec![vec![("median wall time", BLUE)]],
-        marker_name: Some("ideal (no run can beat it)"),
-        log: false,
-        linear: false,
+        line: ideal.map(|v| {
+            (
+                v,
+                format!(
+                    "ideal at {} in flight: {} (no run can beat it)",
+                    count(export.scenario.concurrency as u64),
+                    secs(v)
+                ),
+            )
+        }),
+        scale: Scale::Linear,
         rows: rs
             .iter()
             .map(|r| {
+                // A strategy that holds another number in flight (sync one,
+                // threads all, process at most its workers) has an ideal of
+                // its own: said beside its time.
+                let own = ideal
+                    .filter(|i| r.ideal_s > 0.0 && (r.ideal_s - i).abs() > 1e-6 * i)
+                    .map(|_| format!(" (its own ideal {})", setting_secs(r.ideal_s)))
+                    .unwrap_or_default();
                 let mut row = row(
                     r,
                     vec![vec![r.median_s.unwrap_or(0.0)]],
-                    match (r.median_s, r.ratio_to_ideal) {
-                        (Some(m), Some(x)) => format!("{} ({x:.2}x)", secs(m)),
-                        (Some(m), None) => secs(m),
-                        _ => String::new(),
-                    },
+                    r.median_s
+                        .map(|m| format!("{}{own}", secs(m)))
+                        .unwrap_or_default(),
                 );
                 if row.missing.is_none() {
                     row.whisker = r.min_s.zip(r.max_s);
-                    row.marker = (r.ideal_s > 0.0).then_some(r.ideal_s);
                 }
                 row
             })
@@ -264,11 +438,11 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
     };
     let cpu = BarChart {
         title: format!("{name}: CPU per request, whole process tree"),
+        subtitle: subtitle.clone(),
         x_desc: "microseconds of CPU per request, process start-up included (user/system split sampled at clock ticks)",
         series: vec![vec![("user", BLUE), ("system", ORANGE)]],
-        marker_name: None,
-        log: false,
-        linear: false,
+        line: None,
+        scale: Scale::Linear,
         rows: rs
             .iter()
             .map(|r| {
@@ -284,14 +458,14 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
     let mib = |b: Option<u64>| b.map_or(0.0, |b| b as f64 / f64::from(1 << 20));
     let memory = BarChart {
         title: format!("{name}: peak memory (RSS summed over the process tree)"),
+        subtitle: subtitle.clone(),
         x_desc: "MiB",
         series: vec![vec![
             ("the strategy's own process", GREEN),
             ("its child processes", LIGHT_BLUE),
         ]],
-        marker_name: None,
-        log: false,
-        linear: false,
+        line: None,
+        scale: Scale::Linear,
         rows: rs
             .iter()
             .map(|r| {
@@ -308,11 +482,11 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
     };
     let threads = BarChart {
         title: format!("{name}: OS threads and processes (most alive at once)"),
+        subtitle: subtitle.clone(),
         x_desc: "count",
         series: vec![vec![("threads", BLUE)], vec![("processes", ORANGE)]],
-        marker_name: None,
-        log: true,
-        linear: false,
+        line: None,
+        scale: Scale::Log,
         rows: rs
             .iter()
             .map(|r| {
@@ -345,11 +519,11 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
                     "{name}: time from the stop to the run's return (median, whiskers \
                      fastest..slowest)"
                 ),
+                subtitle: subtitle.clone(),
                 x_desc: "milliseconds (every thread joined, every child reaped)",
                 series: vec![vec![("time to stop", BLUE)]],
-                marker_name: None,
-                log: false,
-                linear: true,
+                line: None,
+                scale: Scale::Linear,
                 rows: rs
                     .iter()
                     .map(|r| {

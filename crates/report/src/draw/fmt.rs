@@ -1,16 +1,25 @@
 //! Human units for tables, summaries and chart labels.
 
-/// Seconds in the unit that reads best: `85 us`, `202 ms`, `1.23 s`.
+/// Seconds in the unit that reads best: `85.0 µs`, `202 ms`, `1.23 s`.
 pub(crate) fn secs(s: f64) -> String {
+    secs_with(s, sig3)
+}
+
+/// A setting in seconds, without trailing zeros: `20 ms`, `1 s`, `1.5 s`.
+pub(crate) fn setting_secs(s: f64) -> String {
+    secs_with(s, tick)
+}
+
+fn secs_with(s: f64, number: fn(f64) -> String) -> String {
     if !s.is_finite() {
         return "-".to_owned();
     }
     if s < 1e-3 {
-        format!("{} us", sig3(s * 1e6))
+        format!("{} µs", number(s * 1e6))
     } else if s < 1.0 {
-        format!("{} ms", sig3(s * 1e3))
+        format!("{} ms", number(s * 1e3))
     } else {
-        format!("{} s", sig3(s))
+        format!("{} s", number(s))
     }
 }
 
@@ -85,6 +94,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn settings_read_without_trailing_zeros() {
+        assert_eq!(setting_secs(0.02), "20 ms");
+        assert_eq!(setting_secs(1.5), "1.5 s");
+        assert_eq!(setting_secs(0.000_01), "10 µs");
+    }
+
+    #[test]
     fn things_are_singular_for_one() {
         assert_eq!(things(1, "thread", "threads"), "1 thread");
         assert_eq!(things(0, "proc", "procs"), "0 procs");
@@ -104,7 +120,7 @@ mod tests {
     #[test]
     fn units() {
         assert_eq!(secs(0.2021), "202 ms");
-        assert_eq!(secs(0.000_085), "85.0 us");
+        assert_eq!(secs(0.000_085), "85.0 µs");
         assert_eq!(secs(1.234), "1.23 s");
         assert_eq!(secs(12.0), "12.0 s");
         assert_eq!(bytes(13 << 20), "13.0 MiB");
