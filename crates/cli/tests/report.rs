@@ -201,7 +201,9 @@ fn classic_results_folder_has_manifest_exports_charts_and_report() {
             );
         }
         assert!(
-            texts.iter().any(|t| t.contains(" bases, ") && t.ends_with(" in flight")),
+            texts
+                .iter()
+                .any(|t| t.contains(" bases, ") && t.ends_with(" in flight")),
             "{file} has the scenario's settings under its title: {texts:?}"
         );
         let bars = doc.descendants().filter(|n| n.has_tag_name("rect")).count();

@@ -208,13 +208,12 @@ pub fn measure_scenario(
     let setup = Setup::new(scenario, target, strategies, plan)?;
     let config = setup.config();
     eprintln!(
-        "scenario {}: {}; {} strategies, {} warm-up + {} timed runs each, each run in a \
-         process of its own",
+        "scenario {}: {}; {}, {} warm-up + {} each, each run in a process of its own",
         scenario.name,
         scenario.about,
-        strategies.len(),
+        crate::draw::fmt::things(strategies.len() as u64, "strategy", "strategies"),
         warmup,
-        runs
+        crate::draw::fmt::things(runs as u64, "timed run", "timed runs"),
     );
     let results = setup.bench().measure_all(
         strategies,

@@ -328,11 +328,11 @@ pub(crate) fn measure_paired(
         })
         .collect();
     eprintln!(
-        "scenario {}: {}; {} strategies in pairs of A = {} and B = {}, at least {} pairs each, \
+        "scenario {}: {}; {} in pairs of A = {} and B = {}, at least {} pairs each, \
          until every gated interval is narrower than its threshold or {} have passed",
         scenario.name,
         scenario.about,
-        strategies.len(),
+        crate::draw::fmt::things(strategies.len() as u64, "strategy", "strategies"),
         describe(&rules.a_side),
         describe(&rules.b_side),
         rules.min_pairs,

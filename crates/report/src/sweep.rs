@@ -335,8 +335,12 @@ pub(crate) fn sweep_charts(knob: Knob, points: &[Point]) -> Vec<LineChart> {
     let machine = points.first().map(|p| &p.export.machine);
     let footnote = format!(
         "filled: ran; ring: capped or in waves (see the note in sweep.csv); cross on the axis: \
-         not run. {} runs per point. {}",
-        points.first().map_or(0, |p| p.export.runs),
+         not run. {} per point. {}",
+        crate::draw::fmt::things(
+            points.first().map_or(0, |p| p.export.runs) as u64,
+            "run",
+            "runs"
+        ),
         machine.map_or(String::new(), |m| format!(
             "{} x{}, {}",
             m.cpu, m.cores, m.date

@@ -3,7 +3,7 @@
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, TableComponent, presets};
 use rates_measure::{Export, StrategyResult};
 
-use super::fmt::{bytes, count, micros, opt, ratio, secs};
+use super::fmt::{bytes, count, micros, opt, ratio, secs, things};
 
 /// Terminal or Markdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,10 +278,22 @@ pub(crate) fn summary(export: &Export) -> Vec<String> {
     if let Some((r, m)) = best(|r| r.median_s) {
         let vs = r
             .ratio_to_ideal
-            .map(|x| format!(", {} ideal", ratio(x)))
+            .map(|x| format!(", {} its own ideal", ratio(x)))
             .unwrap_or_default();
+        // Others whose runs overlap the fastest's: a tie, not a win.
+        let tied: Vec<&str> = ran
+            .iter()
+            .filter(|o| o.strategy != r.strategy)
+            .filter(|o| o.min_s.zip(r.max_s).is_some_and(|(lo, hi)| lo <= hi))
+            .map(|o| o.strategy.as_str())
+            .collect();
+        let ties = if tied.is_empty() {
+            String::new()
+        } else {
+            format!("; tied within the runs' spread: {}", tied.join(", "))
+        };
         out.push(format!(
-            "fastest:              {} ({}{vs})",
+            "fastest:              {} ({}{vs}){ties}",
             r.strategy,
             secs(m)
         ));
@@ -303,7 +315,7 @@ pub(crate) fn summary(export: &Export) -> Vec<String> {
     for r in &ran {
         let mut parts = Vec::new();
         parts.push(match r.ratio_to_ideal {
-            Some(x) => format!("{} ideal", ratio(x)),
+            Some(x) => format!("{} its ideal", ratio(x)),
             None => opt(r.median_s, secs),
         });
         if let Some(c) = r.cpu_per_request_us {
@@ -326,7 +338,7 @@ pub(crate) fn summary(export: &Export) -> Vec<String> {
 /// What the figures are, for the text under every report.
 pub(crate) fn legend(export: &Export) -> String {
     format!(
-        "Each of {runs} timed runs per strategy (after {warmup} warm-up) ran in a fresh \
+        "Each of {runs} per strategy (after {warmup} warm-up) ran in a fresh \
          `rates` child process against the same server in the parent, in rotating order. \
          median/min..max/MAD: wall time of one whole run (start-up of threads, pools, \
          runtimes or workers included). x ideal: median / (ceil(bases / in flight) x latency, \
@@ -341,7 +353,7 @@ pub(crate) fn legend(export: &Export) -> String {
          medians over the runs; threads and procs are the most seen in any run. Not measured: \
          the server's own costs (it runs in the parent), and spikes shorter than the \
          sampling interval.",
-        runs = export.runs,
+        runs = things(export.runs as u64, "timed run", "timed runs"),
         warmup = export.warmup,
         interval = export.sample_interval_ms,
     )
@@ -438,4 +450,69 @@ pub(crate) fn textwrap(text: &str, width: usize) -> String {
         line += word.len();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use rates_measure::{ScenarioInfo, StrategyResult};
+
+    use super::*;
+
+    fn row(name: &str, runs: [f64; 3]) -> StrategyResult {
+        StrategyResult {
+            strategy: name.into(),
+            median_s: Some(runs[1]),
+            min_s: Some(runs[0]),
+            max_s: Some(runs[2]),
+            ideal_s: 0.2,
+            ratio_to_ideal: Some(runs[1] / 0.2),
+            runs_s: runs.to_vec(),
+            ok: 500,
+            ..StrategyResult::default()
+        }
+    }
+
+    fn export(rows: Vec<StrategyResult>) -> Export {
+        Export {
+            scenario: ScenarioInfo {
+                name: "fanout".into(),
+                bases: 500,
+                ..ScenarioInfo::default()
+            },
+            results: rows,
+            ..Export::default()
+        }
+    }
+
+    fn fastest(e: &Export) -> String {
+        summary(e)
+            .into_iter()
+            .find(|l| l.starts_with("fastest:"))
+            .expect("a fastest line")
+    }
+
+    #[test]
+    fn a_winner_within_the_runs_spread_is_a_tie() {
+        let close = export(vec![
+            row("tokio", [0.205, 0.209, 0.213]),
+            row("smol", [0.207, 0.211, 0.214]),
+            row("pool", [0.214, 0.216, 0.219]),
+        ]);
+        let line = fastest(&close);
+        assert!(
+            line.contains("tokio (209 ms, 1.04x its own ideal)"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with("tied within the runs' spread: smol"),
+            "{line}"
+        );
+
+        let apart = export(vec![
+            row("tokio", [0.205, 0.209, 0.210]),
+            row("pool", [0.214, 0.216, 0.219]),
+        ]);
+        let line = fastest(&apart);
+        assert!(!line.contains("tied"), "{line}");
+    }
 }
