@@ -447,7 +447,7 @@ fn history_follows_each_strategy_and_keeps_machines_apart() {
 #[test]
 fn sweep_writes_csv_json_and_charts() {
     let dir = tempdir("sweep");
-    let (code, _, stderr) = rates(&[
+    let (code, stdout, stderr) = rates(&[
         "sweep",
         "--strategies",
         "sync,tokio",
@@ -463,6 +463,23 @@ fn sweep_writes_csv_json_and_charts() {
         dir.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stderr}");
+    // The result is printed: a row per strategy, a column per value.
+    let header = stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("bases=4") && header.contains("bases=8"),
+        "{stdout}"
+    );
+    for s in ["sync", "tokio"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(s) && l.contains(" ms")),
+            "{stdout}"
+        );
+    }
+    for f in ["sweep.csv", "sweep.json", "sweep-wall.svg"] {
+        assert!(stderr.contains(&format!("{f}\n")), "wrote {f}: {stderr}");
+    }
     let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
     assert!(csv.starts_with("bases,strategy,"), "{csv}");
     assert_eq!(
@@ -564,4 +581,91 @@ fn compare_api_runs_politely_against_a_server_in_that_shape() {
     }
     // Every request went to the server in that shape, none elsewhere.
     assert_eq!(server.stats().status_count(200), 10);
+}
+
+/// One CPU burner per CPU of the machine, each ending by itself within two
+/// minutes (`timeout`), all stopped and reaped when this is dropped.
+struct Load(Vec<std::process::Child>);
+
+impl Load {
+    fn start() -> Self {
+        let cpus = std::fs::read_to_string("/proc/stat")
+            .map(|s| {
+                s.lines()
+                    .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+                    .count()
+            })
+            .unwrap_or(2)
+            .max(1);
+        Self(
+            (0..cpus)
+                .map(|_| {
+                    Command::new("timeout")
+                        .args(["120", "yes"])
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .expect("coreutils' timeout and yes make the load")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        // SIGTERM, which `timeout` passes on to `yes` before it exits
+        // (SIGKILL would end `timeout` alone and leave `yes` running).
+        for child in &mut self.0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        for child in &mut self.0 {
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_busy_machine_is_said_in_every_output() {
+    let dir = tempdir("busy");
+    let (json, md) = (dir.join("classic.json"), dir.join("classic.md"));
+    let load = Load::start();
+    let (code, stdout, stderr) = rates(&[
+        "compare",
+        "--scenario",
+        "classic",
+        "--strategies",
+        "sync",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--export-json",
+        json.to_str().unwrap(),
+        "--export-markdown",
+        md.to_str().unwrap(),
+    ]);
+    drop(load);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("WARNING: the machine was busy: other work than this measurement"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("warning: classic: the machine was busy"),
+        "{stderr}"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("> **Warning**: the machine was busy"), "{md}");
+    let export: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let busy = &export["machine"]["busy"];
+    assert!(num(busy, "other_share") > 0.1, "{busy}");
+    assert!(
+        busy["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("--against")),
+        "{busy}"
+    );
 }

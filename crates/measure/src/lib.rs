@@ -46,8 +46,8 @@ mod stats;
 mod tree;
 
 pub use record::{
-    Affinity, ChildReport, Export, Leftovers, MIN_PROTOCOL, Machine, PROTOCOL, RunRecord, SCHEMA,
-    ScenarioInfo, StrategyResult,
+    Affinity, BUSY_SHARE, Busy, ChildReport, Export, Leftovers, MIN_PROTOCOL, Machine, PROTOCOL,
+    RunRecord, SCHEMA, ScenarioInfo, StrategyResult,
 };
 pub use stats::{interval_rank, mad, median, median_interval, percentile};
 pub use tree::{Measured, Options, TreeUsage, allowed_cpus, measure, pin_this_thread};

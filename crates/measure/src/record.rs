@@ -387,6 +387,68 @@ pub struct Machine {
     /// ...`), when it did: the results hold only what completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
+    /// How much of the machine's CPU other work than the measurement took
+    /// while it ran; `None` where it could not be read (or in exports
+    /// older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<Busy>,
+}
+
+/// The machine's CPU time while a scenario was measured, against what the
+/// measurement itself used (this process, with the embedded server, and
+/// every measured run's process tree). The rest is other work: other
+/// processes, and on a VM the time the hypervisor gave to other guests
+/// (`steal`), which a load average does not show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Busy {
+    /// Wall time the scenario took, seconds.
+    pub elapsed_s: f64,
+    /// CPU time every CPU of the machine spent busy (`/proc/stat`: user,
+    /// nice, system, irq, softirq, steal), seconds.
+    pub machine_cpu_s: f64,
+    /// CPU time of the measurement (`getrusage` of this process and its
+    /// reaped children), seconds.
+    pub measuring_cpu_s: f64,
+    /// (machine - measuring) / (elapsed x cores), 0 to 1: the share of
+    /// the machine that other work took.
+    pub other_share: f64,
+    /// What the figures are worth when the share is over
+    /// [`BUSY_SHARE`], and what to do; `None` below it.
+    pub warning: Option<String>,
+}
+
+/// Other work past this share of the machine's CPU makes a warning.
+pub const BUSY_SHARE: f64 = 0.10;
+
+impl Busy {
+    /// Judges the figures: the share other work took, and a warning past
+    /// [`BUSY_SHARE`].
+    pub fn judge(elapsed_s: f64, machine_cpu_s: f64, measuring_cpu_s: f64, cores: usize) -> Self {
+        let capacity = elapsed_s * cores.max(1) as f64;
+        let other = (machine_cpu_s - measuring_cpu_s).max(0.0);
+        let other_share = if capacity > 0.0 {
+            (other / capacity).min(1.0)
+        } else {
+            0.0
+        };
+        let warning = (other_share > BUSY_SHARE).then(|| {
+            format!(
+                "the machine was busy: other work than this measurement took {:.0}% of its CPU \
+                 time ({other:.1} s of {capacity:.1} s over {elapsed_s:.1} s on {cores} cores); \
+                 times and their spread may be inflated, and a ranking within a few percent \
+                 may not hold: re-run on an idle machine, or compare two builds with `rates \
+                 compare --against`, whose paired runs share the noise",
+                other_share * 100.0
+            )
+        });
+        Self {
+            elapsed_s,
+            machine_cpu_s,
+            measuring_cpu_s,
+            other_share,
+            warning,
+        }
+    }
 }
 
 /// Where a pinned comparison ran: the server's threads on some CPUs, every
@@ -456,6 +518,20 @@ mod tests {
             },
             ..RunRecord::default()
         }
+    }
+
+    #[test]
+    fn other_work_past_a_tenth_of_the_machine_is_a_warning() {
+        // 2 cores for 10 s: 20 s of capacity; 6 s busy, 2 s of it ours.
+        let busy = Busy::judge(10.0, 6.0, 2.0, 2);
+        assert!((busy.other_share - 0.2).abs() < 1e-9);
+        let warning = busy.warning.expect("a warning at 20%");
+        assert!(warning.contains("20% of its CPU"), "{warning}");
+        assert!(warning.contains("--against"), "{warning}");
+        // 1 s of other work in 20: 5%, quiet.
+        assert!(Busy::judge(10.0, 3.0, 2.0, 2).warning.is_none());
+        // Counters that disagree (ours read as more) are not negative.
+        assert_eq!(Busy::judge(10.0, 1.0, 2.0, 2).other_share, 0.0);
     }
 
     #[test]

@@ -215,6 +215,7 @@ pub fn measure_scenario(
         warmup,
         crate::draw::fmt::things(runs as u64, "timed run", "timed runs"),
     );
+    let watch = crate::noise::Watch::start();
     let results = setup.bench().measure_all(
         strategies,
         runs,
@@ -225,6 +226,10 @@ pub fn measure_scenario(
     );
     let mut machine = machine_now(plan);
     machine.load_after = machine::load();
+    machine.busy = watch.finish();
+    if let Some(warning) = machine.busy.as_ref().and_then(|b| b.warning.as_ref()) {
+        eprintln!("warning: {}: {warning}", scenario.name);
+    }
     let mut info = scenario_info(scenario);
     info.deadline_s = plan.deadline.map(|d| d.as_secs_f64());
     Ok(Export {

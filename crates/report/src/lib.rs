@@ -48,6 +48,7 @@ pub mod history;
 pub mod interrupt;
 pub mod map;
 pub mod names;
+mod noise;
 pub mod paired;
 pub mod parse;
 pub mod redraw;

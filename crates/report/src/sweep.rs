@@ -281,6 +281,7 @@ fn write(dir: &std::path::Path, knob: Knob, points: Vec<Point>) -> Result<ExitCo
             .with_context(|| format!("drawing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
+    println!("{}", result_table(knob, &points));
     let exports: Vec<Export> = points.iter().map(|p| p.export.clone()).collect();
     let file = SweepFile {
         schema: rates_measure::SCHEMA,
@@ -292,7 +293,41 @@ fn write(dir: &std::path::Path, knob: Knob, points: Vec<Point>) -> Result<ExitCo
         serde_json::to_string_pretty(&file)?.as_bytes(),
     )?;
     eprintln!("wrote {}", dir.join("sweep.csv").display());
+    eprintln!("wrote {}", dir.join("sweep.json").display());
     Ok(exit_code(&exports))
+}
+
+/// The sweep's result: each strategy's median wall time at each value of
+/// the knob (a dash where it did not run there).
+fn result_table(knob: Knob, points: &[Point]) -> String {
+    use crate::draw::fmt::{opt, secs};
+    use crate::draw::table::{Style, table};
+    let columns: Vec<String> = points
+        .iter()
+        .map(|p| format!("{}={}", knob.name(), show(knob, p.value)))
+        .collect();
+    let mut header = vec!["median wall time"];
+    header.extend(columns.iter().map(String::as_str));
+    let mut t = table(Style::Terminal, &header);
+    let names: Vec<&str> = points
+        .first()
+        .map(|p| {
+            p.export
+                .results
+                .iter()
+                .map(|r| r.strategy.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for name in names {
+        let mut row = vec![name.to_owned()];
+        for p in points {
+            let r = p.export.results.iter().find(|r| r.strategy == name);
+            row.push(r.map_or_else(|| "-".to_owned(), |r| opt(r.median_s, secs)));
+        }
+        t.add_row(row);
+    }
+    t.to_string()
 }
 
 fn mark(r: &StrategyResult) -> Mark {

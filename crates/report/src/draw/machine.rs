@@ -77,5 +77,6 @@ pub(crate) fn describe() -> Machine {
         command: std::env::args().collect::<Vec<_>>().join(" "),
         affinity: None,
         incomplete: None,
+        busy: None,
     }
 }

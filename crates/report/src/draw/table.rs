@@ -3,7 +3,7 @@
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, TableComponent, presets};
 use rates_measure::{Export, StrategyResult};
 
-use super::fmt::{bytes, count, micros, opt, ratio, secs, things};
+use super::fmt::{bytes, count, micros, opt, ratio, secs, setting_secs, things};
 
 /// Terminal or Markdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -335,6 +335,26 @@ pub(crate) fn summary(export: &Export) -> Vec<String> {
     out
 }
 
+/// `name: about`, and every setting the scenario was run with that its
+/// one line does not say (`classic: ... concurrency 4, work 1 ms per item`).
+pub(crate) fn title(export: &Export) -> String {
+    let s = &export.scenario;
+    let mut title = format!("{}: {}", s.name, s.about);
+    if s.work_s > 0.0 && !s.about.contains("work") {
+        title.push_str(&format!(", work {} per item", setting_secs(s.work_s)));
+    }
+    if let Some(d) = s.deadline_s {
+        title.push_str(&format!(", deadline {}", setting_secs(d)));
+    }
+    title
+}
+
+/// The warning that other work took too much of the machine while this
+/// was measured, if it did.
+pub(crate) fn busy_warning(export: &Export) -> Option<&str> {
+    export.machine.busy.as_ref()?.warning.as_deref()
+}
+
 /// What the figures are, for the text under every report.
 pub(crate) fn legend(export: &Export) -> String {
     format!(
@@ -362,10 +382,13 @@ pub(crate) fn legend(export: &Export) -> String {
 /// The whole terminal report for one scenario.
 pub(crate) fn terminal(export: &Export) -> String {
     let mut out = String::new();
+    if let Some(w) = busy_warning(export) {
+        out.push_str(&textwrap(&format!("WARNING: {w}"), 100));
+        out.push_str("\n\n");
+    }
     out.push_str(&format!(
-        "{}: {}\n\nTime\n{}\n\nCost (each strategy's own process tree)\n{}\n",
-        export.scenario.name,
-        export.scenario.about,
+        "{}\n\nTime\n{}\n\nCost (each strategy's own process tree)\n{}\n",
+        title(export),
         time_table(export, Style::Terminal),
         cost_table(export, Style::Terminal)
     ));
@@ -398,9 +421,9 @@ pub(crate) fn terminal(export: &Export) -> String {
 /// The Markdown report for one scenario (no charts).
 pub(crate) fn markdown(export: &Export) -> String {
     let mut out = format!(
-        "## {}: {}\n\n### Time\n\n{}\n\n### Cost (each strategy's own process tree)\n\n{}\n\n",
-        export.scenario.name,
-        export.scenario.about,
+        "## {}\n\n{}### Time\n\n{}\n\n### Cost (each strategy's own process tree)\n\n{}\n\n",
+        title(export),
+        busy_warning(export).map_or(String::new(), |w| format!("> **Warning**: {w}\n\n")),
         time_table(export, Style::Markdown),
         cost_table(export, Style::Markdown)
     );
@@ -421,13 +444,21 @@ pub(crate) fn markdown(export: &Export) -> String {
     out.push_str("```\n\n");
     out.push_str(&legend(export));
     out.push_str(&format!(
-        "\n\nMachine: {}, {} cores, {}, kernel {}; load {} before, {} after; commit {}.\n",
+        "\n\nMachine: {}, {} cores, {}, kernel {}; load {} before, {} after; {}commit {}.\n",
         export.machine.cpu,
         export.machine.cores,
         bytes(export.machine.memory_bytes),
         export.machine.kernel,
         opt(export.machine.load_before, |l| format!("{l:.2}")),
         opt(export.machine.load_after, |l| format!("{l:.2}")),
+        export
+            .machine
+            .busy
+            .as_ref()
+            .map_or(String::new(), |b| format!(
+                "other work took {:.0}% of its CPU while measuring; ",
+                b.other_share * 100.0
+            )),
         export.machine.commit,
     ));
     out
@@ -489,6 +520,25 @@ mod tests {
             .into_iter()
             .find(|l| l.starts_with("fastest:"))
             .expect("a fastest line")
+    }
+
+    #[test]
+    fn titles_say_the_settings_their_line_does_not() {
+        let mut e = export(vec![row("tokio", [0.2, 0.2, 0.2])]);
+        e.scenario.about = "the classic five bases, 100 ms latency, concurrency 4".into();
+        assert_eq!(
+            title(&e),
+            "fanout: the classic five bases, 100 ms latency, concurrency 4"
+        );
+        e.scenario.work_s = 0.001;
+        e.scenario.deadline_s = Some(2.0);
+        assert_eq!(
+            title(&e),
+            "fanout: the classic five bases, 100 ms latency, concurrency 4, work 1 ms per item, \
+             deadline 2 s"
+        );
+        assert!(terminal(&e).starts_with(&title(&e)));
+        assert!(markdown(&e).starts_with(&format!("## {}", title(&e))));
     }
 
     #[test]
