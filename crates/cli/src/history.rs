@@ -10,7 +10,7 @@ use rates_report::history::HistoryOptions;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   rates history results/                       every run under results/, ratio to ideal
-  rates history results/ --metric cpu --out /tmp/h")]
+  rates history results/ --metric cpu --out /tmp/h   charts in /tmp/h, not results/history")]
 pub(crate) struct HistoryArgs {
     /// The folder holding run folders (each with manifest.json and
     /// SCENARIO.json exports, as `rates compare --out` writes them).
@@ -19,9 +19,10 @@ pub(crate) struct HistoryArgs {
     /// (peak), wall (median).
     #[arg(long, default_value = "ratio")]
     metric: String,
-    /// Where the charts go (one SVG per scenario).
-    #[arg(long, default_value = "target/rates-history")]
-    out: PathBuf,
+    /// Where the charts go (one SVG per scenario); default: a `history`
+    /// folder inside DIR.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 impl HistoryArgs {

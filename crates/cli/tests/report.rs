@@ -405,7 +405,10 @@ fn history_follows_each_strategy_and_keeps_machines_apart() {
             "sample_interval_ms": 10, "machine": machine,
             "scenario": {"name": "fanout", "about": "", "bases": 500, "latency_s": 0.02,
                          "concurrency": 50, "rate_limit_per_s": null, "faults": []},
-            "results": [{"strategy": "tokio", "median_s": 0.21 * ratio / 1.05, "ideal_s": 0.2,
+            "results": [{"strategy": "sync", "median_s": 10.2, "ideal_s": 10.0,
+                         "ratio_to_ideal": 1.02, "runs_s": [10.2], "runs": [], "ok": 500,
+                         "failed": 0},
+                        {"strategy": "tokio", "median_s": 0.21 * ratio / 1.05, "ideal_s": 0.2,
                          "ratio_to_ideal": ratio, "runs_s": [0.21], "runs": [], "ok": 500,
                          "failed": 0}]});
         std::fs::write(d.join("fanout.json"), export.to_string()).unwrap();
@@ -414,6 +417,15 @@ fn history_follows_each_strategy_and_keeps_machines_apart() {
     run("2026-02-01-a", "2026-02-01T10:00:00Z", "CPU A", 1.07);
     run("2026-03-01-b", "2026-03-01T10:00:00Z", "CPU B", 1.20);
     std::fs::create_dir_all(results.join("notes-only")).unwrap();
+    // A baseline is a copy of a run's exports: read once.
+    std::fs::create_dir_all(results.join("baseline")).unwrap();
+    for f in ["manifest.json", "fanout.json"] {
+        std::fs::copy(
+            results.join("2026-02-01-a").join(f),
+            results.join("baseline").join(f),
+        )
+        .unwrap();
+    }
     let out = dir.join("charts");
     let (code, stdout, stderr) = rates(&[
         "history",
@@ -422,14 +434,46 @@ fn history_follows_each_strategy_and_keeps_machines_apart() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("notes-only: no manifest.json"), "{stderr}");
-    let tokio = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("tokio"))
-        .unwrap();
-    for v in ["1.05x", "1.07x", "1.20x"] {
-        assert!(tokio.contains(v), "{tokio}");
-    }
+    // One line for every folder not read, with why.
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains("not read")).collect();
+    assert_eq!(skipped.len(), 1, "{stderr}");
+    assert!(skipped[0].contains("2 folders"), "{stderr}");
+    assert!(
+        skipped[0].contains("notes-only: no manifest.json"),
+        "{stderr}"
+    );
+    assert!(
+        skipped[0].contains("baseline: the same run as 2026-02-01-a"),
+        "{stderr}"
+    );
+    // A table per machine, columns named by run folder, rows in the
+    // registry's order (sync before tokio).
+    let a = stdout.find("on CPU A").expect("a table for CPU A");
+    let b = stdout.find("on CPU B").expect("a table for CPU B");
+    let (on_a, on_b) = (&stdout[a..b], &stdout[b..]);
+    assert!(
+        on_a.contains("2026-01-01-a") && on_a.contains("2026-02-01-a"),
+        "{on_a}"
+    );
+    assert!(!on_a.contains("2026-03-01-b"), "{on_a}");
+    let row = |table: &str, s: &str| {
+        table
+            .lines()
+            .find(|l| l.trim_start().starts_with(s))
+            .unwrap_or_else(|| panic!("no {s} row: {table}"))
+            .to_owned()
+    };
+    assert!(
+        on_a.find("sync").unwrap() < on_a.find("tokio").unwrap(),
+        "{on_a}"
+    );
+    let tokio_a = row(on_a, "tokio");
+    assert!(
+        tokio_a.contains("1.05x") && tokio_a.contains("1.07x"),
+        "{tokio_a}"
+    );
+    assert!(row(on_b, "tokio").contains("1.20x"), "{on_b}");
+    assert!(stdout.contains("3 runs"), "{stdout}");
     assert!(stdout.contains("on 2 machine(s)"), "{stdout}");
     let svg = std::fs::read_to_string(out.join("fanout-ratio.svg")).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("valid SVG");
@@ -439,6 +483,14 @@ fn history_follows_each_strategy_and_keeps_machines_apart() {
         .filter(|n| n.has_tag_name("polyline"))
         .count();
     assert!(lines >= 2, "one line per machine: {lines}");
+    // Without --out the charts go inside the folder read, which is then
+    // not read as a run.
+    let (code, _, stderr) = rates(&["history", results.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(results.join("history").join("fanout-ratio.svg").is_file());
+    let (code, _, stderr) = rates(&["history", results.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("history:"), "{stderr}");
     let (code, _, stderr) = rates(&["history", dir.join("nothing").to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(stderr.contains("nothing"), "{stderr}");

@@ -172,8 +172,8 @@ pub(crate) fn color_of(strategy: &str) -> RGBColor {
         RGBColor(140, 86, 75),
         RGBColor(227, 119, 194),
         RGBColor(127, 127, 127),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
+        RGBColor(128, 128, 0),
+        RGBColor(0, 128, 128),
     ];
     let names = rates_registry::names();
     let i = names
