@@ -204,7 +204,11 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     if a.stream {
         print_totals(&mut out, &report, a.json)?;
     } else if a.json {
-        serde_json::to_writer_pretty(&mut out, &json_report(&report, &config))?;
+        let mut doc = json_report(&report, &config);
+        if let Some(usage) = resources::Usage::now().filter(|_| a.resources) {
+            doc = doc.with_resources(&usage, server.is_some());
+        }
+        serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
         if bases.len() <= 50 || a.all_rows {
@@ -221,15 +225,8 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
             .collect();
         if !failed.is_empty() {
             writeln!(out, "{} of {} bases failed:", failed.len(), bases.len())?;
-            for o in failed.iter().take(20) {
-                writeln!(out, "  {}", named(&o.to_string()))?;
-            }
-            if failed.len() > 20 {
-                writeln!(
-                    out,
-                    "  ... and {} more (use --json for all)",
-                    failed.len() - 20
-                )?;
+            for line in rates_report::fetch::failure_lines(failed.iter().copied(), 20) {
+                writeln!(out, "  {}", named(&line))?;
             }
         }
         print_totals(&mut out, &report, false)?;

@@ -78,8 +78,9 @@ fn failed_bases_are_listed_and_set_the_exit_code() {
     ]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("2 of 2 bases failed"), "{stdout}");
+    // Bases that failed the same way share one line.
     assert!(
-        stdout.contains("USD: connection error after 1 attempt"),
+        stdout.contains("USD, EUR: connection error after 1 attempt"),
         "{stdout}"
     );
 }
@@ -307,10 +308,14 @@ fn serve_tls_prints_its_certificate_and_fetch_trusts_it_with_ca_cert() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("5 of 5 bases failed"), "{stdout}");
     assert!(
-        stdout.contains("USD: tls error after 1 attempt")
-            && stdout.contains("not trusted")
+        stdout.contains("USD, EUR, PLN, NOK, CZK: tls error after 1 attempt")
             && stdout.contains("--ca-cert"),
         "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("not trusted").count(),
+        1,
+        "said once: {stdout}"
     );
 }
 
@@ -440,4 +445,31 @@ fn async_executor_threads_follow_their_runtime_s_setting() {
             assert!(!stderr.contains("panicked"), "{stderr}");
         }
     }
+}
+
+#[test]
+fn json_with_resources_carries_them() {
+    let (code, stdout, stderr) = output(&[
+        "fetch",
+        "--latency",
+        "0",
+        "--bases",
+        "usd,pln",
+        "--json",
+        "--resources",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let r = &doc["resources"];
+    assert!(r["cpu_user_s"].as_f64().is_some_and(|s| s >= 0.0), "{doc}");
+    assert!(r["cpu_sys_s"].as_f64().is_some(), "{doc}");
+    assert!(r["peak_rss_bytes"].as_u64().is_some_and(|b| b > 0), "{doc}");
+    assert_eq!(
+        r["scope"], "this process, embedded server included",
+        "{doc}"
+    );
+    // Without --resources the document has no such field.
+    let (_, stdout, _) = output(&["fetch", "--latency", "0", "--bases", "usd", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(doc.get("resources").is_none(), "{doc}");
 }

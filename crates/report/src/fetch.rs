@@ -93,7 +93,44 @@ pub struct JsonReport<'a> {
     stopped: Option<rates_core::StopCause>,
     /// From the stop to the run's return, seconds, when it was stopped.
     time_to_stop_s: Option<f64>,
+    /// This process's CPU time and peak memory (`fetch --resources`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<JsonResources>,
     outcomes: &'a [rates_core::Outcome],
+}
+
+/// `fetch --json --resources`: what this process used, and what that
+/// covers.
+#[derive(Debug, serde::Serialize)]
+struct JsonResources {
+    cpu_user_s: f64,
+    cpu_sys_s: f64,
+    peak_rss_bytes: u64,
+    /// What the figures cover: this process alone, with or without the
+    /// embedded server in it.
+    scope: &'static str,
+}
+
+impl JsonReport<'_> {
+    /// With this process's resources (`usage`), which include the embedded
+    /// server's when `embedded_server`.
+    pub fn with_resources(
+        mut self,
+        usage: &crate::resources::Usage,
+        embedded_server: bool,
+    ) -> Self {
+        self.resources = Some(JsonResources {
+            cpu_user_s: usage.user.as_secs_f64(),
+            cpu_sys_s: usage.system.as_secs_f64(),
+            peak_rss_bytes: usage.peak_rss_bytes,
+            scope: if embedded_server {
+                "this process, embedded server included"
+            } else {
+                "this process alone"
+            },
+        });
+        self
+    }
 }
 
 /// The `fetch --json` document of `report`, a run made with `config`.
@@ -112,8 +149,51 @@ pub fn json_report<'a>(report: &'a rates_core::Report, config: &'a Config) -> Js
         cancelled: report.cancelled(),
         stopped: report.stopped,
         time_to_stop_s: report.time_to_stop.map(|t| t.as_secs_f64()),
+        resources: None,
         outcomes: &report.outcomes,
     }
+}
+
+/// The failed outcomes of a run as lines, the bases that failed the same
+/// way on one line (`USD, EUR: tls error after 1 attempt: ...`), in input
+/// order of their first base, at most `most` lines (then how many more).
+pub fn failure_lines<'a>(
+    failed: impl IntoIterator<Item = &'a rates_core::Outcome>,
+    most: usize,
+) -> Vec<String> {
+    // (what went wrong, its bases), in order of first appearance.
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for o in failed {
+        let line = o.to_string();
+        let what = line
+            .strip_prefix(o.base.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(&line)
+            .to_owned();
+        match groups.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, bases)) => bases.push(o.base.as_str()),
+            None => groups.push((what, vec![o.base.as_str()])),
+        }
+    }
+    let mut lines: Vec<String> = groups
+        .iter()
+        .take(most)
+        .map(|(what, bases)| {
+            const NAMED: usize = 8;
+            let mut who = bases[..bases.len().min(NAMED)].join(", ");
+            if bases.len() > NAMED {
+                who.push_str(&format!(" and {} more", bases.len() - NAMED));
+            }
+            format!("{who}: {what}")
+        })
+        .collect();
+    if groups.len() > most {
+        lines.push(format!(
+            "... and {} more kinds of failure (use --json for all)",
+            groups.len() - most
+        ));
+    }
+    lines
 }
 
 /// Runs `f`, printing to stderr how many of `total` bases are done every
@@ -155,4 +235,48 @@ pub fn with_progress<T>(progress: &rates_core::Progress, total: usize, f: impl F
     drop(stop);
     let _ = reporter.join();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use rates_core::{CurrencyCode, Error, ErrorKind, Outcome};
+
+    use super::*;
+
+    fn failed(base: &str, kind: ErrorKind, why: &str) -> Outcome {
+        Outcome::failed(CurrencyCode::new(base).unwrap(), 1, Error::new(kind, why))
+    }
+
+    #[test]
+    fn bases_that_failed_the_same_way_share_a_line() {
+        let outcomes = [
+            failed("USD", ErrorKind::Tls, "not trusted"),
+            failed("EUR", ErrorKind::Tls, "not trusted"),
+            failed("PLN", ErrorKind::Timeout, "no answer in 5s"),
+            failed("NOK", ErrorKind::Tls, "not trusted"),
+        ];
+        let lines = failure_lines(&outcomes, 20);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("USD, EUR, NOK: tls error after 1 attempt"),
+            "{lines:?}"
+        );
+        assert!(lines[0].ends_with("not trusted"), "{lines:?}");
+        assert!(lines[1].starts_with("PLN: timeout error"), "{lines:?}");
+        // At most `most` lines, then how many kinds were left out.
+        let lines = failure_lines(&outcomes, 1);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[1].contains("1 more kinds of failure"), "{lines:?}");
+        // Many bases alike: the first eight named, the rest counted.
+        let many: Vec<Outcome> = rates_core::generated_codes(12)
+            .into_iter()
+            .map(|c| Outcome::failed(c, 1, Error::new(ErrorKind::Connection, "refused")))
+            .collect();
+        let lines = failure_lines(&many, 20);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains(" and 4 more: connection error"),
+            "{lines:?}"
+        );
+    }
 }
