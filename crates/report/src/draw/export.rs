@@ -1,5 +1,5 @@
 //! The exports, under hyperfine's names: JSON (the versioned schema), CSV
-//! (one flat row per strategy) and Markdown.
+//! (one tidy row per scenario and strategy) and Markdown.
 
 use std::path::Path;
 
@@ -9,27 +9,45 @@ use rates_measure::{Export, StrategyResult};
 /// The CSV columns, in order, and how each is read from a row.
 type Column = (&'static str, fn(&StrategyResult) -> String);
 
-fn f(v: Option<f64>) -> String {
-    v.map(|x| format!("{x}")).unwrap_or_default()
+/// Seconds, to the microsecond (what the clocks resolve).
+fn s6(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.6}")).unwrap_or_default()
+}
+
+/// Microseconds, to a tenth.
+fn us1(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.1}")).unwrap_or_default()
+}
+
+/// A ratio, to three decimals.
+fn r3(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3}")).unwrap_or_default()
 }
 
 fn u(v: Option<u64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
+/// The columns: the JSON export's scalar fields, rounded to what the
+/// measurement resolves, the spreads beside their figures, and `mem own`
+/// as the tables name it (`own_peak_rss_bytes`; the JSON's
+/// `parent_peak_rss_bytes`). Each run's time is in the JSON export
+/// (`runs_s`); here `runs` counts them.
 const COLUMNS: &[Column] = &[
     ("strategy", |r| r.strategy.clone()),
-    ("median_s", |r| f(r.median_s)),
-    ("min_s", |r| f(r.min_s)),
-    ("max_s", |r| f(r.max_s)),
-    ("mad_s", |r| f(r.mad_s)),
-    ("ideal_s", |r| r.ideal_s.to_string()),
-    ("ratio_to_ideal", |r| f(r.ratio_to_ideal)),
-    ("cpu_user_s", |r| f(r.cpu_user_s)),
-    ("cpu_sys_s", |r| f(r.cpu_sys_s)),
-    ("cpu_per_request_us", |r| f(r.cpu_per_request_us)),
+    ("median_s", |r| s6(r.median_s)),
+    ("min_s", |r| s6(r.min_s)),
+    ("max_s", |r| s6(r.max_s)),
+    ("mad_s", |r| s6(r.mad_s)),
+    ("ideal_s", |r| s6(Some(r.ideal_s))),
+    ("ratio_to_ideal", |r| r3(r.ratio_to_ideal)),
+    ("cpu_user_s", |r| s6(r.cpu_user_s)),
+    ("cpu_sys_s", |r| s6(r.cpu_sys_s)),
+    ("cpu_per_request_us", |r| us1(r.cpu_per_request_us)),
+    ("cpu_per_request_mad_us", |r| us1(r.cpu_per_request_mad_us)),
     ("peak_rss_bytes", |r| u(r.peak_rss_bytes)),
-    ("parent_peak_rss_bytes", |r| u(r.parent_peak_rss_bytes)),
+    ("peak_rss_mad_bytes", |r| u(r.peak_rss_mad_bytes)),
+    ("own_peak_rss_bytes", |r| u(r.parent_peak_rss_bytes)),
     ("peak_threads", |r| u(r.peak_threads)),
     ("peak_processes", |r| u(r.peak_processes)),
     ("voluntary_ctx_switches", |r| u(r.voluntary_ctx_switches)),
@@ -37,22 +55,16 @@ const COLUMNS: &[Column] = &[
         "involuntary_ctx_switches",
         |r| u(r.involuntary_ctx_switches),
     ),
-    ("startup_s", |r| f(r.startup_s)),
-    ("first_result_s", |r| f(r.first_result_s)),
-    ("latency_p50_s", |r| f(r.latency_p50_s)),
-    ("latency_p99_s", |r| f(r.latency_p99_s)),
+    ("startup_s", |r| s6(r.startup_s)),
+    ("first_result_s", |r| s6(r.first_result_s)),
+    ("latency_p50_s", |r| s6(r.latency_p50_s)),
+    ("latency_p99_s", |r| s6(r.latency_p99_s)),
     ("ok", |r| r.ok.to_string()),
     ("failed", |r| r.failed.to_string()),
     ("requests", |r| u(r.requests)),
     ("peak_in_flight", |r| u(r.peak_in_flight.map(|x| x as u64))),
     ("connections", |r| u(r.connections)),
-    ("runs_s", |r| {
-        r.runs_s
-            .iter()
-            .map(f64::to_string)
-            .collect::<Vec<_>>()
-            .join(";")
-    }),
+    ("runs", |r| r.runs_s.len().to_string()),
     ("skipped", |r| r.skipped.clone().unwrap_or_default()),
     ("error", |r| r.error.clone().unwrap_or_default()),
     ("note", |r| r.note.clone().unwrap_or_default()),
@@ -85,11 +97,20 @@ pub(crate) fn write_json(export: &Export, path: &Path) -> Result<()> {
     write(path, json.as_bytes())
 }
 
-/// Writes the CSV export.
+/// Writes the CSV export: one row per strategy, each with its scenario
+/// and the date the comparison started, so that files concatenate.
 pub(crate) fn write_csv(export: &Export, path: &Path) -> Result<()> {
-    let rows: Vec<(Vec<String>, &StrategyResult)> =
-        export.results.iter().map(|r| (Vec::new(), r)).collect();
-    write(path, &csv_rows(&rows, &[])?)
+    let rows: Vec<(Vec<String>, &StrategyResult)> = export
+        .results
+        .iter()
+        .map(|r| {
+            (
+                vec![export.scenario.name.clone(), export.machine.date.clone()],
+                r,
+            )
+        })
+        .collect();
+    write(path, &csv_rows(&rows, &["scenario", "date"])?)
 }
 
 /// Writes the Markdown export.
@@ -121,4 +142,44 @@ pub(crate) fn read_json(path: &Path) -> Result<Export> {
         rates_measure::SCHEMA
     );
     Ok(export)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_are_rounded_and_tidy() {
+        let r = StrategyResult {
+            strategy: "tokio".into(),
+            median_s: Some(0.037_254_658_000_000_16),
+            ratio_to_ideal: Some(1.047_123_9),
+            cpu_per_request_us: Some(24.137_4),
+            cpu_per_request_mad_us: Some(0.512),
+            parent_peak_rss_bytes: Some(6_000_000),
+            runs_s: vec![0.037, 0.038, 0.036],
+            ..StrategyResult::default()
+        };
+        let csv = String::from_utf8(
+            csv_rows(
+                &[(vec!["fanout".into(), "2026-12-07T03:46:57Z".into()], &r)],
+                &["scenario", "date"],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(&header[..3], ["scenario", "date", "strategy"]);
+        assert_eq!(cell("scenario"), "fanout");
+        assert_eq!(cell("median_s"), "0.037255");
+        assert_eq!(cell("ratio_to_ideal"), "1.047");
+        assert_eq!(cell("cpu_per_request_us"), "24.1");
+        assert_eq!(cell("cpu_per_request_mad_us"), "0.5");
+        assert_eq!(cell("own_peak_rss_bytes"), "6000000");
+        assert_eq!(cell("runs"), "3");
+        assert!(!header.contains(&"runs_s"), "{header:?}");
+    }
 }
