@@ -29,8 +29,9 @@ pub(crate) struct MapArgs {
     /// Strategies (comma-separated); default: all registered.
     #[arg(long)]
     strategies: Option<String>,
-    /// Timed runs per strategy and cell.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// Timed runs per strategy and cell (three, so that a winner can be
+    /// told from a tie within the runs' spread).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: u32,
     /// Untimed warm-up runs per strategy and cell.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=100))]

@@ -576,7 +576,9 @@ fn map_writes_heatmaps_and_csv() {
         "--concurrency",
         "4",
         "--strategies",
-        "sync,pool",
+        "sync,pool,threads",
+        "--runs",
+        "1",
         "--warmup",
         "0",
         "--out",
@@ -585,7 +587,7 @@ fn map_writes_heatmaps_and_csv() {
     assert_eq!(code, 0, "{stderr}");
     let csv = std::fs::read_to_string(dir.join("map.csv")).unwrap();
     assert!(csv.starts_with("latency_s,work_s,winner,strategy"), "{csv}");
-    assert_eq!(csv.lines().count(), 1 + 2 * 2);
+    assert_eq!(csv.lines().count(), 1 + 2 * 3);
     let winners = csv
         .lines()
         .filter(|l| l.split(',').nth(2) == Some("true"))
@@ -601,6 +603,11 @@ fn map_writes_heatmaps_and_csv() {
             .filter(|t| ["sync", "pool"].contains(&t.trim()))
             .count();
         assert_eq!(named, 2, "{map}: a strategy named in each of the 2 cells");
+        // threads holds all 8 in flight, not 4: ranked apart, and said so.
+        assert!(
+            svg.contains("not ranked: threads (more than 4 requests in flight"),
+            "{map}"
+        );
     }
 }
 

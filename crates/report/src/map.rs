@@ -55,9 +55,20 @@ struct MapFile {
     cells: Vec<MapCell>,
 }
 
-/// The ran rows of a cell, fastest first.
+/// Whether `r` held more requests in flight than the cell's concurrency
+/// (`threads`, a thread per base): it is ranked apart, since it does not
+/// do the same job under the same limit.
+fn unbounded(e: &Export, r: &StrategyResult) -> bool {
+    r.peak_in_flight.is_some_and(|p| p > e.scenario.concurrency)
+}
+
+/// The ran rows of a cell that kept its concurrency, fastest first.
 fn ranked(e: &Export) -> Vec<&StrategyResult> {
-    let mut ran: Vec<&StrategyResult> = e.results.iter().filter(|r| r.ran()).collect();
+    let mut ran: Vec<&StrategyResult> = e
+        .results
+        .iter()
+        .filter(|r| r.ran() && !unbounded(e, r))
+        .collect();
     ran.sort_by(|a, b| {
         a.median_s
             .unwrap_or(f64::MAX)
@@ -169,15 +180,36 @@ fn write(a: &MapOptions, cells: Vec<MapCell>) -> Result<ExitCode> {
             .collect()
     };
     let first = cells.first().map(|c| &c.export);
+    // Strategies that held more in flight than the limit somewhere: ranked
+    // apart, and said so under every map.
+    let mut apart: Vec<&str> = Vec::new();
+    for c in &cells {
+        for r in &c.export.results {
+            if r.ran() && unbounded(&c.export, r) && !apart.contains(&r.strategy.as_str()) {
+                apart.push(&r.strategy);
+            }
+        }
+    }
     let conditions = format!(
-        "{} bases, concurrency {}, {} timed run(s) per strategy and cell; {}",
+        "{} bases, concurrency {}, {} per strategy and cell; a tie: the runner-up's runs \
+         overlap the winner's\n{}{}",
         a.bases,
         a.concurrency,
-        a.runs,
+        fmt::things(u64::from(a.runs), "timed run", "timed runs"),
         first.map_or(String::new(), |e| format!(
             "{} x{}, {}, commit {}",
             e.machine.cpu, e.machine.cores, e.machine.date, e.machine.commit
-        ))
+        )),
+        if apart.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nnot ranked: {} (more than {} requests in flight: not the same job under \
+                 the same limit; its times are in map.csv)",
+                apart.join(", "),
+                a.concurrency
+            )
+        }
     );
     let maps = [
         (
@@ -192,6 +224,19 @@ fn write(a: &MapOptions, cells: Vec<MapCell>) -> Result<ExitCode> {
                 cells: grid(&|e| {
                     let r = ranked(e);
                     match (r.first(), r.get(1)) {
+                        // The runner-up's runs overlap the winner's: a tie.
+                        (Some(w), Some(s))
+                            if s.min_s.zip(w.max_s).is_some_and(|(lo, hi)| lo <= hi) =>
+                        {
+                            Cell {
+                                strategy: Some(w.strategy.clone()),
+                                detail: format!(
+                                    "{}, tied with {}",
+                                    w.median_s.map(fmt::secs).unwrap_or_default(),
+                                    s.strategy
+                                ),
+                            }
+                        }
                         (Some(w), second) => Cell {
                             strategy: Some(w.strategy.clone()),
                             detail: format!(
