@@ -168,6 +168,18 @@ fn classic_results_folder_has_manifest_exports_charts_and_report() {
         num(row(&export, "sync"), "peak_threads") <= 3.0,
         "sync is one thread"
     );
+    // The HTML report: self-contained, every table and chart inline.
+    let html = std::fs::read_to_string(out.join("REPORT.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "REPORT.html");
+    assert!(
+        html.matches("<table class=\"sortable\"").count() >= 2,
+        "tables"
+    );
+    assert_eq!(html.matches("<svg").count(), 4, "the four charts inline");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "no network"
+    );
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     let names = rates_registry::names();
     for (kind, series) in [

@@ -5,6 +5,7 @@ pub(crate) mod canvas;
 pub(crate) mod chart;
 pub(crate) mod export;
 pub(crate) mod fmt;
+pub(crate) mod html;
 pub(crate) mod machine;
 pub(crate) mod out;
 pub(crate) mod plot;

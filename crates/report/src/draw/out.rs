@@ -39,7 +39,8 @@ pub(crate) fn write_scenario(dir: &Path, export: &Export) -> Result<Vec<PathBuf>
     Ok(charts)
 }
 
-/// Writes `manifest.json` and `REPORT.md` for every scenario in `exports`.
+/// Writes `manifest.json`, `REPORT.md` and `REPORT.html` (self-contained:
+/// the charts inline) for every scenario in `exports`.
 pub(crate) fn write_report(dir: &Path, machine: &Machine, exports: &[Export]) -> Result<()> {
     let mut files: Vec<String> = Vec::new();
     let mut md = String::new();
@@ -102,5 +103,9 @@ pub(crate) fn write_report(dir: &Path, machine: &Machine, exports: &[Export]) ->
         &dir.join("manifest.json"),
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
-    export::write(&dir.join("REPORT.md"), md.as_bytes())
+    export::write(&dir.join("REPORT.md"), md.as_bytes())?;
+    export::write(
+        &dir.join("REPORT.html"),
+        super::html::page(dir, machine, exports).as_bytes(),
+    )
 }
