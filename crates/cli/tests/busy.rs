@@ -3,22 +3,12 @@
 //! load does not overlap the other tests' measurements (cargo runs test
 //! binaries one after another).
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-fn rates(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rates"))
-        .args(args)
-        .output()
-        .expect("run rates");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{rates, tempdir};
 
 /// One CPU burner per CPU of the machine, each ending by itself within two
 /// minutes (`timeout`), all stopped and reaped when this is dropped.
@@ -66,9 +56,7 @@ impl Drop for Load {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_busy_machine_is_said_in_every_output() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busy");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempdir("busy");
     let (json, md) = (dir.join("classic.json"), dir.join("classic.md"));
     let load = Load::start();
     let (code, stdout, stderr) = rates(&[

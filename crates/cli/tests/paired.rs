@@ -3,26 +3,17 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
 const RATES: &str = env!("CARGO_BIN_EXE_rates");
 
-fn rates(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(RATES).args(args).output().expect("run rates");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::rates;
 
+/// A fresh folder for one test.
 fn tempdir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("paired-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::tempdir(&format!("paired-{name}"))
 }
 
 /// A shell script standing in for another build of rates.

@@ -1,21 +1,14 @@
 //! The comparison report and the JSON schemas, end to end: real child
 //! processes, real server, real files.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::Value;
 
-fn rates(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rates"))
-        .args(args)
-        .output()
-        .expect("run rates");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+mod common;
+use common::rates;
+
+/// A fresh folder for one test.
+fn tempdir(name: &str) -> std::path::PathBuf {
+    common::tempdir(&format!("report-{name}"))
 }
 
 fn row<'a>(export: &'a Value, strategy: &str) -> &'a Value {
@@ -284,13 +277,6 @@ fn fetch_json_reads_plainly() {
     assert_eq!(outcome["ok"], true);
     assert_eq!(outcome["rates"]["USD"], 1.0);
     assert!(outcome["error"].is_null());
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
