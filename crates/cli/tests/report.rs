@@ -600,7 +600,12 @@ fn map_writes_heatmaps_and_csv() {
             .filter_map(|n| n.text())
             .filter(|t| ["sync", "pool"].contains(&t.trim()))
             .count();
-        assert_eq!(named, 2, "{map}: a strategy named in each of the 2 cells");
+        // A strategy named in each of the 2 cells, and each winner once
+        // more in the colour legend.
+        assert!(
+            (3..=4).contains(&named),
+            "{map}: 2 cells and their legend: {named} names"
+        );
         // threads holds all 8 in flight, not 4: ranked apart, and said so.
         assert!(
             svg.contains("not ranked: threads (more than 4 requests in flight"),

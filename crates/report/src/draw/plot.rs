@@ -205,8 +205,21 @@ impl Heatmap {
     pub(crate) fn draw(&self, path: &Path) -> Result<()> {
         let (nr, nc) = (self.rows.len().max(1), self.cols.len().max(1));
         let (left, top, cw, ch) = (150i32, 70i32, 190i32, 84i32);
-        let w = u32::try_from((left + cw * nc as i32 + 30).max(900)).unwrap_or(960);
-        let h = u32::try_from(top + ch * nr as i32 + 20).unwrap_or(600)
+        // The colour legend: each strategy named in a cell, in the
+        // registry's order, in a column right of the grid.
+        let names = rates_registry::names();
+        let mut shown: Vec<&str> = self
+            .cells
+            .iter()
+            .flatten()
+            .filter_map(|c| c.strategy.as_deref())
+            .collect();
+        shown.sort_by_key(|s| names.iter().position(|n| n == s).unwrap_or(names.len()));
+        shown.dedup();
+        let legend_x = left + cw * nc as i32 + 30;
+        let w = u32::try_from((legend_x + 170).max(900)).unwrap_or(960);
+        let grid_bottom = (top + ch * nr as i32).max(top + 24 * shown.len() as i32);
+        let h = u32::try_from(grid_bottom + 20).unwrap_or(600)
             + canvas::footnote_height(&self.footnote);
         let root = canvas::canvas(path, (w, h))?;
         let text = |s: &str, x: i32, y: i32, size: u32, hp: HPos| {
@@ -264,6 +277,15 @@ impl Heatmap {
                     HPos::Center,
                 )?;
             }
+        }
+        for (k, name) in shown.iter().enumerate() {
+            let y = top + 12 + 24 * k as i32;
+            root.draw(&Rectangle::new(
+                [(legend_x, y - 8), (legend_x + 16, y + 8)],
+                color_of(name).mix(0.35).filled(),
+            ))
+            .map_err(err)?;
+            text(name, legend_x + 24, y, 14, HPos::Left)?;
         }
         canvas::footnote(&root, &self.footnote)?;
         canvas::finish(&root)
