@@ -566,7 +566,7 @@ fn map_writes_heatmaps_and_csv() {
     let (code, _, stderr) = rates(&[
         "map",
         "--latency",
-        "0,1ms",
+        "0,50ms",
         "--work",
         "0",
         "--bases",
@@ -598,7 +598,7 @@ fn map_writes_heatmaps_and_csv() {
             .descendants()
             .filter(|n| n.has_tag_name("text"))
             .filter_map(|n| n.text())
-            .filter(|t| ["sync", "pool"].contains(&t.trim()))
+            .filter(|t| ["sync", "pool", "threads"].contains(&t.trim()))
             .count();
         // A strategy named in each of the 2 cells, and each winner once
         // more in the colour legend.
@@ -606,7 +606,8 @@ fn map_writes_heatmaps_and_csv() {
             (3..=4).contains(&named),
             "{map}: 2 cells and their legend: {named} names"
         );
-        // threads holds all 8 in flight, not 4: ranked apart, and said so.
+        // threads holds all 8 in flight at 50 ms, not 4: ranked apart,
+        // and said so.
         assert!(
             svg.contains("not ranked: threads (more than 4 requests in flight"),
             "{map}"
