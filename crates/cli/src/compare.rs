@@ -163,6 +163,8 @@ pub(crate) struct CompareArgs {
     /// (default results/baseline), with the machine's manifest.
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "results/baseline")]
     save_baseline: Option<PathBuf>,
+    #[command(flatten)]
+    external: crate::external::ExternalArgs,
 }
 
 impl CompareArgs {
@@ -201,5 +203,6 @@ impl CompareArgs {
 }
 
 pub(crate) fn run(a: CompareArgs) -> Result<ExitCode> {
+    a.external.load()?;
     rates_report::compare::run(&a.options())
 }

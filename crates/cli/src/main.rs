@@ -2,6 +2,7 @@
 //! rates API, and compare the strategies side by side.
 
 mod compare;
+mod external;
 mod fetch;
 mod history;
 mod map;
@@ -71,14 +72,27 @@ enum Command {
     History(history::HistoryArgs),
     /// Run the mock rates API in the foreground.
     Serve(serve::ServeArgs),
-    /// List the registered strategies, one line each.
-    Strategies,
+    /// List the nine built-in strategies, one line each; with --external,
+    /// the external programs instead (name, shape, what it is).
+    Strategies(StrategiesArgs),
     /// List the named benchmark scenarios, one line each.
     Scenarios,
     /// Run one measured run (a spec on stdin, a JSON report on stdout);
     /// started by `rates compare` itself.
     #[command(hide = true)]
     MeasuredRun(MeasuredRunArgs),
+}
+
+/// `rates strategies`'s flags.
+#[derive(Debug, clap::Args)]
+struct StrategiesArgs {
+    /// List the external strategies (of clients/clients.toml, or of
+    /// --clients) instead of the built-in ones: name, shape, what it is.
+    #[arg(long)]
+    external: bool,
+    /// The clients file to list (default: clients/clients.toml).
+    #[arg(long, value_name = "FILE", requires = "external")]
+    clients: Option<std::path::PathBuf>,
 }
 
 /// The hidden `rates measured-run` subcommand's flags.
@@ -103,7 +117,10 @@ fn main() -> ExitCode {
         Command::Report(a) => redraw::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Map(a) => map::run(a),
-        Command::Strategies => {
+        Command::Strategies(a) if a.external => {
+            external::list(a.clients.as_deref()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Strategies(_) => {
             for (name, summary) in rates_registry::summaries() {
                 println!("{name:<15} {summary}");
             }

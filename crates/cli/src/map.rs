@@ -43,6 +43,8 @@ pub(crate) struct MapArgs {
     /// The folder for map.csv, map.json and the heatmaps.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    external: crate::external::ExternalArgs,
 }
 
 impl MapArgs {
@@ -62,5 +64,6 @@ impl MapArgs {
 }
 
 pub(crate) fn run(a: MapArgs) -> Result<ExitCode> {
+    a.external.load()?;
     rates_report::map::run(&a.options())
 }

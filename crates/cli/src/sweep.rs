@@ -43,6 +43,8 @@ pub(crate) struct SweepArgs {
     /// The folder for sweep.csv, sweep.json and the SVG charts.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    external: crate::external::ExternalArgs,
 }
 
 impl SweepArgs {
@@ -62,5 +64,6 @@ impl SweepArgs {
 }
 
 pub(crate) fn run(a: SweepArgs) -> Result<ExitCode> {
+    a.external.load()?;
     rates_report::sweep::run(&a.options())
 }

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// The most of a child's stdout kept (a line per base of a million-base
+/// run of an external program fits).
+const MAX_STDOUT: u64 = 256 << 20;
+
 /// How a run is measured.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -72,6 +76,9 @@ pub struct Measured {
     pub status: ExitStatus,
     /// Everything it wrote to stdout.
     pub stdout: Vec<u8>,
+    /// When each line of `stdout` arrived, since the spawn (a last line
+    /// without a newline included).
+    pub stdout_line_times: Vec<Duration>,
     /// The last 8 KiB it wrote to stderr.
     pub stderr_tail: String,
     /// The tree's figures.
@@ -132,15 +139,20 @@ pub fn measure(
         None => cmd.spawn()?,
     };
     let pid = child.id();
-    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // A child that exits without reading gets EPIPE here: not our error.
-        let _ = pipe.write_all(&bytes);
-    }
-    let stdout = child.stdout.take().map(|mut out| {
+    let stdout = child.stdout.take().map(|out| {
         thread::spawn(move || {
+            // Line by line, each line's arrival time noted: when an external
+            // program printed its first and last result.
+            let mut reader = io::BufReader::new(out.take(MAX_STDOUT));
             let mut buf = Vec::new();
-            let _ = out.by_ref().take(64 << 20).read_to_end(&mut buf);
-            buf
+            let mut times = Vec::new();
+            while let Ok(n) = io::BufRead::read_until(&mut reader, b'\n', &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                times.push(spawned_at.elapsed());
+            }
+            (buf, times)
         })
     });
     let stderr = child.stderr.take().map(|mut err| {
@@ -159,6 +171,16 @@ pub fn measure(
             String::from_utf8_lossy(&tail).into_owned()
         })
     });
+
+    // Written from a thread of its own, so that a child that does not read
+    // its input cannot block this one (it is still timed out and killed;
+    // the write then ends with EPIPE, which is not our error).
+    let writer = match (stdin, child.stdin.take()) {
+        (Some(bytes), Some(mut pipe)) => Some(thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        })),
+        _ => None,
+    };
 
     let mut peaks = Peaks::default();
     let mut timed_out = false;
@@ -185,8 +207,11 @@ pub fn measure(
         thread::sleep(options.interval);
     };
     let wall = spawned_at.elapsed();
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
     let after = platform::children_usage();
-    let stdout = stdout
+    let (stdout, stdout_line_times) = stdout
         .map(|t| t.join().unwrap_or_default())
         .unwrap_or_default();
     let stderr_tail = stderr
@@ -197,6 +222,7 @@ pub fn measure(
     Ok(Measured {
         status,
         stdout,
+        stdout_line_times,
         stderr_tail,
         usage,
         spawned_at,

@@ -166,15 +166,46 @@ pub fn scenarios_named(list: &str) -> Result<Vec<Scenario>> {
         .collect()
 }
 
-/// The strategies named by `--strategies` (all when `None`), in registry order.
+/// The strategies named by `--strategies` (all built-in ones when `None`),
+/// in registry order, then the external ones named (see
+/// [`crate::external`]), in the order named. `all+` is every built-in and
+/// every known external strategy.
 pub fn strategies_named(only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
     let mut strategies = rates_registry::strategies();
-    if let Some(only) = only {
-        let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
-        for name in &wanted {
-            rates_registry::find(name)?;
+    match only.map(str::trim) {
+        None | Some("all") => {}
+        Some("all+") => {
+            for e in crate::external::known() {
+                strategies.push(Box::new(e));
+            }
         }
-        strategies.retain(|s| wanted.contains(&s.name()));
+        Some(only) => {
+            let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+            let mut externals: Vec<Box<dyn Strategy>> = Vec::new();
+            for name in &wanted {
+                if let Some(e) = crate::external::find(name) {
+                    externals.push(Box::new(e));
+                    continue;
+                }
+                rates_registry::find(name).map_err(|e| {
+                    let known = crate::external::known();
+                    if known.is_empty() {
+                        anyhow::anyhow!(e)
+                    } else {
+                        anyhow::anyhow!(
+                            "{e}, or an external one: {}",
+                            known
+                                .iter()
+                                .map(|k| k.name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                })?;
+            }
+            strategies.retain(|s| wanted.contains(&s.name()));
+            strategies.extend(externals);
+        }
     }
     if strategies.is_empty() {
         bail!("no strategies to compare: name at least one in --strategies");

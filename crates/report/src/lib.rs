@@ -42,6 +42,7 @@
 mod api;
 pub mod compare;
 pub mod draw;
+pub mod external;
 pub mod fetch;
 pub mod gate;
 pub mod history;

@@ -213,6 +213,11 @@ pub(crate) struct Bench<'a> {
     /// Each run's stop handle fires this long after its run starts (the
     /// `cancel` scenario).
     pub(crate) cancel_after: Option<Duration>,
+    /// The scenario's CPU work per item (what an external program is asked
+    /// to do; built-in runs get it calibrated in the config).
+    pub(crate) work: Duration,
+    /// The limits each run works within.
+    pub(crate) limits: rates_core::limits::MachineLimits,
 }
 
 /// A run that did not finish because the command was interrupted (Ctrl-C,
@@ -257,6 +262,9 @@ impl Bench<'_> {
     /// The child cannot start, fails, times out, or prints no report; a run
     /// the command's interruption stopped is [`Interrupted`].
     pub(crate) fn measure_with(&self, program: &Program, strategy: &str) -> Result<RunRecord> {
+        if let Some(external) = crate::external::find(strategy) {
+            return self.measure_external(&external, &program.env);
+        }
         let protocol = PROTOCOL.min(program.protocol);
         if protocol < self.protocol_needed() {
             bail!(
@@ -316,6 +324,110 @@ impl Bench<'_> {
         })?;
         Ok(RunRecord {
             child,
+            usage: measured.usage,
+            startup_s: stats.arrivals.first().map(|a| a.0.as_secs_f64()),
+            peak_in_flight: stats.peak_in_flight,
+            busiest_second: if self.rate_limited && self.server.is_some() {
+                stats.max_in_window(Duration::from_secs(1))
+            } else {
+                0
+            },
+            connections: self.server.map(|_| stats.connections),
+        })
+    }
+
+    /// One run of an external program (docs/EXTERNAL.md), started and
+    /// measured directly: its job on stdin, its lines checked (against the
+    /// embedded server's rates when it is the server), with `env` added.
+    ///
+    /// # Errors
+    /// As [`Bench::measure_with`], and output that breaks the protocol.
+    fn measure_external(
+        &self,
+        external: &crate::external::External,
+        env: &[(String, String)],
+    ) -> Result<RunRecord> {
+        let name = external.name();
+        if self.protocol_needed() > 1 {
+            bail!(
+                "{name} is an external program, which protocol {} cannot stop: runs with a \
+                 deadline or a cancel are for built-in strategies",
+                crate::external::PROTOCOL
+            );
+        }
+        let plan = self
+            .config
+            .plan
+            .clone()
+            .unwrap_or_else(|| external.plan(self.bases.len(), &self.config, &self.limits));
+        let job = crate::external::Job::new(&self.config, &self.bases, plan.in_flight, self.work);
+        let input = serde_json::to_vec(&job)?;
+        let mut cmd = external.command();
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        if let Some(server) = self.server {
+            server.reset_stats();
+        }
+        let measured =
+            rates_measure::measure(cmd, Some(input), &self.options).with_context(|| {
+                format!("starting {name}: sh -c 'exec {}'", external.command_line())
+            })?;
+        let stats = self.server.map(RatesServer::stats).unwrap_or_default();
+        if measured.interrupted {
+            return Err(Interrupted.into());
+        }
+        if measured.timed_out {
+            bail!(
+                "{name} did not finish within {:.0} s and was killed with its whole process \
+                 group (a hung program; raise --run-timeout if it is only slow)",
+                self.options.timeout.as_secs_f64()
+            );
+        }
+        if !measured.status.success() {
+            let tail = measured.stderr_tail.trim();
+            bail!(
+                "{name} exited with {} (command: {}, in {}): {}",
+                measured.status,
+                external.command_line(),
+                external.dir().display(),
+                tail.lines().last().unwrap_or("no message on stderr")
+            );
+        }
+        let served = self
+            .server
+            .map(|_| crate::external::Served::new(&self.config.symbols));
+        let out = crate::external::read_output(
+            &measured.stdout,
+            &measured.stdout_line_times,
+            &self.bases,
+            served.as_ref(),
+        )
+        .with_context(|| format!("{name} broke the job protocol"))?;
+        // From `ready` (or the spawn, when it never said) to its last line.
+        let begun = out.ready.unwrap_or_default();
+        let wall = out.last.map_or(Duration::ZERO, |l| l.saturating_sub(begun));
+        Ok(RunRecord {
+            child: ChildReport {
+                protocol: crate::external::PROTOCOL,
+                strategy: name.to_owned(),
+                wall_s: wall.as_secs_f64(),
+                ok: out.ok,
+                failed: out.failed,
+                requests: if self.server.is_some() {
+                    stats.requests
+                } else {
+                    out.attempts
+                },
+                first_result_s: out.first.map(|d| d.as_secs_f64()),
+                latency_p50_s: None,
+                latency_p99_s: None,
+                own_peak_rss_bytes: None,
+                note: plan.note.clone(),
+                first_failure: out.first_failure,
+                cancelled: 0,
+                stopped: None,
+                time_to_stop_s: None,
+                left: None,
+            },
             usage: measured.usage,
             startup_s: stats.arrivals.first().map(|a| a.0.as_secs_f64()),
             peak_in_flight: stats.peak_in_flight,
@@ -466,6 +578,7 @@ pub struct Setup {
     rate_limited: bool,
     bases: Vec<rates_core::CurrencyCode>,
     cancel_after: Option<Duration>,
+    work: Duration,
     limits: rates_core::limits::MachineLimits,
 }
 
@@ -521,6 +634,7 @@ impl Setup {
             rate_limited: scenario.rate_limit.is_some(),
             bases: scenario.bases(),
             cancel_after: scenario.cancel_after,
+            work: scenario.work,
             limits,
         })
     }
@@ -544,6 +658,8 @@ impl Setup {
             options: self.options.clone(),
             rate_limited: self.rate_limited,
             cancel_after: self.cancel_after,
+            work: self.work,
+            limits: self.limits.clone(),
         }
     }
 }

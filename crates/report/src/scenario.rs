@@ -322,6 +322,20 @@ impl Scenario {
         config: &Config,
         limits: &MachineLimits,
     ) -> Option<String> {
+        if crate::external::find(strategy.name()).is_some()
+            && (self.cancel_after.is_some() || config.deadline.is_some())
+        {
+            return Some(format!(
+                "skipped: an external program cannot be stopped in the middle of a run \
+                 (job protocol {} has no stop message); {} is for built-in strategies",
+                crate::external::PROTOCOL,
+                if self.cancel_after.is_some() {
+                    "the cancel scenario"
+                } else {
+                    "--deadline"
+                }
+            ));
+        }
         let plan = self.plan(strategy, config, limits);
         let ideal = self.ideal(strategy, config, limits);
         (ideal > self.budget).then(|| {

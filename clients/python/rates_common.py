@@ -1,0 +1,252 @@
+"""What the five Python clients share: the job, the output lines, retries,
+the rate limit, the CPU work, and a blocking HTTP client.
+
+Every client speaks protocol 1 of docs/EXTERNAL.md: it reads one JSON job
+document on stdin, prints {"ready": true} when it starts the run, then one
+JSON line per base (its rates, or its error kind), in any order.
+"""
+
+import http.client
+import json
+import random
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+
+PROTOCOL = 1
+
+# Errors worth another attempt, as in the Rust strategies: timeouts, refused
+# or broken connections, 408, 429 and 5xx answers.
+RETRYABLE_STATUS = {408, 429}
+
+
+class FetchError(Exception):
+    """A failed attempt: kind is one of docs/EXTERNAL.md's error kinds."""
+
+    def __init__(self, kind, message, status=None, retry_after=None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    def retryable(self):
+        if self.kind in ("timeout", "connection"):
+            return True
+        if self.kind == "http_status":
+            return self.status in RETRYABLE_STATUS or 500 <= (self.status or 0) < 600
+        return False
+
+
+def read_job():
+    """The job on stdin, checked: exits 2 naming what is wrong."""
+    try:
+        job = json.load(sys.stdin)
+    except ValueError as e:
+        sys.exit(f"error: the job on stdin is not JSON: {e}")
+    if job.get("protocol") != PROTOCOL:
+        sys.exit(
+            f"error: this client speaks protocol {PROTOCOL}, the job is protocol "
+            f"{job.get('protocol')}"
+        )
+    return job
+
+
+_print_lock = threading.Lock()
+
+
+def emit(line):
+    """Prints one JSON line at once (whole, even from many threads)."""
+    text = json.dumps(line, separators=(",", ":")) + "\n"
+    with _print_lock:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def ready():
+    emit({"ready": True})
+
+
+def ok_line(base, rates, attempts):
+    return {"base": base, "rates": rates, "attempts": attempts}
+
+
+def error_line(base, error, attempts):
+    line = {"base": base, "error": error.kind, "attempts": attempts, "message": str(error)}
+    if error.status is not None:
+        line["status"] = error.status
+    return line
+
+
+def url_for(job, base):
+    return job["url"].replace("{base}", base)
+
+
+def decode(base, status, headers, body, max_body_bytes):
+    """The rates in a 200 answer, or the FetchError it is."""
+    if status != 200:
+        retry_after = None
+        value = headers.get("Retry-After") if headers is not None else None
+        if value is not None:
+            try:
+                retry_after = float(value)
+            except ValueError:
+                retry_after = None
+        raise FetchError("http_status", f"HTTP {status}", status=status, retry_after=retry_after)
+    if len(body) > max_body_bytes:
+        raise FetchError("body_too_large", f"the body is over {max_body_bytes} bytes")
+    try:
+        doc = json.loads(body)
+        if doc["base"] != base:
+            raise FetchError("decode", f"asked for {base}, the answer is for {doc['base']}")
+        rates = doc["rates"]
+        amount = float(doc.get("amount", 1.0))
+        if amount != 1.0:
+            rates = {k: v / amount for k, v in rates.items()}
+        return rates
+    except FetchError:
+        raise
+    except (ValueError, KeyError, TypeError) as e:
+        raise FetchError("decode", f"the answer is not a rates document: {e}")
+
+
+def backoff(job, retry, error):
+    """The wait before retry number `retry` (1-based), or None: no retry."""
+    if retry > job["retries"] or not error.retryable():
+        return None
+    if error.retry_after is not None:
+        if error.retry_after > job["max_retry_after_s"]:
+            return None
+        return error.retry_after * (1 + 0.1 * random.random())
+    exp = min(job["initial_backoff_s"] * 2 ** (retry - 1), job["max_backoff_s"])
+    return exp / 2 + random.random() * exp / 2
+
+
+class RateLimit:
+    """Spaces request starts at least `interval` apart (thread-safe), so
+    that the server never sees more than the rate in any second."""
+
+    def __init__(self, per_second):
+        self.interval = None
+        if per_second:
+            margin = min(max(0.25 / per_second, 0.01), 0.05)
+            self.interval = (1.0 + margin) / per_second
+        self.lock = threading.Lock()
+        self.next = 0.0
+
+    def slot(self):
+        """Reserves the next start: the seconds to sleep before it."""
+        if self.interval is None:
+            return 0.0
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next)
+            self.next = start + self.interval
+            return start - now
+
+    def wait(self):
+        delay = self.slot()
+        if delay > 0:
+            time.sleep(delay)
+
+
+class Work:
+    """The CPU work per item: a loop of integer mixing calibrated on this
+    thread's CPU clock to take `work_s` seconds (none when 0). It holds the
+    GIL while it runs, as CPU-bound Python does."""
+
+    def __init__(self, work_s):
+        self.rounds = 0
+        if work_s <= 0:
+            return
+        rounds = 1000
+        while True:
+            start = time.thread_time()
+            self._spin(rounds)
+            took = time.thread_time() - start
+            if took >= 0.02:
+                break
+            rounds *= 4
+        self.rounds = max(1, int(rounds * work_s / took))
+
+    @staticmethod
+    def _spin(rounds):
+        x = 0x9E3779B9
+        for _ in range(rounds):
+            x = (x * 0x5DEECE66D + 11) & 0xFFFFFFFFFFFF
+        return x
+
+    def run(self):
+        if self.rounds:
+            self._spin(self.rounds)
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection (http.client), reopened after a
+    failure; a blocking client for the threaded and process clients."""
+
+    def __init__(self, job):
+        self.job = job
+        self.conn = None
+        parsed = urllib.parse.urlsplit(job["url"])
+        self.https = parsed.scheme == "https"
+        self.host = parsed.hostname
+        self.port = parsed.port or (443 if self.https else 80)
+        self.context = None
+        if self.https:
+            self.context = ssl.create_default_context()
+            if job.get("ca_cert_pem"):
+                self.context.load_verify_locations(cadata=job["ca_cert_pem"])
+
+    def _open(self):
+        timeout = self.job["timeout_s"]
+        if self.https:
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=timeout, context=self.context
+            )
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def get(self, base):
+        """One attempt: the rates, or a FetchError."""
+        url = urllib.parse.urlsplit(url_for(self.job, base))
+        path = url.path + ("?" + url.query if url.query else "")
+        if self.conn is None:
+            self.conn = self._open()
+        try:
+            self.conn.request("GET", path, headers={"User-Agent": "rates-python/1"})
+            response = self.conn.getresponse()
+            body = response.read(self.job["max_body_bytes"] + 1)
+            if response.will_close:
+                self.close()
+            return decode(base, response.status, response.headers, body, self.job["max_body_bytes"])
+        except FetchError:
+            raise
+        except TimeoutError as e:
+            self.close()
+            raise FetchError("timeout", f"no answer within {self.job['timeout_s']} s: {e}")
+        except (OSError, http.client.HTTPException) as e:
+            self.close()
+            raise FetchError("connection", f"{type(e).__name__}: {e}")
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def fetch_blocking(job, conn, limit, work, base):
+    """One base with retries on a blocking connection: its output line."""
+    attempt = 0
+    while True:
+        attempt += 1
+        limit.wait()
+        try:
+            rates = conn.get(base)
+            work.run()
+            return ok_line(base, rates, attempt)
+        except FetchError as error:
+            delay = backoff(job, attempt, error)
+            if delay is None:
+                return error_line(base, error, attempt)
+            time.sleep(delay)
