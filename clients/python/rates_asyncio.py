@@ -27,8 +27,13 @@ async def attempt(job, session, base):
     try:
         async with asyncio.timeout(job["timeout_s"]):
             async with session.get(rc.url_for(job, base)) as response:
-                body = await response.content.read(job["max_body_bytes"] + 1)
-                return rc.decode(base, response.status, response.headers, body, job["max_body_bytes"])
+                cap = job["max_body_bytes"]
+                length = response.headers.get("Content-Length")
+                if length is not None:
+                    body = await rc.read_body_async(length, cap, response.read)
+                else:
+                    body = await response.content.read(cap + 1)
+                return rc.decode(base, response.status, response.headers, body, cap)
     except rc.FetchError:
         raise
     except TimeoutError:
@@ -67,6 +72,12 @@ async def run(job, work):
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers={"User-Agent": "rates-python-asyncio/1"}
     ) as session:
+        # aiohttp sends a GET once more, silently, when the server closes the
+        # connection without an answer. The job's retry policy is the one
+        # that applies (and every request the server sees is an attempt this
+        # client reports), so that hidden retry is turned off: a private
+        # attribute of the pinned aiohttp 3.12 (client.py, _retry_connection).
+        session._retry_connection = False
         tasks = [asyncio.create_task(one(job, session, gate, limit, work, b)) for b in job["bases"]]
         for done in asyncio.as_completed(tasks):
             rc.emit(await done)

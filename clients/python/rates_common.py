@@ -83,6 +83,31 @@ def url_for(job, base):
     return job["url"].replace("{base}", base)
 
 
+def read_body(content_length, max_body_bytes, read):
+    """The body, read whole (a body cut short raises, and is retried as a
+    broken connection), or FetchError body_too_large past the cap."""
+    if content_length is not None:
+        try:
+            length = int(content_length)
+        except ValueError:
+            raise FetchError("decode", f"the Content-Length {content_length!r} is not a number")
+        if length > max_body_bytes:
+            raise FetchError("body_too_large", f"the body is {length} bytes, over {max_body_bytes}")
+        return read()
+    return read(max_body_bytes + 1)
+
+
+async def read_body_async(content_length, max_body_bytes, read):
+    """read_body for an awaitable `read` (aiohttp's)."""
+    try:
+        length = int(content_length)
+    except ValueError:
+        raise FetchError("decode", f"the Content-Length {content_length!r} is not a number")
+    if length > max_body_bytes:
+        raise FetchError("body_too_large", f"the body is {length} bytes, over {max_body_bytes}")
+    return await read()
+
+
 def decode(base, status, headers, body, max_body_bytes):
     """The rates in a 200 answer, or the FetchError it is."""
     if status != 200:
@@ -216,11 +241,15 @@ class Connection:
         try:
             self.conn.request("GET", path, headers={"User-Agent": "rates-python/1"})
             response = self.conn.getresponse()
-            body = response.read(self.job["max_body_bytes"] + 1)
+            body = read_body(response.getheader("Content-Length"), self.job["max_body_bytes"],
+                             response.read)
             if response.will_close:
                 self.close()
             return decode(base, response.status, response.headers, body, self.job["max_body_bytes"])
-        except FetchError:
+        except FetchError as error:
+            if error.kind == "body_too_large":
+                # The rest of the body is still on the connection.
+                self.close()
             raise
         except TimeoutError as e:
             self.close()

@@ -20,11 +20,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use rates_core::plan::{Cap, Shape};
-use rates_core::{Config, CurrencyCode, Run, Strategy};
+use rates_core::{Config, CurrencyCode, Outcome, Rates, Run, Strategy};
 use serde::{Deserialize, Serialize};
 
 /// The job protocol's version (docs/EXTERNAL.md).
@@ -186,14 +186,212 @@ impl Strategy for External {
         self.shape
     }
 
-    /// An external program is not run inside this process: the harness
-    /// starts and measures it (`rates compare`, `sweep`, `map`).
-    fn run(&self, _run: &Run<'_>) -> Result<Option<String>, rates_core::Error> {
-        Err(rates_core::Error::invalid_input(format!(
-            "{} is an external program: it runs as a measured run of `rates compare`, \
-             `sweep` or `map` (docs/EXTERNAL.md), not inside this process",
-            self.name
-        )))
+    /// Runs the program (see the [module docs](self)) and puts each base's
+    /// outcome the moment its line arrives. The run is bounded: past
+    /// [`External::bound`], or once the run's stop handle fires, the
+    /// program's whole process group is killed and reaped; its unanswered
+    /// bases are then timeouts (or cancelled, when stopped).
+    fn run(&self, run: &Run<'_>) -> Result<Option<String>, rates_core::Error> {
+        use rates_core::{Error, ErrorKind};
+        let work = run.config.work.map_or(Duration::ZERO, |w| {
+            let started = Instant::now();
+            std::hint::black_box(w.run(b"measure"));
+            started.elapsed()
+        });
+        let job = Job::new(run.config, run.bases, run.plan.in_flight, work);
+        let input = serde_json::to_vec(&job)
+            .map_err(|e| Error::new(ErrorKind::Runtime, format!("encoding the job: {e}")))?;
+        let spawn_error = |e: std::io::Error| {
+            Error::new(
+                ErrorKind::Spawn,
+                format!(
+                    "{}: cannot start `{}` in {}: {e}",
+                    self.name,
+                    self.command,
+                    self.dir.display()
+                ),
+            )
+        };
+        let program = Spawned::start(self.command(), input).map_err(spawn_error)?;
+        let bound = self.bound(run);
+        let started = Instant::now();
+        let mut lines = Lines::new(run.bases, None);
+        let mut broken = None;
+        let mut killed = None;
+        loop {
+            match program.lines.recv_timeout(Duration::from_millis(50)) {
+                Ok(raw) => match lines.read(&raw) {
+                    Ok(Said::Base(i, outcome)) => run.outcomes.put(i, outcome),
+                    Ok(_) => {}
+                    Err(e) => {
+                        broken = Some(e);
+                        break;
+                    }
+                },
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if run.outcomes.stop().is_stopped() {
+                        killed = Some("stopped");
+                        break;
+                    }
+                    if started.elapsed() > bound {
+                        killed = Some("timed out");
+                        break;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // A program that closed its output is given two seconds to exit by
+        // itself; one killed or broken, none.
+        let grace = if killed.is_none() && broken.is_none() {
+            Duration::from_secs(2)
+        } else {
+            Duration::ZERO
+        };
+        let (status, stderr) = program.end(grace);
+        if let Some(e) = broken {
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                format!("{} broke the job protocol: {e:#}", self.name),
+            ));
+        }
+        let unanswered = lines.unanswered();
+        let why = match (killed, status) {
+            (Some("stopped"), _) => None,
+            (Some(_), _) => Some(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{} did not answer within the run's bound of {:.0} s: killed with its \
+                     process group",
+                    self.name,
+                    bound.as_secs_f64()
+                ),
+            )),
+            (None, Ok(status)) if status.success() => Some(Error::new(
+                ErrorKind::WorkerCrash,
+                format!("{} exited without answering it", self.name),
+            )),
+            (None, Ok(status)) => Some(Error::new(
+                ErrorKind::WorkerCrash,
+                format!(
+                    "{} exited with {status} without answering it: {}",
+                    self.name,
+                    stderr.lines().last().unwrap_or("no message on stderr")
+                ),
+            )),
+            (None, Err(e)) => Some(Error::new(
+                ErrorKind::WorkerCrash,
+                format!("{}: waiting for it: {e}", self.name),
+            )),
+        };
+        if let Some(why) = why {
+            for i in unanswered {
+                run.outcomes.put_error(i, why.clone());
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl External {
+    /// The longest a run of it may take before it is killed: every round
+    /// of requests in flight taking all its attempts at the full timeouts
+    /// and backoffs, the rate limit's pace and the CPU work, plus 30 s for
+    /// an interpreter to start.
+    fn bound(&self, run: &Run<'_>) -> Duration {
+        let c = run.config;
+        let rounds = run.bases.len().div_ceil(run.plan.in_flight.max(1));
+        let attempt = c.connect_timeout + c.request_timeout + c.retry.max_backoff;
+        let by_attempts = attempt.saturating_mul(c.retry.retries.saturating_add(1));
+        let by_rate = c.rate_limit.map_or(Duration::ZERO, |r| {
+            Duration::from_secs_f64(run.bases.len() as f64 / r.rate())
+        });
+        by_attempts
+            .saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
+            .saturating_add(by_rate)
+            .saturating_add(Duration::from_secs(30))
+    }
+}
+
+/// A program started with its job, its stdout read line by line.
+struct Spawned {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Spawned {
+    fn start(mut cmd: Command, input: Vec<u8>) -> std::io::Result<Self> {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        use std::os::unix::process::CommandExt as _;
+        use std::process::Stdio;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn()?;
+        let (send, lines) = std::sync::mpsc::channel();
+        let mut threads = Vec::new();
+        if let Some(mut stdin) = child.stdin.take() {
+            threads.push(std::thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            }));
+        }
+        if let Some(stdout) = child.stdout.take() {
+            threads.push(std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if send.send(line).is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        let mut err = child.stderr.take();
+        let stderr = std::thread::spawn(move || {
+            let mut tail = String::new();
+            if let Some(err) = err.as_mut() {
+                let _ = err.take(1 << 20).read_to_string(&mut tail);
+            }
+            let cut = tail.len().saturating_sub(4096);
+            tail.split_off(tail.ceil_char_boundary(cut))
+        });
+        Ok(Self {
+            child,
+            lines,
+            threads,
+            stderr,
+        })
+    }
+
+    /// Waits up to `grace` for it to exit, then kills what is left of its
+    /// process group, reaps it and joins the threads: how it ended, and
+    /// the end of its stderr.
+    fn end(mut self, grace: Duration) -> (std::io::Result<std::process::ExitStatus>, String) {
+        let waited = Instant::now();
+        let mut exited = self.child.try_wait();
+        while matches!(exited, Ok(None)) && waited.elapsed() < grace {
+            std::thread::sleep(Duration::from_millis(10));
+            exited = self.child.try_wait();
+        }
+        let status = match exited {
+            Ok(Some(status)) => Ok(status),
+            _ => {
+                let pgid =
+                    nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                self.child.wait()
+            }
+        };
+        // Whatever of the group outlived its leader goes too.
+        let pgid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX));
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        drop(self.lines);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        (status, self.stderr.join().unwrap_or_default())
     }
 }
 
@@ -372,7 +570,7 @@ struct Line {
     #[serde(default)]
     status: Option<u16>,
     #[serde(default)]
-    attempts: Option<u64>,
+    attempts: Option<u32>,
     #[serde(default)]
     message: Option<String>,
 }
@@ -388,23 +586,179 @@ pub const ERROR_KINDS: [&str; 7] = [
     "worker_crash",
 ];
 
-/// What a program's output says, checked.
-#[derive(Debug, Default, PartialEq)]
-pub struct Output {
-    /// When it printed `ready`, since the spawn.
-    pub ready: Option<Duration>,
-    /// When it printed its first and last base, since the spawn.
-    pub first: Option<Duration>,
-    /// When it printed its last base.
-    pub last: Option<Duration>,
-    /// Bases with their rates.
-    pub ok: usize,
-    /// Bases with an error line.
-    pub failed: usize,
-    /// Attempts, as the lines count them (1 where a line does not say).
-    pub attempts: u64,
-    /// The first error line, as `BASE: kind: message`.
-    pub first_failure: Option<String>,
+/// What one line said.
+#[derive(Debug)]
+pub enum Said {
+    /// Blank.
+    Nothing,
+    /// `{"ready":true}`: the run starts.
+    Ready,
+    /// A base's outcome: its place in the input, and the outcome.
+    Base(usize, Outcome),
+}
+
+/// Reads a program's lines one by one, checking each: its shape, that its
+/// base was asked for and not answered before, and (with [`Served`]) its
+/// rates against the server's.
+#[derive(Debug)]
+pub struct Lines<'a> {
+    /// Each base's places in the input not answered yet, first first.
+    pending: HashMap<CurrencyCode, std::collections::VecDeque<usize>>,
+    served: Option<&'a Served>,
+    ready: bool,
+    number: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// A reader for the answers to `bases`, checked against `served`.
+    pub fn new(bases: &[CurrencyCode], served: Option<&'a Served>) -> Self {
+        let mut pending: HashMap<CurrencyCode, std::collections::VecDeque<usize>> = HashMap::new();
+        for (i, b) in bases.iter().enumerate() {
+            pending.entry(*b).or_default().push_back(i);
+        }
+        Self {
+            pending,
+            served,
+            ready: false,
+            number: 0,
+        }
+    }
+
+    /// The next line.
+    ///
+    /// # Errors
+    /// A line that is not protocol 1 (naming its number and text), a base
+    /// not asked for or answered twice, or rates that are not the server's.
+    pub fn read(&mut self, raw: &str) -> Result<Said> {
+        self.number += 1;
+        let number = self.number;
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(Said::Nothing);
+        }
+        let shown: String = raw.chars().take(120).collect();
+        let line: Line = serde_json::from_str(raw).map_err(|e| {
+            anyhow::anyhow!(
+                "output line {number} is not a protocol-{PROTOCOL} line ({e}): {shown} \
+                 (docs/EXTERNAL.md)"
+            )
+        })?;
+        if line.ready == Some(true) {
+            if line.base.is_some() || self.ready {
+                bail!("output line {number}: `ready` comes once, on a line of its own: {shown}");
+            }
+            self.ready = true;
+            return Ok(Said::Ready);
+        }
+        let Some(base) = line.base.as_deref() else {
+            bail!("output line {number} names no base: {shown}");
+        };
+        let code = CurrencyCode::new(base)
+            .map_err(|_| anyhow::anyhow!("output line {number}: `{base}` is not a base code"))?;
+        let index = match self.pending.get_mut(&code) {
+            Some(places) => match places.pop_front() {
+                Some(i) => i,
+                None => bail!("output line {number}: base {code} is answered twice: {shown}"),
+            },
+            None => bail!("output line {number}: base {code} was not asked for: {shown}"),
+        };
+        let attempts = line.attempts.unwrap_or(1).max(1);
+        let result = match (&line.error, &line.rates, &line.body) {
+            (Some(kind), None, None) => {
+                if !ERROR_KINDS.contains(&kind.as_str()) {
+                    bail!(
+                        "output line {number}: unknown error kind `{kind}`: use one of {}",
+                        ERROR_KINDS.join(", ")
+                    );
+                }
+                let repr = serde_json::json!({
+                    "kind": kind,
+                    "status": line.status,
+                    "message": line.message.clone().unwrap_or_else(|| format!("{kind} (said {base}'s program)")),
+                });
+                let error: rates_core::Error = serde_json::from_value(repr)
+                    .map_err(|e| anyhow::anyhow!("output line {number}: {e}: {shown}"))?;
+                Err(error)
+            }
+            (None, Some(rates), None) => {
+                let mut parsed = BTreeMap::new();
+                for (k, v) in rates {
+                    let c = CurrencyCode::new(k).map_err(|_| {
+                        anyhow::anyhow!("output line {number}: `{k}` is not a currency code")
+                    })?;
+                    if !(v.is_finite() && *v > 0.0) {
+                        bail!(
+                            "output line {number}: {code}'s {c} rate {v} is not a positive number"
+                        );
+                    }
+                    parsed.insert(c, *v);
+                }
+                parsed.insert(code, 1.0);
+                Ok(Rates {
+                    base: code,
+                    date: String::new(),
+                    rates: parsed,
+                })
+            }
+            (None, None, Some(body)) => {
+                let rates = rates_core::decode(code, body.to_string().as_bytes()).map_err(|e| {
+                    anyhow::anyhow!("output line {number}: the body of {code}: {e}")
+                })?;
+                Ok(rates)
+            }
+            _ => bail!(
+                "output line {number}: give a base with exactly one of `rates`, `body` or \
+                 `error`: {shown}"
+            ),
+        };
+        if let (Some(served), Ok(rates)) = (self.served, &result) {
+            if let Some(why) = served.check(code, &rates.rates) {
+                bail!("output line {number}: base {code}: not the server's rates: {why}");
+            }
+        }
+        Ok(Said::Base(
+            index,
+            Outcome {
+                base: code,
+                attempts,
+                result,
+            },
+        ))
+    }
+
+    /// The places of the bases not answered yet.
+    pub fn unanswered(&self) -> Vec<usize> {
+        let mut places: Vec<usize> = self.pending.values().flatten().copied().collect();
+        places.sort_unstable();
+        places
+    }
+
+    /// The bases never answered, as an error naming the first few.
+    ///
+    /// # Errors
+    /// When any base was not answered.
+    pub fn finish(&self) -> Result<()> {
+        let mut missing: Vec<String> = self
+            .pending
+            .iter()
+            .flat_map(|(c, places)| places.iter().map(move |_| c.to_string()))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort();
+        let n = missing.len();
+        missing.truncate(5);
+        bail!(
+            "{n} base(s) never answered: {}{}",
+            missing.join(", "),
+            if n > 5 {
+                format!(" and {} more", n - 5)
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 /// The rates the embedded server serves: what each base's rates must be.
@@ -446,14 +800,31 @@ impl Served {
     }
 }
 
-/// Reads and checks a program's output: `stdout`, whose lines arrived at
-/// `times` (since the spawn), for `bases`; with `served`, every base's
-/// rates are checked against the server's.
+/// What a program's output says, checked.
+#[derive(Debug, Default, PartialEq)]
+pub struct Output {
+    /// When it printed `ready`, since the spawn.
+    pub ready: Option<Duration>,
+    /// When it printed its first base, since the spawn.
+    pub first: Option<Duration>,
+    /// When it printed its last base.
+    pub last: Option<Duration>,
+    /// Bases with their rates.
+    pub ok: usize,
+    /// Bases with an error line.
+    pub failed: usize,
+    /// Attempts, as the lines count them (1 where a line does not say).
+    pub attempts: u64,
+    /// The first error line, as the outcome reads.
+    pub first_failure: Option<String>,
+}
+
+/// Reads and checks a program's whole output: `stdout`, whose lines
+/// arrived at `times` (since the spawn), for `bases`; with `served`, every
+/// base's rates are checked against the server's.
 ///
 /// # Errors
-/// A line that is not protocol 1 (naming its number and text), a base
-/// not asked for or answered twice, rates that are not the server's, or a
-/// base never answered.
+/// As [`Lines::read`], and a base never answered.
 pub fn read_output(
     stdout: &[u8],
     times: &[Duration],
@@ -461,122 +832,30 @@ pub fn read_output(
     served: Option<&Served>,
 ) -> Result<Output> {
     let mut out = Output::default();
-    let mut pending: HashMap<CurrencyCode, usize> = HashMap::new();
-    for b in bases {
-        *pending.entry(*b).or_default() += 1;
-    }
+    let mut lines = Lines::new(bases, served);
     let text = String::from_utf8_lossy(stdout);
     for (i, raw) in text.lines().enumerate() {
-        let number = i + 1;
         let at = times.get(i).copied().or(times.last().copied());
-        let raw = raw.trim();
-        if raw.is_empty() {
-            continue;
-        }
-        let shown: String = raw.chars().take(120).collect();
-        let line: Line = serde_json::from_str(raw).map_err(|e| {
-            anyhow::anyhow!(
-                "output line {number} is not a protocol-{PROTOCOL} line ({e}): {shown} \
-                 (docs/EXTERNAL.md)"
-            )
-        })?;
-        if line.ready == Some(true) {
-            if line.base.is_some() || out.ready.is_some() {
-                bail!("output line {number}: `ready` comes once, on a line of its own: {shown}");
-            }
-            out.ready = at;
-            continue;
-        }
-        let Some(base) = line.base.as_deref() else {
-            bail!("output line {number} names no base: {shown}");
-        };
-        let code = CurrencyCode::new(base)
-            .map_err(|_| anyhow::anyhow!("output line {number}: `{base}` is not a base code"))?;
-        match pending.get_mut(&code) {
-            Some(n) if *n > 0 => *n -= 1,
-            Some(_) => bail!("output line {number}: base {code} is answered twice: {shown}"),
-            None => bail!("output line {number}: base {code} was not asked for: {shown}"),
-        }
-        out.attempts += line.attempts.unwrap_or(1).max(1);
-        out.first = out.first.or(at);
-        out.last = at.or(out.last);
-        match (&line.error, &line.rates, &line.body) {
-            (Some(kind), None, None) => {
-                if !ERROR_KINDS.contains(&kind.as_str()) {
-                    bail!(
-                        "output line {number}: unknown error kind `{kind}`: use one of {}",
-                        ERROR_KINDS.join(", ")
-                    );
-                }
-                out.failed += 1;
-                if out.first_failure.is_none() {
-                    let status = line.status.map(|s| format!(" {s}")).unwrap_or_default();
-                    let message = line
-                        .message
-                        .as_deref()
-                        .map(|m| format!(": {m}"))
-                        .unwrap_or_default();
-                    out.first_failure = Some(format!("{code}: {kind}{status}{message}"));
+        match lines.read(raw)? {
+            Said::Nothing => {}
+            Said::Ready => out.ready = at,
+            Said::Base(_, outcome) => {
+                out.attempts += u64::from(outcome.attempts);
+                out.first = out.first.or(at);
+                out.last = at.or(out.last);
+                if outcome.result.is_ok() {
+                    out.ok += 1;
+                } else {
+                    out.failed += 1;
+                    if out.first_failure.is_none() {
+                        out.first_failure = Some(outcome.to_string());
+                    }
                 }
             }
-            (None, Some(rates), None) => {
-                let mut parsed = BTreeMap::new();
-                for (k, v) in rates {
-                    let c = CurrencyCode::new(k).map_err(|_| {
-                        anyhow::anyhow!("output line {number}: `{k}` is not a currency code")
-                    })?;
-                    parsed.insert(c, *v);
-                }
-                check(served, code, &parsed, number)?;
-                out.ok += 1;
-            }
-            (None, None, Some(body)) => {
-                let rates = rates_core::decode(code, body.to_string().as_bytes()).map_err(|e| {
-                    anyhow::anyhow!("output line {number}: the body of {code}: {e}")
-                })?;
-                check(served, code, &rates.rates, number)?;
-                out.ok += 1;
-            }
-            _ => bail!(
-                "output line {number}: give a base with exactly one of `rates`, `body` or \
-                 `error`: {shown}"
-            ),
         }
     }
-    let missing: Vec<String> = pending
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(c, _)| c.to_string())
-        .collect();
-    if !missing.is_empty() {
-        let mut shown = missing;
-        shown.sort();
-        let more = shown.len().saturating_sub(5);
-        shown.truncate(5);
-        bail!(
-            "{} base(s) never answered: {}{}",
-            shown.len() + more,
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        );
-    }
+    lines.finish()?;
     Ok(out)
-}
-
-fn check(
-    served: Option<&Served>,
-    base: CurrencyCode,
-    rates: &BTreeMap<CurrencyCode, f64>,
-    number: usize,
-) -> Result<()> {
-    if let Some(why) = served.and_then(|s| s.check(base, rates)) {
-        bail!("output line {number}: base {base}: not the server's rates: {why}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -614,7 +893,13 @@ mod tests {
         assert_eq!(out.ready, Some(Duration::from_millis(1)));
         assert_eq!(out.first, Some(Duration::from_millis(2)));
         assert_eq!(out.last, Some(Duration::from_millis(4)));
-        assert_eq!(out.first_failure.as_deref(), Some("GBP: timeout"));
+        assert!(
+            out.first_failure
+                .as_deref()
+                .is_some_and(|f| f.contains("GBP") && f.contains("timeout")),
+            "{:?}",
+            out.first_failure
+        );
     }
 
     #[test]

@@ -93,6 +93,48 @@ fn error_of<'a>(s: &dyn Strategy, o: &'a Outcome) -> &'a rates_core::Error {
         .unwrap_or_else(|| panic!("{}: {} succeeded but should have failed", s.name(), o.base))
 }
 
+/// The checks that apply to any client, whatever its language: what it
+/// fetches, its per-base errors and their kinds, its timeouts, retries,
+/// rate limit and concurrency bound as the server sees them. Not the ones
+/// that look inside a run (progress, latency, CPU work, the user agent) or
+/// stop it (an external program of job protocol 1 cannot be stopped but
+/// killed).
+pub fn external_checks() -> Vec<Check> {
+    let wanted = [
+        "classic_matrix",
+        "many_bases_in_order",
+        "server_error_then_success",
+        "retry_after_is_honoured",
+        "malformed_json_fails_one_base",
+        "dropped_connection_is_retried",
+        "persistent_drop_is_a_connection_error",
+        "truncated_body_is_retried",
+        "stalled_server_times_out",
+        "nothing_listening",
+        "body_cap",
+        "not_found_is_not_retried",
+        "one_failing_base_spares_the_others",
+        "concurrency_bound_holds_at_the_server",
+        "frankfurter_shape",
+        "tls_classic_matrix",
+        "tls_stalled_server_times_out",
+    ];
+    let mut list: Vec<Check> = checks()
+        .into_iter()
+        .filter(|c| wanted.contains(&c.name))
+        .collect();
+    // The rate limit judged at the server alone: there is no send log.
+    list.push(Check {
+        name: "rate_limit_holds_at_the_server_alone",
+        run: rate_limit_holds_at_the_server_alone,
+    });
+    list.push(Check {
+        name: "rate_limit_holds_under_load_alone",
+        run: rate_limit_holds_under_load_alone,
+    });
+    list
+}
+
 fn classic_matrix(s: &dyn Strategy, h: &Harness) {
     let server = h.server(ServerConfig::default());
     let config = h.config(&server);
@@ -351,6 +393,44 @@ fn one_failing_base_spares_the_others(s: &dyn Strategy, h: &Harness) {
 }
 
 fn rate_limit_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
+    rate_limit_few(s, h, Judge::SendLog);
+}
+
+/// [`rate_limit_holds_at_the_server`] for a client without a send log.
+fn rate_limit_holds_at_the_server_alone(s: &dyn Strategy, h: &Harness) {
+    rate_limit_few(s, h, Judge::ServerAlone);
+}
+
+/// How a rate limit check judges the run.
+#[derive(Clone, Copy)]
+enum Judge {
+    /// The client's send log and the server's arrivals ([`limit_held`]).
+    SendLog,
+    /// The server's arrivals alone ([`arrivals_held`]): for an external
+    /// program, whose sends this process cannot see.
+    ServerAlone,
+}
+
+impl Judge {
+    fn judge(
+        self,
+        s: &dyn Strategy,
+        limit: u32,
+        progress: &rates_core::Progress,
+        server: &RatesServer,
+    ) {
+        match self {
+            Self::SendLog => limit_held(s, limit, progress, server),
+            Self::ServerAlone => {
+                if let Err(why) = arrivals_held(&server.stats(), limit) {
+                    panic!("{}: {why}", s.name());
+                }
+            }
+        }
+    }
+}
+
+fn rate_limit_few(s: &dyn Strategy, h: &Harness, judge: Judge) {
     let server = h.server(ServerConfig::default());
     let limit = 5;
     let progress = rates_core::Progress::default();
@@ -363,7 +443,7 @@ fn rate_limit_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
     let report = run(s, &bases, &config);
     assert!(report.all_succeeded(), "{}", s.name());
     assert_eq!(server.stats().requests, 12, "{}", s.name());
-    limit_held(s, limit, &progress, &server);
+    judge.judge(s, limit, &progress, &server);
 }
 
 /// The client-side rate limit holds at the server under load: many bases,
@@ -371,6 +451,15 @@ fn rate_limit_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
 /// at slots the parent reserved), retries going through the same throttle,
 /// CPU work on every answer, and every worker competing for two cores.
 fn rate_limit_holds_under_load(s: &dyn Strategy, h: &Harness) {
+    rate_limit_loaded(s, h, Judge::SendLog);
+}
+
+/// [`rate_limit_holds_under_load`] for a client without a send log.
+fn rate_limit_holds_under_load_alone(s: &dyn Strategy, h: &Harness) {
+    rate_limit_loaded(s, h, Judge::ServerAlone);
+}
+
+fn rate_limit_loaded(s: &dyn Strategy, h: &Harness, judge: Judge) {
     let server = h.server(
         ServerConfig::default()
             .with_latency(Duration::from_millis(10))
@@ -391,7 +480,32 @@ fn rate_limit_holds_under_load(s: &dyn Strategy, h: &Harness) {
     let report = run(s, &bases, &config);
     assert!(report.all_succeeded(), "{}", s.name());
     assert_eq!(server.stats().requests, 48, "{}: each base twice", s.name());
-    limit_held(s, limit, &progress, &server);
+    judge.judge(s, limit, &progress, &server);
+}
+
+/// What the server alone allows for the delay from a send to its arrival,
+/// when there is no send log to measure it against ([`arrivals_held`]).
+pub const ARRIVAL_ALLOWANCE: Duration = Duration::from_millis(50);
+
+/// The server's side of a rate limit, judged alone: at most `limit`
+/// arrivals in any window of one second less [`ARRIVAL_ALLOWANCE`]. For an
+/// external program, whose sends are not seen: a late send arriving close
+/// behind the next is allowed for up to 50 ms, where [`limit_held`] allows
+/// the spread it measured.
+///
+/// # Errors
+/// How many arrived within the window.
+pub fn arrivals_held(stats: &rates_server::Stats, limit: u32) -> Result<(), String> {
+    let window = Duration::from_secs(1) - ARRIVAL_ALLOWANCE;
+    let most = stats.max_in_window(window);
+    if most > limit as usize {
+        return Err(format!(
+            "the server saw {most} requests within {window:?} (one second less {:?} for \
+             delivery), over the limit of {limit} per second",
+            ARRIVAL_ALLOWANCE
+        ));
+    }
+    Ok(())
 }
 
 /// The most a scheduling delay may vary for the server-side check to mean

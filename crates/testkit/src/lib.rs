@@ -24,8 +24,8 @@ use rates_core::{Config, Strategy};
 use rates_server::{RatesServer, ServerConfig};
 
 pub use checks::{
-    CLASSIC_MATRIX, Check, MAX_DELAY_SPREAD, STOP_BOUND, arrivals_within_limit, checks, limit_held,
-    sends_within_limit,
+    ARRIVAL_ALLOWANCE, CLASSIC_MATRIX, Check, MAX_DELAY_SPREAD, STOP_BOUND, arrivals_held,
+    arrivals_within_limit, checks, external_checks, limit_held, sends_within_limit,
 };
 
 /// What the checks share: servers and client configs made the same way.
