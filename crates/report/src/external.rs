@@ -350,12 +350,12 @@ impl Spawned {
         }
         let mut err = child.stderr.take();
         let stderr = std::thread::spawn(move || {
-            let mut tail = String::new();
+            let mut tail = Vec::new();
             if let Some(err) = err.as_mut() {
-                let _ = err.take(1 << 20).read_to_string(&mut tail);
+                let _ = err.take(1 << 20).read_to_end(&mut tail);
             }
             let cut = tail.len().saturating_sub(4096);
-            tail.split_off(tail.ceil_char_boundary(cut))
+            String::from_utf8_lossy(&tail[cut..]).into_owned()
         });
         Ok(Self {
             child,
