@@ -350,12 +350,17 @@ impl Spawned {
         }
         let mut err = child.stderr.take();
         let stderr = std::thread::spawn(move || {
-            let mut tail = Vec::new();
-            if let Some(err) = err.as_mut() {
-                let _ = err.take(1 << 20).read_to_end(&mut tail);
+            // Read to the end (a program is never blocked on stderr), the
+            // last 4 KiB kept.
+            let mut tail: Vec<u8> = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Some(Ok(n @ 1..)) = err.as_mut().map(|e| e.read(&mut chunk)) {
+                tail.extend_from_slice(&chunk[..n]);
+                if tail.len() > 4096 {
+                    tail.drain(..tail.len() - 4096);
+                }
             }
-            let cut = tail.len().saturating_sub(4096);
-            String::from_utf8_lossy(&tail[cut..]).into_owned()
+            String::from_utf8_lossy(&tail).into_owned()
         });
         Ok(Self {
             child,
