@@ -210,6 +210,10 @@ pub struct StrategyResult {
     /// The most threads, processes and sockets any run left alive.
     #[serde(default)]
     pub left: Option<Leftovers>,
+    /// For an external strategy (a program that speaks the job protocol of
+    /// docs/EXTERNAL.md), its command; absent for a built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<String>,
 }
 
 fn med(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -308,6 +312,7 @@ impl StrategyResult {
                     sockets: a.sockets.max(b.sockets),
                     kept: a.kept.or(b.kept),
                 }),
+            external: None,
             error: None,
             skipped: None,
             runs,

@@ -500,6 +500,7 @@ impl Bench<'_> {
                     StrategyResult::from_runs(s.name(), ideal, recs)
                 };
                 row.error = error;
+                row.external = crate::external::find(s.name()).map(|e| e.command_line().to_owned());
                 row
             })
             .collect()

@@ -266,8 +266,22 @@ pub(crate) fn summary(export: &Export) -> Vec<String> {
         out.push(if failed.is_empty() && has_stops(export) {
             "no base failed: each was fetched, or cancelled by the stop".to_owned()
         } else if failed.is_empty() {
+            let could_not: Vec<&str> = export
+                .results
+                .iter()
+                .filter(|r| r.error.is_some())
+                .map(|r| r.strategy.as_str())
+                .collect();
+            let runs = if could_not.is_empty() {
+                "in every strategy's last run".to_owned()
+            } else {
+                format!(
+                    "in the last run of every other strategy ({} could not run)",
+                    could_not.join(", ")
+                )
+            };
             format!(
-                "every base succeeded: {} of {} in every strategy's last run",
+                "every base succeeded: {} of {} {runs}",
                 first.ok + first.failed,
                 first.ok + first.failed
             )
@@ -376,6 +390,28 @@ pub(crate) fn legend(export: &Export) -> String {
         runs = things(export.runs as u64, "timed run", "timed runs"),
         warmup = export.warmup,
         interval = export.sample_interval_ms,
+    ) + &external_legend(export)
+}
+
+/// What differs for external programs, when the export has any.
+fn external_legend(export: &Export) -> String {
+    let names: Vec<&str> = export
+        .results
+        .iter()
+        .filter(|r| r.external.is_some())
+        .map(|r| r.strategy.as_str())
+        .collect();
+    if names.is_empty() {
+        return String::new();
+    }
+    format!(
+        " External programs ({}; docs/EXTERNAL.md) were started directly (`sh -c 'exec \
+         COMMAND'`), their job on stdin, and measured the same way; their wall time runs from \
+         the `ready` line they print to their last result line (an interpreter's start-up is \
+         in start-up and 1st result, not in wall), p50/p99 req are not known for them (the \
+         server keeps no per-request times), and every base's rates were checked against the \
+         server's.",
+        names.join(", ")
     )
 }
 
