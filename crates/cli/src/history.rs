@@ -36,5 +36,7 @@ impl HistoryArgs {
 }
 
 pub(crate) fn run(a: HistoryArgs) -> Result<ExitCode> {
+    // External strategies keep the colours of the clients file's order.
+    rates_report::external::load(None, &[])?;
     rates_report::history::run(&a.options())
 }

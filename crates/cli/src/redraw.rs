@@ -23,5 +23,7 @@ impl ReportArgs {
 }
 
 pub(crate) fn run(a: ReportArgs) -> Result<ExitCode> {
+    // External strategies keep the colours of the clients file's order.
+    rates_report::external::load(None, &[])?;
     rates_report::redraw::run(&a.options())
 }

@@ -154,7 +154,7 @@ fn parse_accept(text: &str) -> Result<Vec<Accept>> {
                 i + 1
             );
         }
-        if strategy != "*" {
+        if strategy != "*" && crate::external::find(strategy).is_none() {
             rates_registry::find(strategy).with_context(|| format!("line {}", i + 1))?;
         }
         out.push(Accept {
@@ -310,7 +310,9 @@ pub(crate) fn measure_paired(
     let mut tracks: Vec<Track<'_>> = strategies
         .iter()
         .map(|s| {
-            let skipped = if !rules.a_strategies.iter().any(|n| n == s.name()) {
+            let in_a = rules.a_strategies.iter().any(|n| n == s.name())
+                || crate::external::find(s.name()).is_some();
+            let skipped = if !in_a {
                 Some(format!(
                     "not in A ({}): nothing to compare with",
                     rules.a_side.exe

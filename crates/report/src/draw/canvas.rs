@@ -161,9 +161,11 @@ pub(crate) fn line_mark(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(
     move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
 }
 
-/// A strategy's colour, the same in every chart.
+/// A strategy's colour, the same in every chart: the nine built-in ones
+/// first, then the external ones known here (clients/clients.toml, in its
+/// order), then any other name by a hash of it.
 pub(crate) fn color_of(strategy: &str) -> RGBColor {
-    const COLORS: [RGBColor; 10] = [
+    const COLORS: [RGBColor; 17] = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
         RGBColor(44, 160, 44),
@@ -173,13 +175,30 @@ pub(crate) fn color_of(strategy: &str) -> RGBColor {
         RGBColor(227, 119, 194),
         RGBColor(127, 127, 127),
         RGBColor(128, 128, 0),
+        // External programs: darker or lighter kin of the above, apart
+        // from each other.
         RGBColor(0, 128, 128),
+        RGBColor(23, 190, 207),
+        RGBColor(188, 189, 34),
+        RGBColor(0, 0, 128),
+        RGBColor(128, 0, 0),
+        RGBColor(255, 187, 120),
+        RGBColor(152, 223, 138),
+        RGBColor(197, 176, 213),
     ];
     let names = rates_registry::names();
-    let i = names
-        .iter()
-        .position(|n| *n == strategy)
-        .unwrap_or(names.len());
+    let i = names.iter().position(|n| *n == strategy).or_else(|| {
+        crate::external::known()
+            .iter()
+            .position(|e| rates_core::Strategy::name(e) == strategy)
+            .map(|p| names.len() + p)
+    });
+    let i = i.unwrap_or_else(|| {
+        let hash = strategy
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+        names.len() + hash % (COLORS.len() - names.len())
+    });
     COLORS[i % COLORS.len()]
 }
 
