@@ -181,8 +181,13 @@ class Work:
     thread's CPU clock to take `work_s` seconds (none when 0). It holds the
     GIL while it runs, as CPU-bound Python does."""
 
-    def __init__(self, work_s):
+    def __init__(self, work_s, rounds=None):
+        """Calibrated here to `work_s`, or `rounds` as calibrated before
+        (say, in the parent of forked workers)."""
         self.rounds = 0
+        if rounds is not None:
+            self.rounds = rounds
+            return
         if work_s <= 0:
             return
         rounds = 1000

@@ -35,10 +35,11 @@ class SharedRateLimit:
             time.sleep(start - now)
 
 
-def init(job, limit):
+def init(job, limit, rounds):
     _worker["job"] = job
     _worker["limit"] = limit
-    _worker["work"] = rc.Work(job["work_s"])
+    # Calibrated once, in the parent, before `ready`: not once per worker.
+    _worker["work"] = rc.Work(job["work_s"], rounds=rounds)
     _worker["conn"] = rc.Connection(job)
 
 
@@ -51,10 +52,11 @@ def main():
     job = rc.read_job()
     ctx = multiprocessing.get_context("fork")
     limit = SharedRateLimit(job["rate_limit_per_s"], ctx)
+    work = rc.Work(job["work_s"])
     workers = max(1, min(job["concurrency"], MOST_WORKERS, len(job["bases"])))
     rc.ready()
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=init, initargs=(job, limit)
+        max_workers=workers, mp_context=ctx, initializer=init, initargs=(job, limit, work.rounds)
     ) as pool:
         futures = [pool.submit(one, base) for base in job["bases"]]
         for future in as_completed(futures):

@@ -73,6 +73,16 @@ pub fn scenarios() -> Vec<Scenario> {
             "20,000 bases, no latency, concurrency 64: per-request cost",
             (20_000, Duration::ZERO, 64),
         ),
+        // Each answer needs 1 ms of CPU: 200 ms of it in all, 100 ms on two
+        // cores. Threads that hold a global lock while they compute (Python's
+        // GIL) take the 200 ms; processes and Rust's threads split it.
+        Scenario::new(
+            "cpu",
+            "200 bases, 5 ms latency, concurrency 16, 1 ms of CPU work per answer: what a \
+             global lock does to threads",
+            (200, ms(5), 16),
+        )
+        .with_work(ms(1)),
         Scenario::new(
             "gate",
             "4,000 bases, no latency, concurrency 64: per-request cost in runs short enough \

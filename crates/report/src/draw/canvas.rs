@@ -194,9 +194,9 @@ pub(crate) fn color_of(strategy: &str) -> RGBColor {
             .map(|p| names.len() + p)
     });
     let i = i.unwrap_or_else(|| {
-        let hash = strategy
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b)));
+        let hash = strategy.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
         names.len() + hash % (COLORS.len() - names.len())
     });
     COLORS[i % COLORS.len()]
