@@ -1,9 +1,12 @@
 """py-threadpool: concurrent.futures.ThreadPoolExecutor with `concurrency`
-threads, each keeping one keep-alive connection; results printed as they
-complete (as_completed)."""
+threads, each keeping one keep-alive connection; each result printed by the
+thread that fetched it, the moment it is known (printing from the main
+thread with as_completed held every result back until the main thread, in
+the GIL's queue behind the workers, had submitted all of them: 2.8 s for
+the first of 20,000 in a measured run)."""
 
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 
 import rates_common as rc
 
@@ -22,13 +25,14 @@ def main():
             conn = local.conn = rc.Connection(job)
             with conns_lock:
                 conns.append(conn)
-        return rc.fetch_blocking(job, conn, limit, work, base)
+        rc.emit(rc.fetch_blocking(job, conn, limit, work, base))
 
     rc.ready()
     with ThreadPoolExecutor(max_workers=job["concurrency"]) as pool:
         futures = [pool.submit(one, base) for base in job["bases"]]
-        for future in as_completed(futures):
-            rc.emit(future.result())
+        for future in futures:
+            # Re-raises what a worker raised: a bug, not a base's outcome.
+            future.result()
     for conn in conns:
         conn.close()
 
