@@ -298,7 +298,7 @@ impl External {
     /// of requests in flight taking all its attempts at the full timeouts
     /// and backoffs, the rate limit's pace and the CPU work, plus 30 s for
     /// an interpreter to start.
-    fn bound(&self, run: &Run<'_>) -> Duration {
+    pub fn bound(&self, run: &Run<'_>) -> Duration {
         let c = run.config;
         let rounds = run.bases.len().div_ceil(run.plan.in_flight.max(1));
         let attempt = c.connect_timeout + c.request_timeout + c.retry.max_backoff;
