@@ -246,6 +246,7 @@ pub fn measure_scenario(
         warmup,
         crate::draw::fmt::things(runs as u64, "timed run", "timed runs"),
     );
+    let load_before = machine::load();
     let watch = crate::noise::Watch::start();
     let results = setup.bench().measure_all(
         strategies,
@@ -256,6 +257,7 @@ pub fn measure_scenario(
         progress_line,
     );
     let mut machine = machine_now(plan);
+    machine.load_before = load_before;
     machine.load_after = machine::load();
     machine.busy = watch.finish();
     if let Some(warning) = machine.busy.as_ref().and_then(|b| b.warning.as_ref()) {

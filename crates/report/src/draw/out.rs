@@ -51,7 +51,9 @@ pub(crate) fn write_report(dir: &Path, machine: &Machine, exports: &[Export]) ->
     let _ = writeln!(
         md,
         "Taken {} on {} ({} cores, {}), {} kernel {}, built with {}, commit {}. \
-         One-minute load average {} before and {} after. Command:\n\n```sh\n{}\n```\n",
+         One-minute load average {} before the first scenario and {} after the last \
+         (the runs' own threads count in it; the share of the machine other work took is \
+         each scenario's). Command:\n\n```sh\n{}\n```\n",
         machine.date,
         machine.cpu,
         machine.cores,

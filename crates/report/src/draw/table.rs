@@ -480,7 +480,8 @@ pub(crate) fn markdown(export: &Export) -> String {
     out.push_str("```\n\n");
     out.push_str(&legend(export));
     out.push_str(&format!(
-        "\n\nMachine: {}, {} cores, {}, kernel {}; load {} before, {} after; {}commit {}.\n",
+        "\n\nMachine: {}, {} cores, {}, kernel {}; one-minute load average {} before this \
+         scenario and {} after (the runs' own threads count in it); {}commit {}.\n",
         export.machine.cpu,
         export.machine.cores,
         bytes(export.machine.memory_bytes),
