@@ -40,6 +40,9 @@ fn mib(b: f64) -> String {
     format!("{:.0} MiB", b / f64::from(1u32 << 20))
 }
 
+/// A column: its scenario, and a row's cell.
+type Column = (&'static str, fn(&Value) -> String);
+
 /// The table, as the README shows it, from the exports in `run`.
 fn table(run: &str) -> String {
     let load = |scenario: &str| -> Value {
@@ -48,7 +51,7 @@ fn table(run: &str) -> String {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         serde_json::from_str(&text).unwrap()
     };
-    let columns: [(&str, fn(&Value) -> String); 5] = [
+    let columns: [Column; 5] = [
         ("fanout", |r| {
             format!(
                 "{}, {:.0} µs",
