@@ -147,12 +147,16 @@ pub async fn fetch_all<R: AsyncRuntime>(
 
 /// Takes bases until there are none left, or the run's stop handle fires:
 /// then the request in flight (or the wait) is dropped with its connection,
-/// and its base is left for the report to read as cancelled. `_alive` is
-/// dropped on the way out.
+/// and its base is left for the report to read as cancelled. `alive` is
+/// dropped on the way out, after the client and its connection: parameters
+/// are dropped in reverse order, so without the explicit drops `alive`
+/// went first, and `fetch_all` could return while a worker on another
+/// thread still held its socket open (a stopped tokio run was seen leaving
+/// one socket, once in three runs of `cancel`).
 async fn worker<R: AsyncRuntime>(
     mut client: AsyncClient<R>,
     run: Arc<Run>,
-    _alive: async_channel::Sender<()>,
+    alive: async_channel::Sender<()>,
 ) {
     let work = async {
         loop {
@@ -175,4 +179,7 @@ async fn worker<R: AsyncRuntime>(
         }
         None => work.await,
     }
+    drop(client);
+    drop(run);
+    drop(alive);
 }

@@ -386,3 +386,35 @@ fn output_paths_are_checked_before_anything_is_measured() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("is a file, not a folder"), "{stderr}");
 }
+
+#[test]
+fn a_compare_whose_bases_the_deadline_cancelled_exits_0() {
+    // 100 ms a request, a 30 ms deadline: every base is cancelled, which
+    // is what the run was asked to do, not a failure.
+    let out = Command::new(RATES)
+        .args([
+            "compare",
+            "--scenario",
+            "classic",
+            "--strategies",
+            "sync,tokio",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--deadline",
+            "30ms",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for r in doc["results"].as_array().unwrap() {
+        assert_eq!(r["cancelled"], 5, "{r}");
+        assert_eq!(r["failed"], 5, "{r}");
+        assert!(r["error"].is_null(), "{r}");
+    }
+}

@@ -560,6 +560,36 @@ mod tests {
     }
 
     #[test]
+    fn a_scenario_gives_its_own_load_before_and_after_and_what_counts_in_it() {
+        let mut e = export(vec![row("tokio", [0.2, 0.2, 0.2])]);
+        e.machine.load_before = Some(1.0);
+        e.machine.load_after = Some(2.5);
+        let md = markdown(&e);
+        assert!(
+            md.contains(
+                "one-minute load average 1.00 before this scenario and 2.50 after (the runs' \
+                 own threads count in it)"
+            ),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_strategy_that_could_not_run_is_not_counted_as_succeeding() {
+        let mut broken = row("liar", [0.2, 0.2, 0.2]);
+        broken.median_s = None;
+        broken.error = Some("liar broke the job protocol".into());
+        let mut ok = row("tokio", [0.2, 0.2, 0.2]);
+        ok.ok = 5;
+        let lines = summary(&export(vec![ok, broken]));
+        assert_eq!(
+            lines[0],
+            "every base succeeded: 5 of 5 in the last run of every other strategy (liar could \
+             not run)"
+        );
+    }
+
+    #[test]
     fn titles_say_the_settings_their_line_does_not() {
         let mut e = export(vec![row("tokio", [0.2, 0.2, 0.2])]);
         e.scenario.about = "the classic five bases, 100 ms latency, concurrency 4".into();
