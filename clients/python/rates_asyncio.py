@@ -30,7 +30,8 @@ async def attempt(job, session, base):
                 cap = job["max_body_bytes"]
                 length = response.headers.get("Content-Length")
                 if length is not None:
-                    body = await rc.read_body_async(length, cap, response.read)
+                    rc.check_length(length, cap)
+                    body = await response.read()
                 else:
                     body = await response.content.read(cap + 1)
                 return rc.decode(base, response.status, response.headers, body, cap)

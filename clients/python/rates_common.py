@@ -83,29 +83,23 @@ def url_for(job, base):
     return job["url"].replace("{base}", base)
 
 
-def read_body(content_length, max_body_bytes, read):
-    """The body, read whole (a body cut short raises, and is retried as a
-    broken connection), or FetchError body_too_large past the cap."""
-    if content_length is not None:
-        try:
-            length = int(content_length)
-        except ValueError:
-            raise FetchError("decode", f"the Content-Length {content_length!r} is not a number")
-        if length > max_body_bytes:
-            raise FetchError("body_too_large", f"the body is {length} bytes, over {max_body_bytes}")
-        return read()
-    return read(max_body_bytes + 1)
-
-
-async def read_body_async(content_length, max_body_bytes, read):
-    """read_body for an awaitable `read` (aiohttp's)."""
+def check_length(content_length, max_body_bytes):
+    """FetchError when a Content-Length is not a number or is over the cap."""
     try:
         length = int(content_length)
     except ValueError:
         raise FetchError("decode", f"the Content-Length {content_length!r} is not a number")
     if length > max_body_bytes:
         raise FetchError("body_too_large", f"the body is {length} bytes, over {max_body_bytes}")
-    return await read()
+
+
+def read_body(content_length, max_body_bytes, read):
+    """The body, read whole (a body cut short raises, and is retried as a
+    broken connection), or FetchError body_too_large past the cap."""
+    if content_length is not None:
+        check_length(content_length, max_body_bytes)
+        return read()
+    return read(max_body_bytes + 1)
 
 
 def decode(base, status, headers, body, max_body_bytes):
@@ -148,15 +142,22 @@ def backoff(job, retry, error):
     return exp / 2 + random.random() * exp / 2
 
 
+def start_interval(per_second):
+    """The least time between two request starts under `per_second`, or
+    None: a second and a margin (10 to 50 ms, as the Rust throttle keeps)
+    per `per_second` starts."""
+    if not per_second:
+        return None
+    margin = min(max(0.25 / per_second, 0.01), 0.05)
+    return (1.0 + margin) / per_second
+
+
 class RateLimit:
     """Spaces request starts at least `interval` apart (thread-safe), so
     that the server never sees more than the rate in any second."""
 
     def __init__(self, per_second):
-        self.interval = None
-        if per_second:
-            margin = min(max(0.25 / per_second, 0.01), 0.05)
-            self.interval = (1.0 + margin) / per_second
+        self.interval = start_interval(per_second)
         self.lock = threading.Lock()
         self.next = 0.0
 

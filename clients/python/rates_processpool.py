@@ -18,10 +18,7 @@ class SharedRateLimit:
     """rc.RateLimit's schedule in shared memory, for worker processes."""
 
     def __init__(self, per_second, ctx):
-        self.interval = None
-        if per_second:
-            margin = min(max(0.25 / per_second, 0.01), 0.05)
-            self.interval = (1.0 + margin) / per_second
+        self.interval = rc.start_interval(per_second)
         self.next = ctx.Value("d", 0.0)
 
     def wait(self):
