@@ -175,14 +175,14 @@ pub(crate) fn color_of(strategy: &str) -> RGBColor {
         RGBColor(227, 119, 194),
         RGBColor(127, 127, 127),
         RGBColor(128, 128, 0),
-        // External programs: darker or lighter kin of the above, apart
-        // from each other.
+        // External programs: apart from the nine and from each other
+        // (maroon read as tokio's brown in a line chart).
         RGBColor(0, 128, 128),
         RGBColor(23, 190, 207),
         RGBColor(188, 189, 34),
         RGBColor(0, 0, 128),
-        RGBColor(128, 0, 0),
-        RGBColor(255, 187, 120),
+        RGBColor(20, 20, 20),
+        RGBColor(230, 190, 0),
         RGBColor(152, 223, 138),
         RGBColor(197, 176, 213),
     ];
