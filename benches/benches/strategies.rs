@@ -40,11 +40,15 @@
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use rates_benches::{GroupSummary, Row};
 use rates_core::Strategy;
 use rates_report::Scenario;
 use rates_server::RatesServer;
 
-fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
+/// The strategies of one criterion group, each with its ideal.
+type Members<'a> = Vec<(&'a dyn Strategy, Duration)>;
+
+fn bench_scenario(c: &mut Criterion, home: &std::path::Path, scenario: &Scenario) {
     let server = match RatesServer::start(scenario.server_config()) {
         Ok(s) => s,
         Err(e) => panic!(
@@ -58,23 +62,33 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
     };
     config.deadline = scenario.cancel_after;
     let bases = scenario.bases();
-    let mut group = c.benchmark_group(scenario.name);
-    group.throughput(Throughput::Elements(bases.len() as u64));
-    group.sample_size(10);
-    group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(if bases.len() >= 10_000 {
-        20
-    } else {
-        5
-    }));
+    let started = std::time::SystemTime::now();
+    let mut summary = GroupSummary {
+        scenario: scenario.name.to_string(),
+        bases: bases.len(),
+        ..GroupSummary::default()
+    };
     // Read once, while the server runs in this process (two descriptors a
     // connection).
     let limits = rates_core::limits::MachineLimits::read();
-    for strategy in rates_registry::strategies() {
-        let plan = scenario.plan(strategy.as_ref(), &config, &limits);
-        let ideal = scenario.ideal(strategy.as_ref(), &config, &limits);
-        if let Some(why) = scenario.skip_reason(strategy.as_ref(), &config, &limits) {
+    // Strategies that hold one request at a time take many times the others'
+    // time wherever latency dominates (sync on fanout: 10 s against 0.2 s);
+    // on one plot's linear axis the others would be slivers at its left
+    // edge. So they get a group of their own, `SCENARIO-one-at-a-time`, and
+    // every other strategy shares the scenario's group and its scale.
+    let serial_group = format!("{}-one-at-a-time", scenario.name);
+    let mut groups: [(String, Members<'_>); 2] = [
+        (scenario.name.to_string(), Vec::new()),
+        (serial_group, Vec::new()),
+    ];
+    let strategies = rates_registry::strategies();
+    for strategy in &strategies {
+        let strategy = strategy.as_ref();
+        let plan = scenario.plan(strategy, &config, &limits);
+        let ideal = scenario.ideal(strategy, &config, &limits);
+        if let Some(why) = scenario.skip_reason(strategy, &config, &limits) {
             eprintln!("{}/{}: {why}", scenario.name, strategy.name());
+            summary.skipped.push((strategy.name().to_string(), why));
             continue;
         }
         eprintln!(
@@ -87,13 +101,66 @@ fn bench_scenario(c: &mut Criterion, scenario: &Scenario) {
                 .map(|why| format!(" (note: {why})"))
                 .unwrap_or_default()
         );
-        let id = BenchmarkId::new(strategy.name(), bases.len());
-        group.bench_function(id, |b| {
-            b.iter(|| run_once(strategy.as_ref(), &bases, &config));
-        });
+        let serial = matches!(strategy.shape(), rates_core::plan::Shape::OneAtATime);
+        groups[usize::from(serial)].1.push((strategy, ideal));
     }
-    group.finish();
+    for (name, members) in &groups {
+        if members.is_empty() {
+            continue;
+        }
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(bases.len() as u64));
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(if bases.len() >= 10_000 {
+            20
+        } else {
+            5
+        }));
+        for &(strategy, _) in members {
+            let id = BenchmarkId::new(strategy.name(), bases.len());
+            group.bench_function(id, |b| {
+                b.iter(|| run_once(strategy, &bases, &config));
+            });
+        }
+        group.finish();
+    }
     drop(server);
+    // Back in the registry's order, whichever group measured them.
+    for strategy in &strategies {
+        let Some((group, ideal)) = groups.iter().find_map(|(g, m)| {
+            m.iter()
+                .find(|(s, _)| s.name() == strategy.name())
+                .map(|&(_, ideal)| (g, ideal))
+        }) else {
+            continue;
+        };
+        let name = strategy.name();
+        match rates_benches::read_measured(home, group, name, &bases.len().to_string(), started) {
+            Ok(Some(measured)) => summary.rows.push(Row {
+                strategy: name.to_string(),
+                measured,
+                ideal: (!ideal.is_zero()).then_some(ideal),
+            }),
+            Ok(None) => summary.unmeasured.push(name.to_string()),
+            Err(e) => eprintln!("{}/{name}: {e}", scenario.name),
+        }
+    }
+    write_summary(home, &summary);
+}
+
+/// Prints `summary` and writes it as `<home>/<scenario>/summary.md`, beside
+/// criterion's report of the group.
+fn write_summary(home: &std::path::Path, summary: &GroupSummary) {
+    print!("{}", summary.render(false));
+    if summary.rows.is_empty() {
+        return;
+    }
+    let path = home.join(&summary.scenario).join("summary.md");
+    match std::fs::write(&path, summary.render(true)) {
+        Ok(()) => println!("summary written to {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    }
 }
 
 /// One whole run; a run that cannot happen, or loses a base, stops the bench
@@ -172,10 +239,13 @@ fn main() -> std::process::ExitCode {
         return code;
     }
     let filter = filter_from_args();
-    let mut c = Criterion::default().configure_from_args();
+    let home = rates_benches::criterion_home();
+    let mut c = Criterion::default()
+        .output_directory(&home)
+        .configure_from_args();
     for scenario in rates_report::scenarios() {
         if selected(&scenario, filter.as_deref()) {
-            bench_scenario(&mut c, &scenario);
+            bench_scenario(&mut c, &home, &scenario);
         }
     }
     c.final_summary();
