@@ -6,6 +6,8 @@ document on stdin, prints {"ready": true} when it starts the run, then one
 JSON line per base (its rates, or its error kind), in any order.
 """
 
+import datetime
+import email.utils
 import http.client
 import json
 import random
@@ -102,16 +104,30 @@ def read_body(content_length, max_body_bytes, read):
     return read(max_body_bytes + 1)
 
 
+def parse_retry_after(value):
+    """Retry-After in seconds: delay-seconds, or an HTTP-date (the wait
+    until then, 0 when past); None when it is neither. A number too large
+    for any clock is infinity: over any cap."""
+    value = value.strip()
+    try:
+        seconds = float(value)
+        return seconds if seconds >= 0 else None
+    except ValueError:
+        pass
+    try:
+        at = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (at - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
 def decode(base, status, headers, body, max_body_bytes):
     """The rates in a 200 answer, or the FetchError it is."""
     if status != 200:
-        retry_after = None
         value = headers.get("Retry-After") if headers is not None else None
-        if value is not None:
-            try:
-                retry_after = float(value)
-            except ValueError:
-                retry_after = None
+        retry_after = parse_retry_after(value) if value is not None else None
         raise FetchError("http_status", f"HTTP {status}", status=status, retry_after=retry_after)
     if len(body) > max_body_bytes:
         raise FetchError("body_too_large", f"the body is over {max_body_bytes} bytes")

@@ -15,6 +15,21 @@ pub enum Fault {
         /// The `Retry-After` sent, in whole seconds.
         retry_after_secs: u32,
     },
+    /// Answer 429 Too Many Requests with `Retry-After` in its HTTP-date
+    /// form: the date this many whole seconds after the answer.
+    TooManyRequestsUntil {
+        /// Seconds from now to the date sent.
+        retry_after_secs: u32,
+    },
+    /// Answer this status (say 408 or 503), with a `Retry-After` header
+    /// written exactly as given, if any (say a number too large for any
+    /// clock).
+    Status {
+        /// The status code; one hyper cannot send is answered 500.
+        status: u16,
+        /// The `Retry-After` value, as sent.
+        retry_after: Option<&'static str>,
+    },
     /// Answer 200 with a body that is not JSON.
     Malformed,
     /// Announce the full body length, send half of it, then close.

@@ -472,6 +472,30 @@ async fn answer(
                 r#"{"error":"injected rate limit"}"#.to_owned(),
             )
         }
+        Some(Fault::TooManyRequestsUntil { retry_after_secs }) => {
+            recorder.answered(429);
+            let at =
+                std::time::SystemTime::now() + Duration::from_secs(u64::from(retry_after_secs));
+            with_retry_after(
+                json_or_500(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    r#"{"error":"injected rate limit"}"#.to_owned(),
+                ),
+                &httpdate::fmt_http_date(at),
+            )
+        }
+        Some(Fault::Status {
+            status,
+            retry_after,
+        }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            recorder.answered(code.as_u16());
+            let r = json_or_500(code, r#"{"error":"injected status"}"#.to_owned());
+            match retry_after {
+                Some(value) => with_retry_after(r, value),
+                None => r,
+            }
+        }
         Some(Fault::Malformed) => {
             recorder.answered(200);
             json_or_500(
@@ -502,6 +526,15 @@ async fn answer(
 }
 
 /// A 429 with `Retry-After: secs`.
+/// `r` with a `Retry-After` header of `value`, as given (dropped if it is
+/// not a valid header value).
+fn with_retry_after(mut r: Response<ServerBody>, value: &str) -> Response<ServerBody> {
+    if let Ok(v) = header::HeaderValue::from_str(value) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
 fn too_many_requests(secs: u64, body: String) -> Response<ServerBody> {
     let mut r = json_or_500(StatusCode::TOO_MANY_REQUESTS, body);
     r.headers_mut()

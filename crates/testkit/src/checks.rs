@@ -43,6 +43,9 @@ pub fn checks() -> Vec<Check> {
         empty_input,
         server_error_then_success,
         retry_after_is_honoured,
+        retry_after_as_a_date_is_honoured,
+        retry_after_past_any_clock_is_over_the_cap,
+        timeout_and_unavailable_are_retried,
         malformed_json_fails_one_base,
         dropped_connection_is_retried,
         persistent_drop_is_a_connection_error,
@@ -105,6 +108,9 @@ pub fn external_checks() -> Vec<Check> {
         "many_bases_in_order",
         "server_error_then_success",
         "retry_after_is_honoured",
+        "retry_after_as_a_date_is_honoured",
+        "retry_after_past_any_clock_is_over_the_cap",
+        "timeout_and_unavailable_are_retried",
         "malformed_json_fails_one_base",
         "dropped_connection_is_retried",
         "persistent_drop_is_a_connection_error",
@@ -237,6 +243,67 @@ fn retry_after_is_honoured(s: &dyn Strategy, h: &Harness) {
             "{}: {base} retried {gap:?} after a 429 with Retry-After: 1",
             s.name()
         );
+    }
+}
+
+/// `Retry-After` as an HTTP-date (what many real servers send) is waited
+/// for like the seconds form: the date is two seconds ahead, so the retry
+/// comes at least a second later (the date has whole seconds), where a
+/// client reading the date as absent retries after its 10 ms backoff.
+fn retry_after_as_a_date_is_honoured(s: &dyn Strategy, h: &Harness) {
+    let server = h.server(ServerConfig::default().with_fault(FaultRule::new(
+        Fault::TooManyRequestsUntil {
+            retry_after_secs: 2,
+        },
+        When::FirstPerBase(1),
+    )));
+    let report = run(s, &["USD"], &h.config(&server));
+    assert!(report.all_succeeded(), "{}", s.name());
+    let times = server.stats().arrivals_of(codes(&["USD"])[0]);
+    assert_eq!(times.len(), 2, "{}: {times:?}", s.name());
+    let gap = times[1] - times[0];
+    assert!(
+        gap >= Duration::from_secs(1),
+        "{}: retried {gap:?} after a 429 whose Retry-After is a date two seconds ahead",
+        s.name()
+    );
+}
+
+/// A `Retry-After` too large for any clock is longer than the cap: the base
+/// fails at once, after one request, with the 429 (never retried at the
+/// usual backoff as if no header had been sent).
+fn retry_after_past_any_clock_is_over_the_cap(s: &dyn Strategy, h: &Harness) {
+    let server = h.server(ServerConfig::default().with_fault(FaultRule::new(
+        Fault::Status {
+            status: 429,
+            retry_after: Some("99999999999999999999"),
+        },
+        When::Always,
+    )));
+    let report = run(s, &["USD", "EUR"], &h.config(&server));
+    for o in &report.outcomes {
+        assert_eq!(error_of(s, o).status_code(), Some(429), "{}: {o}", s.name());
+        assert_eq!(o.attempts, 1, "{}: {o}: one request, no retry", s.name());
+    }
+    assert_eq!(server.stats().requests, 2, "{}: no hammering", s.name());
+}
+
+/// 408 Request Timeout and 503 Service Unavailable are retried, like 500.
+fn timeout_and_unavailable_are_retried(s: &dyn Strategy, h: &Harness) {
+    for status in [408, 503] {
+        let server = h.server(ServerConfig::default().with_fault(FaultRule::new(
+            Fault::Status {
+                status,
+                retry_after: None,
+            },
+            When::FirstPerBase(1),
+        )));
+        let report = run(s, &["USD", "EUR"], &h.config(&server));
+        for o in &report.outcomes {
+            assert!(o.result.is_ok(), "{}: after a {status}: {o}", s.name());
+            assert_eq!(o.attempts, 2, "{}: after a {status}: {o}", s.name());
+        }
+        assert_eq!(server.stats().status_count(status), 2, "{}", s.name());
     }
 }
 
@@ -483,15 +550,22 @@ fn rate_limit_loaded(s: &dyn Strategy, h: &Harness, judge: Judge) {
     judge.judge(s, limit, &progress, &server);
 }
 
-/// What the server alone allows for the delay from a send to its arrival,
-/// when there is no send log to measure it against ([`arrivals_held`]).
+/// The allowance for the delay from a send to its arrival at the server,
+/// fixed in advance: the most a rate-limit check at the server forgives.
+///
+/// It is the largest headroom the client's throttle keeps
+/// ([`RateLimit::margin`](rates_core::RateLimit::margin), at most 50 ms):
+/// the throttle spaces any `rate + 1` sends over at least a second plus its
+/// margin, so a run within the limit stays within it at the server while
+/// the arrivals' delays vary by less than that margin plus this allowance.
+/// It does not come from the run being judged. A throttle 10% over its
+/// limit at 20/s puts 21 sends within about 920 ms, inside the judged
+/// window of 950 ms (the testkit's own tests run one and see it fail).
 pub const ARRIVAL_ALLOWANCE: Duration = Duration::from_millis(50);
 
-/// The server's side of a rate limit, judged alone: at most `limit`
-/// arrivals in any window of one second less [`ARRIVAL_ALLOWANCE`]. For an
-/// external program, whose sends are not seen: a late send arriving close
-/// behind the next is allowed for up to 50 ms, where [`limit_held`] allows
-/// the spread it measured.
+/// The server's side of a rate limit, judged from the server's arrivals
+/// alone: at most `limit` arrivals in any window of one second less
+/// [`ARRIVAL_ALLOWANCE`].
 ///
 /// # Errors
 /// How many arrived within the window.
@@ -508,27 +582,16 @@ pub fn arrivals_held(stats: &rates_server::Stats, limit: u32) -> Result<(), Stri
     Ok(())
 }
 
-/// The most a scheduling delay may vary for the server-side check to mean
-/// anything: past it (a machine too loaded to tell), only the client's
-/// send log is judged.
-pub const MAX_DELAY_SPREAD: Duration = Duration::from_millis(300);
-
-/// Where the rate limit is promised, and how each side is judged:
+/// Where the rate limit is promised, and how each side is judged, each on
+/// its own:
 /// - the client's send log (when each request was handed to its socket,
 ///   as the throttle recorded it): at most `limit` sends in any one-second
 ///   window, with no tolerance: that is the throttle's promise;
-/// - the server's arrivals: each arrives some time after it was sent, and
-///   on a loaded machine that delay varies (a send held up in the kernel
-///   or the server's scheduling arrives late, close behind the next). With
-///   the sends and the arrivals each in time order, the delay of the i-th
-///   arrival behind the i-th send varies by a spread `J` measured in this
-///   run; no `limit + 1` arrivals can then fall within `1 s - J` unless
-///   the sends broke the limit. So the server side allows exactly the
-///   measured spread, and is judged only while it is under
-///   [`MAX_DELAY_SPREAD`].
+/// - the server's arrivals, alone ([`arrivals_held`]): at most `limit` in
+///   any second less the fixed [`ARRIVAL_ALLOWANCE`].
 ///
 /// Both fail when the throttle lets too much through (see the testkit's
-/// own tests, which run a throttle set to twice the limit).
+/// own tests, which run throttles set 10% and 100% over the limit).
 pub fn limit_held(
     s: &dyn Strategy,
     limit: u32,
@@ -546,10 +609,8 @@ pub fn limit_held(
     if let Err(why) = sends_within_limit(&sends, limit) {
         panic!("{}: {why}", s.name());
     }
-    match arrivals_within_limit(&sends, &stats, limit) {
-        Ok(Some(note)) => eprintln!("{}: {note}", s.name()),
-        Ok(None) => {}
-        Err(why) => panic!("{}: {why}", s.name()),
+    if let Err(why) = arrivals_held(&stats, limit) {
+        panic!("{}: {why}", s.name());
     }
 }
 
@@ -566,50 +627,6 @@ pub fn sends_within_limit(sends: &[Instant], limit: u32) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// The server's side of [`limit_held`]: at most `limit` arrivals in any
-/// window of one second less the spread of the delays from the sorted
-/// `sends` to the sorted arrivals. `Ok(Some(note))` when the spread is too
-/// wide to judge.
-///
-/// # Errors
-/// How many arrived within how long.
-pub fn arrivals_within_limit(
-    sends: &[Instant],
-    stats: &rates_server::Stats,
-    limit: u32,
-) -> Result<Option<String>, String> {
-    let Some(&first) = sends.first() else {
-        return Ok(None);
-    };
-    let mut arrivals: Vec<Duration> = stats.arrivals.iter().map(|a| a.0).collect();
-    arrivals.sort_unstable();
-    let lags: Vec<f64> = sends
-        .iter()
-        .zip(&arrivals)
-        .map(|(send, arrival)| {
-            arrival.as_secs_f64() - send.saturating_duration_since(first).as_secs_f64()
-        })
-        .collect();
-    let spread = lags.iter().copied().fold(f64::MIN, f64::max)
-        - lags.iter().copied().fold(f64::MAX, f64::min);
-    let spread = Duration::from_secs_f64(spread.max(0.0));
-    if spread >= MAX_DELAY_SPREAD {
-        return Ok(Some(format!(
-            "the delay from send to arrival varied by {spread:?} in this run: the server's \
-             count is not judged (the client's send log was)"
-        )));
-    }
-    let window = Duration::from_secs(1) - spread;
-    let most = stats.max_in_window(window);
-    if most > limit as usize {
-        return Err(format!(
-            "the server saw {most} requests within {window:?} (one second less the {spread:?} \
-             spread of their delays), limit {limit}"
-        ));
-    }
-    Ok(None)
 }
 
 /// The most instants of the sorted `times` in any half-open window of
@@ -673,16 +690,36 @@ fn latency_excludes_the_throttle_wait(s: &dyn Strategy, h: &Harness) {
     );
 }
 
+/// The share of its plan's in-flight requests a strategy must reach, as
+/// the server counts them, on [`concurrency_bound_holds_at_the_server`]'s
+/// latency-dominated run: 80%.
+pub const IN_FLIGHT_FLOOR: f64 = 0.8;
+
+/// The concurrency the plan promises is used, and never passed, as the
+/// server counts requests in flight: at most the plan's in-flight (and the
+/// config's concurrency when the strategy is bounded by it), at least
+/// [`IN_FLIGHT_FLOOR`] of it. Each request waits 100 ms at the server and
+/// there are four rounds of them, so a client that holds its slots full
+/// reaches its plan's count many times over; a client that sends one at a
+/// time reaches one.
 fn concurrency_bound_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
-    let server = h.server(ServerConfig::default().with_latency(Duration::from_millis(40)));
-    let config = h.config(&server).with_concurrency(3);
-    let names = many(24);
+    let server = h.server(ServerConfig::default().with_latency(Duration::from_millis(100)));
+    let concurrency = 6;
+    let config = h.config(&server).with_concurrency(concurrency);
+    let limits = rates_core::limits::MachineLimits::read();
+    // Four rounds of six in flight; four requests for a serial plan.
+    let n = if s.plan(24, &config, &limits).in_flight <= 1 {
+        4
+    } else {
+        24
+    };
+    let plan = s.plan(n, &config, &limits);
+    let names = many(n);
     let bases: Vec<&str> = names.iter().map(String::as_str).collect();
     let report = run(s, &bases, &config);
     assert!(report.all_succeeded(), "{}", s.name());
     let peak = server.stats().peak_in_flight;
-    let plan = s.plan(24, &config, &rates_core::limits::MachineLimits::read());
-    let promised = plan.in_flight;
+    let promised = plan.in_flight.min(n);
     assert!(
         peak <= promised,
         "{}: {peak} in flight, promised at most {promised}",
@@ -690,11 +727,19 @@ fn concurrency_bound_holds_at_the_server(s: &dyn Strategy, h: &Harness) {
     );
     if plan.bounded {
         assert!(
-            peak <= 3,
-            "{}: {peak} in flight with concurrency 3",
+            peak <= concurrency,
+            "{}: {peak} in flight with concurrency {concurrency}",
             s.name()
         );
     }
+    let floor = (promised as f64 * IN_FLIGHT_FLOOR).ceil() as usize;
+    assert!(
+        peak >= floor,
+        "{}: at most {peak} request(s) in flight at the server, where its plan holds \
+         {promised}: it must reach {floor} ({:.0}%) with every request waiting 100 ms",
+        s.name(),
+        IN_FLIGHT_FLOOR * 100.0
+    );
 }
 
 /// With CPU work per item, the results are the same, and the work is done

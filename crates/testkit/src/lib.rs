@@ -24,8 +24,8 @@ use rates_core::{Config, Strategy};
 use rates_server::{RatesServer, ServerConfig};
 
 pub use checks::{
-    ARRIVAL_ALLOWANCE, CLASSIC_MATRIX, Check, MAX_DELAY_SPREAD, STOP_BOUND, arrivals_held,
-    arrivals_within_limit, checks, external_checks, limit_held, sends_within_limit,
+    ARRIVAL_ALLOWANCE, CLASSIC_MATRIX, Check, IN_FLIGHT_FLOOR, STOP_BOUND, arrivals_held, checks,
+    external_checks, limit_held, sends_within_limit,
 };
 
 /// What the checks share: servers and client configs made the same way.
@@ -109,30 +109,45 @@ pub fn leftover_child_if_asked(
     let names = rates_core::generated_codes(40);
     let codes: Vec<&str> = names.iter().map(|c| c.as_str()).collect();
     let report = run(&*strategy, &codes, &slow);
-    let _ = canceller.join();
-    let after = alive::Alive::now(kept);
+    if canceller.join().is_err() {
+        eprintln!("the thread that fires the stop handle panicked");
+        return Some(std::process::ExitCode::FAILURE);
+    }
+    let left = alive::Alive::now(kept).since(&before);
     if report.cancelled() != 40 {
         eprintln!("expected 40 cancelled, got {}", report.cancelled());
         return Some(std::process::ExitCode::FAILURE);
     }
     println!(
         "left {} threads, {} processes, {} sockets",
-        after.threads.saturating_sub(before.threads),
-        after.processes.saturating_sub(before.processes),
-        after.sockets.saturating_sub(before.sockets)
+        left.threads.len(),
+        left.processes.len(),
+        left.sockets.len()
     );
+    if !(left.threads.is_empty() && left.processes.is_empty() && left.sockets.is_empty()) {
+        println!(
+            "left: threads {:?}, processes {:?}, sockets {:?}",
+            left.threads, left.processes, left.sockets
+        );
+    }
     Some(std::process::ExitCode::SUCCESS)
 }
 
-/// What this process has alive, from /proc.
+/// What this process has alive, from /proc, as sets: what a stopped run
+/// left is what is in the set after it and was not before (a socket closed
+/// elsewhere cannot hide a leaked one, as it would in a net count).
 mod alive {
+    use std::collections::BTreeSet;
     use std::fs;
 
     #[derive(Debug, Default)]
     pub(crate) struct Alive {
-        pub(crate) threads: usize,
-        pub(crate) processes: usize,
-        pub(crate) sockets: usize,
+        /// Thread ids.
+        pub(crate) threads: BTreeSet<u32>,
+        /// Child process ids.
+        pub(crate) processes: BTreeSet<u32>,
+        /// Socket inodes (`socket:[N]` links of open descriptors).
+        pub(crate) sockets: BTreeSet<String>,
     }
 
     impl Alive {
@@ -147,7 +162,8 @@ mod alive {
                     // The kernel keeps the first 15 bytes of a thread's name.
                     !kept.is_some_and(|k| comm.trim().starts_with(&k[..k.len().min(15)]))
                 })
-                .count();
+                .filter_map(|t| t.file_name().to_str()?.parse().ok())
+                .collect();
             let me = std::process::id().to_string();
             let processes = fs::read_dir("/proc")
                 .into_iter()
@@ -162,20 +178,35 @@ mod alive {
                             == Some(me.as_str())
                     })
                 })
-                .count();
+                .filter_map(|p| p.file_name().to_str()?.parse().ok())
+                .collect();
             let sockets = fs::read_dir("/proc/self/fd")
                 .into_iter()
                 .flatten()
                 .flatten()
-                .filter(|fd| {
-                    fs::read_link(fd.path())
-                        .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+                .filter_map(|fd| {
+                    let target = fs::read_link(fd.path()).ok()?;
+                    let target = target.to_string_lossy();
+                    target.starts_with("socket:").then(|| target.into_owned())
                 })
-                .count();
+                .collect();
             Self {
                 threads,
                 processes,
                 sockets,
+            }
+        }
+
+        /// What is alive now and was not in `before`.
+        pub(crate) fn since(&self, before: &Self) -> Self {
+            Self {
+                threads: self.threads.difference(&before.threads).copied().collect(),
+                processes: self
+                    .processes
+                    .difference(&before.processes)
+                    .copied()
+                    .collect(),
+                sockets: self.sockets.difference(&before.sockets).cloned().collect(),
             }
         }
     }

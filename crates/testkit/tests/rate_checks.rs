@@ -1,24 +1,26 @@
 //! The rate-limit checks themselves: they must fail when a throttle lets
-//! too much through, on the client's side and on the server's.
+//! too much through, on the client's side and on the server's, each on its
+//! own, for built-in strategies and for external programs.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 
 use rates_core::{Error, RateLimit, Run, Strategy, Throttle};
 use rates_http::BlockingClient;
-use rates_testkit::{Harness, checks};
+use rates_testkit::{Check, Harness, checks, external_checks};
 
-/// Fetches with a throttle set to twice the config's rate limit (and 12
-/// at a time): a throttle that is wrong.
+/// Fetches with a throttle set to `factor` times the config's rate limit
+/// (and 12 at a time): a throttle that is wrong.
 #[derive(Debug)]
-struct TwiceTheLimit;
+struct OverTheLimit(f64);
 
-impl Strategy for TwiceTheLimit {
+impl Strategy for OverTheLimit {
     fn name(&self) -> &'static str {
-        "twice-the-limit"
+        "over-the-limit"
     }
 
     fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
-        let limit = run.config.rate_limit.map(|r| r.rate() * 2.0);
+        let limit = run.config.rate_limit.map(|r| r.rate() * self.0);
         let throttle = limit.map(|r| Throttle::new(RateLimit::per_second(r).unwrap()));
         let client = BlockingClient::new(run.config, 12);
         std::thread::scope(|scope| {
@@ -36,14 +38,23 @@ impl Strategy for TwiceTheLimit {
     }
 }
 
-fn failure_of(check: &str) -> String {
-    let check = checks()
-        .into_iter()
-        .find(|c| c.name == check)
-        .unwrap_or_else(|| panic!("no check {check}"));
+fn find(list: Vec<Check>, name: &str) -> Check {
+    list.into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+/// The panic message of `check` run against `strategy`; panics if it passed.
+fn failure_of(check: &Check, strategy: &dyn Strategy) -> String {
     let harness = Harness::default();
-    let caught = catch_unwind(AssertUnwindSafe(|| (check.run)(&TwiceTheLimit, &harness)));
-    let payload = caught.expect_err("a throttle at twice the limit must fail the check");
+    let caught = catch_unwind(AssertUnwindSafe(|| (check.run)(strategy, &harness)));
+    let payload = caught.err().unwrap_or_else(|| {
+        panic!(
+            "{} passed {}, whose throttle is over the limit",
+            check.name,
+            strategy.name()
+        )
+    });
     payload
         .downcast_ref::<String>()
         .cloned()
@@ -57,7 +68,7 @@ fn a_throttle_at_twice_the_limit_fails_the_client_side_check() {
         "rate_limit_holds_at_the_server",
         "rate_limit_holds_under_load",
     ] {
-        let why = failure_of(check);
+        let why = failure_of(&find(checks(), check), &OverTheLimit(2.0));
         assert!(
             why.contains("the client sent") && why.contains("in one second"),
             "{check}: {why}"
@@ -65,29 +76,75 @@ fn a_throttle_at_twice_the_limit_fails_the_client_side_check() {
     }
 }
 
-#[test]
-fn each_side_fails_on_its_own_when_the_throttle_is_wrong() {
+/// Runs `strategy` as `rate_limit_holds_under_load` does (24 bases, each
+/// failing once, 20/s, 12 in flight) and returns the send log and the
+/// server's statistics.
+fn loaded_run(strategy: &dyn Strategy) -> (Vec<std::time::Instant>, rates_server::Stats) {
+    use rates_server::{Fault, FaultRule, ServerConfig, When};
     let harness = Harness::default();
-    let server = harness.server(rates_server::ServerConfig::default());
+    let server = harness.server(
+        ServerConfig::default()
+            .with_latency(std::time::Duration::from_millis(10))
+            .with_fault(FaultRule::new(Fault::ServerError, When::FirstPerBase(1))),
+    );
     let progress = rates_core::Progress::default();
     let mut config = harness
         .config(&server)
-        .with_rate_limit(Some(RateLimit::per_second(5.0).unwrap()));
+        .with_concurrency(12)
+        .with_rate_limit(Some(RateLimit::per_second(20.0).unwrap()));
     config.progress = Some(progress.clone());
-    let names = rates_core::generated_codes(12);
-    let report = TwiceTheLimit.fetch(&names, &config).unwrap();
+    let names = rates_core::generated_codes(24);
+    let report = strategy.fetch(&names, &config).unwrap();
     assert!(report.all_succeeded());
-    let sends = progress.sends();
-    assert_eq!(sends.len(), 12);
-    let client = rates_testkit::sends_within_limit(&sends, 5).unwrap_err();
-    assert!(client.contains("the client sent"), "{client}");
-    let server_side = rates_testkit::arrivals_within_limit(&sends, &server.stats(), 5);
-    match server_side {
-        Err(why) => assert!(why.contains("the server saw"), "{why}"),
-        // Only on a machine too loaded to judge the server's count.
-        Ok(Some(note)) => assert!(note.contains("not judged"), "{note}"),
-        Ok(None) => panic!("the server's count passed a throttle at twice the limit"),
-    }
-    // The same run judged against twice the limit passes on both sides.
-    assert_eq!(rates_testkit::sends_within_limit(&sends, 10), Ok(()));
+    (progress.sends(), server.stats())
+}
+
+#[test]
+fn a_throttle_ten_percent_over_fails_each_side_on_its_own() {
+    let (sends, stats) = loaded_run(&OverTheLimit(1.1));
+    assert_eq!(sends.len(), 48);
+    let client = rates_testkit::sends_within_limit(&sends, 20).unwrap_err();
+    assert!(client.contains("the client sent 2"), "{client}");
+    let server = rates_testkit::arrivals_held(&stats, 20).unwrap_err();
+    assert!(server.contains("the server saw 2"), "{server}");
+    // The same run judged against 10% more passes on both sides: the
+    // checks fail it for its rate, not for anything else.
+    assert_eq!(rates_testkit::sends_within_limit(&sends, 22), Ok(()));
+    assert_eq!(rates_testkit::arrivals_held(&stats, 22), Ok(()));
+}
+
+#[test]
+fn the_real_throttle_passes_each_side() {
+    let pool = rates_registry::find("pool").unwrap();
+    let (sends, stats) = loaded_run(&*pool);
+    assert_eq!(rates_testkit::sends_within_limit(&sends, 20), Ok(()));
+    assert_eq!(rates_testkit::arrivals_held(&stats, 20), Ok(()));
+}
+
+#[test]
+fn an_external_client_ten_percent_over_fails_the_server_side_check() {
+    // py-asyncio handed a job whose rate limit jq raised by 10%.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let setup = std::process::Command::new("bash")
+        .arg(root.join("scripts/python-clients.sh"))
+        .output()
+        .expect("bash scripts/python-clients.sh");
+    assert!(
+        setup.status.success(),
+        "scripts/python-clients.sh: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let fake = rates_report::external::External::new(
+        "py-asyncio-over",
+        "jq -c '.rate_limit_per_s *= 1.1' | python/.venv/bin/python python/rates_asyncio.py",
+        &root.join("clients"),
+        "tasks",
+        "py-asyncio with its rate limit raised 10%",
+    )
+    .unwrap();
+    let why = failure_of(
+        &find(external_checks(), "rate_limit_holds_under_load_alone"),
+        &fake,
+    );
+    assert!(why.contains("the server saw 2"), "{why}");
 }
