@@ -72,7 +72,7 @@ pub struct CompareOptions {
     /// (the default), or per metric `cpu=20%,memory=15%` (ratio, cpu,
     /// memory, wall); a change counts only if it also exceeds twice the
     /// runs' spread (their MADs combined). With --against, per figure: wall,
-    /// cpu and memory 5%, ctx-vol 10%, ctx-invol 50% by default.
+    /// cpu 5%, memory 10%, ctx-vol 25%, ctx-invol 50% by default.
     pub max_regression: Option<String>,
     /// Against a --baseline: also gate these metrics (`wall`: absolute
     /// median wall time, which only means something on the machine that
