@@ -4,7 +4,12 @@
 //! `throttled`, `overhead`, `gate`, `faulty`, `tls`, `huge`, `cancel`; see
 //! `rates scenarios`), one benchmark
 //! per strategy, named `SCENARIO/STRATEGY/BASES` so reports line strategies
-//! up. The embedded server is started once per group, before any strategy
+//! up. Strategies that hold one request at a time (`sync`) are in a group
+//! of their own, `SCENARIO-one-at-a-time`, so that their seconds do not set
+//! the scale of the others' milliseconds in criterion's plots. After each
+//! scenario the harness prints a summary read from criterion's own
+//! estimates (its interval, the ratio to the ideal, the fastest, what was
+//! skipped) and writes it to `target/criterion/SCENARIO/summary.md`. The embedded server is started once per group, before any strategy
 //! runs, and every strategy gets the same scenario, config and server.
 //! Criterion warms up and measures each strategy in turn.
 //!

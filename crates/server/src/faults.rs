@@ -54,6 +54,9 @@ pub enum When {
     FirstPerBase(u32),
     /// To every request for this base.
     Base(CurrencyCode),
+    /// To every request after the first `n` the server received, whatever
+    /// their bases (a first wave answered, the rest not).
+    AfterFirst(u64),
 }
 
 /// A fault and when it applies. The first matching rule wins.
@@ -98,14 +101,22 @@ impl Latency {
     }
 }
 
-/// The fault for the `nth` (1-based) request for `base`, if any.
-pub(crate) fn pick(rules: &[FaultRule], seed: u64, base: CurrencyCode, nth: u32) -> Option<Fault> {
+/// The fault for the `nth` (1-based) request for `base`, the server's
+/// `index`-th (1-based) request, if any.
+pub(crate) fn pick(
+    rules: &[FaultRule],
+    seed: u64,
+    base: CurrencyCode,
+    nth: u32,
+    index: u64,
+) -> Option<Fault> {
     rules.iter().enumerate().find_map(|(i, rule)| {
         let hit = match rule.when {
             When::Always => true,
             When::Share(p) => unit(seed, base, nth, i as u64) < p,
             When::FirstPerBase(n) => nth <= n,
             When::Base(b) => b == base,
+            When::AfterFirst(n) => index > n,
         };
         hit.then_some(rule.fault)
     })
@@ -150,12 +161,12 @@ mod tests {
             .collect();
         let hits = codes
             .iter()
-            .filter(|b| pick(&rules, 7, **b, 1).is_some())
+            .filter(|b| pick(&rules, 7, **b, 1, 1).is_some())
             .count();
         assert!((40..100).contains(&hits), "{hits} of 676");
         let again = codes
             .iter()
-            .filter(|b| pick(&rules, 7, **b, 1).is_some())
+            .filter(|b| pick(&rules, 7, **b, 1, 1).is_some())
             .count();
         assert_eq!(hits, again);
     }
@@ -166,9 +177,12 @@ mod tests {
             FaultRule::new(Fault::Malformed, When::Base(c("EUR"))),
             FaultRule::new(Fault::ServerError, When::FirstPerBase(1)),
         ];
-        assert_eq!(pick(&rules, 0, c("EUR"), 1), Some(Fault::Malformed));
-        assert_eq!(pick(&rules, 0, c("USD"), 1), Some(Fault::ServerError));
-        assert_eq!(pick(&rules, 0, c("USD"), 2), None);
+        assert_eq!(pick(&rules, 0, c("EUR"), 1, 1), Some(Fault::Malformed));
+        assert_eq!(pick(&rules, 0, c("USD"), 1, 1), Some(Fault::ServerError));
+        assert_eq!(pick(&rules, 0, c("USD"), 2, 1), None);
+        let rules = [FaultRule::new(Fault::Stall, When::AfterFirst(20))];
+        assert_eq!(pick(&rules, 0, c("USD"), 1, 20), None);
+        assert_eq!(pick(&rules, 0, c("USD"), 1, 21), Some(Fault::Stall));
     }
 
     #[test]

@@ -435,7 +435,13 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
     if !delay.is_zero() {
         shared.timer.sleep_until(arrival.at + delay).await;
     }
-    let fault = pick(&config.faults, config.seed, base, arrival.nth);
+    let fault = pick(
+        &config.faults,
+        config.seed,
+        base,
+        arrival.nth,
+        arrival.index,
+    );
     let response = answer(shared, base, symbols, fault).await?;
     drop(arrival.guard);
     Ok(response)

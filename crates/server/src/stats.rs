@@ -110,6 +110,8 @@ pub(crate) struct Arrival<'a> {
     pub(crate) at: Instant,
     /// This request's number for its base (1-based), 0 when it has none.
     pub(crate) nth: u32,
+    /// This request's number among all the server received (1-based).
+    pub(crate) index: u64,
     /// `Some(retry_after)` when the server's rate limit refuses it.
     pub(crate) limited: Option<Duration>,
 }
@@ -197,6 +199,7 @@ impl Recorder {
             guard,
             at: now,
             nth,
+            index: inner.requests,
             limited,
         }
     }
