@@ -113,7 +113,7 @@ fn truncated_bodies_are_cut_short() {
 #[test]
 fn peak_in_flight_is_recorded() {
     let server = RatesServer::start(ServerConfig {
-        latency: Latency::Fixed(Duration::from_millis(300)),
+        latency: Latency::Fixed(Duration::from_secs(2)),
         ..ServerConfig::default()
     })
     .unwrap();

@@ -6,6 +6,40 @@
 //! from the server's side where it can (arrival times, peak in-flight
 //! requests, counts). Checks assert behaviour, bounds and counts, never speed.
 //!
+//! # What a check can fail
+//!
+//! Each kind of check is shown failing on a strategy that breaks it, in
+//! this crate's own tests (`tests/fakes.rs`, `tests/rate_checks.rs`): a
+//! serial "pool" and a serial external client fail the concurrency floor
+//! ([`IN_FLIGHT_FLOOR`] of the plan's in flight, counted at the server); a
+//! throttle 10% over its limit fails the client's send log and, on its
+//! own, the server's arrivals ([`arrivals_held`], with the fixed
+//! [`ARRIVAL_ALLOWANCE`]); so does an external client given a limit 10%
+//! over.
+//!
+//! # The timed assertions, and why their margins are safe
+//!
+//! Checks count and order; where one must time, the scenario is built so
+//! that a broken client is far past the bound and a right one far below it:
+//!
+//! - stop checks ([`STOP_BOUND`], 3 s after the stop): a run that ignored
+//!   its stop would wait 35 s or more (requests held unanswered under a
+//!   60 s request timeout, a 40 s latency, a throttle slot 42 s away); one
+//!   that stops takes milliseconds.
+//! - timeouts (`stalled_server_times_out`, `tls_…`): 200 ms request
+//!   timeout, 100 s connect timeout, the server silent for 120 s; bound
+//!   8 s, where a right client needs under a second and one on the wrong
+//!   timeout 100 s.
+//! - `nothing_listening`: a refused connect fails in milliseconds; bound
+//!   3 s, where waiting out the 30 s connect timeout would take a minute.
+//! - lower bounds that hold by construction for a right client and fail a
+//!   wrong one by its own design: a retry after `Retry-After: 1` (or a date
+//!   two seconds ahead) comes 1 s or more after the 429, as the server
+//!   stamps them, where a client that ignores it retries after 10 ms;
+//!   `latency_excludes_the_throttle_wait`: the slowest latency is under
+//!   three throttle intervals, which a latency that counted the wait
+//!   reaches by construction.
+//!
 //! # Examples
 //!
 //! ```
