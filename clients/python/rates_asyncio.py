@@ -23,10 +23,12 @@ class AsyncRateLimit:
             await asyncio.sleep(delay)
 
 
-async def attempt(job, session, base):
+async def attempt(job, session, base, target):
     try:
         async with asyncio.timeout(job["timeout_s"]):
-            async with session.get(rc.url_for(job, base)) as response:
+            # Redirects are followed by `one`, as every client here does:
+            # each hop an attempt, same origin only.
+            async with session.get(target, allow_redirects=False) as response:
                 cap = job["max_body_bytes"]
                 length = response.headers.get("Content-Length")
                 if length is not None:
@@ -45,16 +47,24 @@ async def attempt(job, session, base):
 
 async def one(job, session, gate, limit, work, base):
     tries = 0
+    hops = 0
+    target = rc.url_for(job, base)
     async with gate:
         while True:
             tries += 1
             await limit.wait()
             try:
-                rates = await attempt(job, session, base)
+                rates = await attempt(job, session, base, target)
                 work.run()
                 return rc.ok_line(base, rates, tries)
+            except rc.Redirect as redirect:
+                hops += 1
+                try:
+                    target = rc.follow(job, target, redirect, hops)
+                except rc.FetchError as error:
+                    return rc.error_line(base, error, tries)
             except rc.FetchError as error:
-                delay = rc.backoff(job, tries, error)
+                delay = rc.backoff(job, tries - hops, error)
                 if delay is None:
                     return rc.error_line(base, error, tries)
                 await asyncio.sleep(delay)

@@ -123,8 +123,48 @@ def parse_retry_after(value):
     return max(0.0, (at - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 307, 308)
+
+
+class Redirect(FetchError):
+    """A redirect answer: followed by the loops (follow), not retried."""
+
+    def __init__(self, status, location):
+        super().__init__("http_status", f"HTTP {status} redirect", status=status)
+        self.location = location
+
+
+def follow(job, current, error, hops):
+    """The URL a redirect leads to from `current` (same origin only, never
+    https to http, at most MAX_REDIRECTS per base), or the FetchError that
+    ends the base: the rule of rates_core::redirect."""
+    status = error.status
+    if hops > MAX_REDIRECTS:
+        raise FetchError("http_status", f"HTTP {status}: more than {MAX_REDIRECTS} redirects",
+                         status=status)
+    if not error.location:
+        raise FetchError("http_status", f"HTTP {status} redirect without a Location header",
+                         status=status)
+    here = urllib.parse.urlsplit(current)
+    there = urllib.parse.urlsplit(urllib.parse.urljoin(current, error.location.strip()))
+    if here.scheme == "https" and there.scheme == "http":
+        raise FetchError("http_status", f"HTTP {status} redirect from https to http "
+                         f"({error.location}) refused", status=status)
+    default = {"https": 443, "http": 80}
+
+    def origin(u):
+        return (u.scheme, (u.hostname or "").lower(), u.port or default.get(u.scheme))
+    if origin(here) != origin(there):
+        raise FetchError("http_status", f"HTTP {status} redirect to another origin "
+                         f"({error.location}) is not followed", status=status)
+    return urllib.parse.urlunsplit(there)
+
+
 def decode(base, status, headers, body, max_body_bytes):
     """The rates in a 200 answer, or the FetchError it is."""
+    if status in REDIRECTS:
+        raise Redirect(status, headers.get("Location") if headers is not None else None)
     if status != 200:
         value = headers.get("Retry-After") if headers is not None else None
         retry_after = parse_retry_after(value) if value is not None else None
@@ -254,9 +294,10 @@ class Connection:
             )
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
-    def get(self, base):
-        """One attempt: the rates, or a FetchError."""
-        url = urllib.parse.urlsplit(url_for(self.job, base))
+    def get(self, base, target):
+        """One attempt at the URL `target` (same origin as the job's): the
+        rates, or a FetchError."""
+        url = urllib.parse.urlsplit(target)
         path = url.path + ("?" + url.query if url.query else "")
         if self.conn is None:
             self.conn = self._open()
@@ -289,15 +330,24 @@ class Connection:
 def fetch_blocking(job, conn, limit, work, base):
     """One base with retries on a blocking connection: its output line."""
     attempt = 0
+    hops = 0
+    target = url_for(job, base)
     while True:
         attempt += 1
         limit.wait()
         try:
-            rates = conn.get(base)
+            rates = conn.get(base, target)
             work.run()
             return ok_line(base, rates, attempt)
+        except Redirect as redirect:
+            hops += 1
+            try:
+                target = follow(job, target, redirect, hops)
+            except FetchError as error:
+                return error_line(base, error, attempt)
         except FetchError as error:
-            delay = backoff(job, attempt, error)
+            # Redirects followed are attempts, not retries.
+            delay = backoff(job, attempt - hops, error)
             if delay is None:
                 return error_line(base, error, attempt)
             time.sleep(delay)

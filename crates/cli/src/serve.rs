@@ -33,6 +33,10 @@ pub(crate) struct ServeArgs {
     /// Share of requests answered 429 with Retry-After: 1.
     #[arg(long, value_parser = parse::share, default_value = "0")]
     too_many_rate: f64,
+    /// Share of requests answered 301 Moved Permanently, with `Location`
+    /// the same path and query under /moved (which serves the same rates).
+    #[arg(long, value_parser = parse::share, default_value = "0")]
+    redirect_rate: f64,
     /// Share of requests answered with a body that is not JSON.
     #[arg(long, value_parser = parse::share, default_value = "0")]
     malformed_rate: f64,
@@ -99,6 +103,7 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
             },
         ),
         (a.error_rate, Fault::ServerError),
+        (a.redirect_rate, Fault::Redirect { status: 301 }),
     ];
     for (share, fault) in shares {
         if share > 0.0 {

@@ -362,6 +362,36 @@ fn api_preset_keeps_its_shape_and_politeness_with_a_local_endpoint() {
     );
 }
 
+/// A service that moved answers 301 with its new location: the preset
+/// follows it (same origin), and the rates are the same.
+#[test]
+fn api_preset_follows_a_service_that_moved() {
+    let (mut child, lines) = serve(&["--shape", "frankfurter", "--redirect-rate", "40%"]);
+    let addr = after(&lines, "listening on http://").to_owned();
+    let (code, stdout, stderr) = output(&[
+        "fetch",
+        "--api",
+        "frankfurter",
+        "--endpoint",
+        &format!("http://{addr}"),
+        "--json",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let export: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let outcomes = export["outcomes"].as_array().expect("outcomes");
+    assert_eq!(outcomes.len(), 5, "{stdout}");
+    let attempts: u64 = outcomes
+        .iter()
+        .map(|o| o["attempts"].as_u64().unwrap_or(0))
+        .sum();
+    // With the server's fixed seed, some of the five bases are moved once
+    // or more; each hop is an attempt.
+    assert!(attempts > 5, "no redirect was followed: {stdout}");
+    assert!(outcomes.iter().all(|o| o["rates"].is_object()), "{stdout}");
+}
+
 /// Each async strategy sizes its executor by its runtime's own setting, and
 /// a value that is not a number of threads is an error naming it, before
 /// anything is fetched (tokio itself would panic on it).

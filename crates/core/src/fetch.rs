@@ -13,13 +13,17 @@ use std::time::{Duration, Instant};
 
 use crate::{Config, CurrencyCode, Error, Outcome, Rates, Throttle, decode};
 
-/// A response as the clients hand it over: status, `Retry-After`, body.
+/// A response as the clients hand it over: status, `Retry-After`,
+/// `Location`, body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawResponse {
     /// The HTTP status code.
     pub status: u16,
     /// The parsed `Retry-After` header, when there was one.
     pub retry_after: Option<Duration>,
+    /// The `Location` header of a redirect
+    /// ([`is_redirect`](crate::redirect::is_redirect)), when there was one.
+    pub location: Option<String>,
     /// The body (read only for success statuses; capped by the client).
     pub body: Vec<u8>,
 }
@@ -51,6 +55,11 @@ pub struct BaseFetch<'a> {
     elsewhere: bool,
     /// The slot reserved for the request in flight, when sending elsewhere.
     send_at: Option<Instant>,
+    /// Where redirects led: the path and query to request instead of the
+    /// endpoint's, on the same origin.
+    redirected: Option<String>,
+    /// Redirects followed (each one also an attempt).
+    hops: u32,
     result: Option<Result<Rates, Error>>,
 }
 
@@ -67,6 +76,8 @@ impl<'a> BaseFetch<'a> {
             sent_at: None,
             elsewhere: false,
             send_at: None,
+            redirected: None,
+            hops: 0,
             result: None,
         }
     }
@@ -95,16 +106,28 @@ impl<'a> BaseFetch<'a> {
         self.base
     }
 
-    /// The full URL to request.
+    /// The full URL to request (where redirects led, if they did).
     pub fn url(&self) -> String {
-        self.config.endpoint.url(self.base, &self.config.symbols)
+        match &self.redirected {
+            Some(path) => format!(
+                "{}://{}{path}",
+                self.config.endpoint.scheme(),
+                self.config.endpoint.authority()
+            ),
+            None => self.config.endpoint.url(self.base, &self.config.symbols),
+        }
     }
 
-    /// The path and query to request (for clients that connect themselves).
+    /// The path and query to request (for clients that connect themselves),
+    /// where redirects led, if they did.
     pub fn path_and_query(&self) -> String {
-        self.config
-            .endpoint
-            .path_and_query(self.base, &self.config.symbols)
+        match &self.redirected {
+            Some(path) => path.clone(),
+            None => self
+                .config
+                .endpoint
+                .path_and_query(self.base, &self.config.symbols),
+        }
     }
 
     /// What to do at `now`. Once the run's stop handle has fired, nothing
@@ -185,6 +208,12 @@ impl<'a> BaseFetch<'a> {
                 }
                 Err(e) => e,
             },
+            Ok(r) if crate::redirect::is_redirect(r.status) => match self.follow(&r) {
+                // Sent again at once (through the throttle, like any
+                // request), to where the redirect points.
+                Ok(()) => return,
+                Err(e) => e,
+            },
             Ok(r) => Error::status(r.status, r.retry_after),
             Err(e) => e,
         };
@@ -194,17 +223,42 @@ impl<'a> BaseFetch<'a> {
             self.result = Some(Err(Error::cancelled(cause)));
             return;
         }
+        // Redirects followed are attempts, not retries.
         match self
             .config
             .retry
-            .delay(self.attempts, &error, fastrand::f64())
+            .delay(self.attempts - self.hops, &error, fastrand::f64())
         {
             Some(wait) => self.not_before = Some(now + wait),
             None => self.result = Some(Err(error)),
         }
     }
 
-    /// Requests sent so far.
+    /// Follows the redirect `r`: the next request goes where it points, up
+    /// to [`MAX_REDIRECTS`](crate::redirect::MAX_REDIRECTS) for the base.
+    fn follow(&mut self, r: &RawResponse) -> Result<(), Error> {
+        self.hops += 1;
+        if self.hops > crate::redirect::MAX_REDIRECTS {
+            return Err(Error::new(
+                crate::ErrorKind::Status(r.status),
+                format!(
+                    "HTTP {}: more than {} redirects",
+                    r.status,
+                    crate::redirect::MAX_REDIRECTS
+                ),
+            ));
+        }
+        let path = crate::redirect::resolve(
+            &self.config.endpoint,
+            r.status,
+            &self.path_and_query(),
+            r.location.as_deref(),
+        )?;
+        self.redirected = Some(path);
+        Ok(())
+    }
+
+    /// Requests sent so far, redirects followed included.
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -271,6 +325,7 @@ mod tests {
         RawResponse {
             status: 200,
             retry_after: None,
+            location: None,
             body: format!(r#"{{"base":"{base}","rates":{{"EUR":0.9}}}}"#).into_bytes(),
         }
     }
@@ -281,6 +336,7 @@ mod tests {
             RawResponse {
                 status: 500,
                 retry_after: None,
+                location: None,
                 body: vec![],
             }
         } else {
@@ -322,6 +378,49 @@ mod tests {
     }
 
     #[test]
+    fn redirects_are_followed_as_attempts_up_to_the_bound() {
+        let cfg = config().with_retries(1);
+        let moved = |to: &str| RawResponse {
+            status: 301,
+            retry_after: None,
+            location: Some(to.to_owned()),
+            body: vec![],
+        };
+        let mut urls = Vec::new();
+        let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |url| {
+            urls.push(url.to_owned());
+            Ok(match urls.len() {
+                1 => moved("/v1/rates?base=USD"),
+                2 => RawResponse {
+                    status: 500,
+                    retry_after: None,
+                    location: None,
+                    body: vec![],
+                },
+                _ => ok_body("USD"),
+            })
+        });
+        assert!(out.result.is_ok(), "{out}");
+        assert_eq!(out.attempts, 3, "the hop is an attempt, not a retry");
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:1/rates?base=USD",
+                "http://127.0.0.1:1/v1/rates?base=USD",
+                "http://127.0.0.1:1/v1/rates?base=USD",
+            ]
+        );
+        let mut hops = 0;
+        let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| {
+            hops += 1;
+            Ok(moved("/again"))
+        });
+        assert_eq!(out.attempts, crate::redirect::MAX_REDIRECTS + 1);
+        let e = out.result.unwrap_err();
+        assert!(e.to_string().contains("more than 5 redirects"), "{e}");
+    }
+
+    #[test]
     fn gives_up_after_the_retries() {
         let cfg = config().with_retries(2);
         let out = fetch_blocking("USD".parse().unwrap(), &cfg, None, |_| {
@@ -338,6 +437,7 @@ mod tests {
             Ok(RawResponse {
                 status: 200,
                 retry_after: None,
+                location: None,
                 body: b"{oops".to_vec(),
             })
         });

@@ -68,6 +68,7 @@ mod outcomes;
 pub mod plan;
 mod progress;
 mod rate;
+pub mod redirect;
 mod report;
 mod retry;
 mod stop;

@@ -63,6 +63,8 @@ pub(crate) struct Head {
     pub(crate) len: usize,
     pub(crate) status: u16,
     pub(crate) retry_after: Option<Duration>,
+    /// The `Location` header of a redirect (read only for 3xx statuses).
+    pub(crate) location: Option<String>,
     pub(crate) framing: Framing,
     /// Whether the connection may carry another request after this one.
     pub(crate) keep_alive: bool,
@@ -107,6 +109,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
             len: start + len,
             status,
             retry_after: None,
+            location: None,
             framing: Framing::UntilClose,
             keep_alive: response.version == Some(1),
         };
@@ -143,6 +146,8 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
                         head.keep_alive = true;
                     }
                 }
+            } else if (300..400).contains(&status) && name.eq_ignore_ascii_case("location") {
+                head.location = std::str::from_utf8(h.value).ok().map(str::to_owned);
             } else if name.eq_ignore_ascii_case("retry-after") {
                 head.retry_after = std::str::from_utf8(h.value)
                     .ok()
@@ -605,6 +610,7 @@ fn raw(head: &Head, body: Vec<u8>) -> RawResponse {
     RawResponse {
         status: head.status,
         retry_after: head.retry_after,
+        location: head.location.clone(),
         body: if is_success(head.status) {
             body
         } else {

@@ -143,6 +143,10 @@ pub(crate) struct WireResponse {
     status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_after: Option<Duration>,
+    /// A redirect's `Location` (such a reply travels as JSON, not in the
+    /// compact form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
     /// How many raw bytes of body follow the line.
     #[serde(default)]
     body_len: usize,
@@ -159,6 +163,7 @@ impl From<RawResponse> for WireResponse {
         Self {
             status: r.status,
             retry_after: r.retry_after,
+            location: r.location,
             body_len: r.body.len(),
             body: r.body,
             worked: false,
@@ -171,6 +176,7 @@ impl From<WireResponse> for RawResponse {
         Self {
             status: w.status,
             retry_after: w.retry_after,
+            location: w.location,
             body: w.body,
         }
     }
@@ -375,6 +381,7 @@ impl Reply {
             result: Ok(WireResponse {
                 status,
                 retry_after,
+                location: None,
                 body_len,
                 body: Vec::new(),
                 worked,
@@ -392,7 +399,7 @@ pub(crate) fn write_message(output: &mut impl io::Write, reply: &Reply) -> io::R
             sent,
             done,
             result: Ok(wire),
-        } => {
+        } if wire.location.is_none() => {
             output.write_all(RESPONSE)?;
             write_number(output, *id)?;
             output.write_all(b" ")?;
@@ -505,18 +512,27 @@ mod tests {
     #[test]
     fn responses_survive_the_wire() {
         round_trip(RawResponse {
-            status: 200,
+            status: 301,
             retry_after: None,
-            body: b"{\"base\":\"USD\",\n\"rates\":{}}".to_vec(),
-        });
-        round_trip(RawResponse {
-            status: 429,
-            retry_after: Some(Duration::from_millis(1500)),
+            location: Some("/v1/rates?base=USD".to_owned()),
             body: Vec::new(),
         });
         round_trip(RawResponse {
             status: 200,
             retry_after: None,
+            location: None,
+            body: b"{\"base\":\"USD\",\n\"rates\":{}}".to_vec(),
+        });
+        round_trip(RawResponse {
+            status: 429,
+            retry_after: Some(Duration::from_millis(1500)),
+            location: None,
+            body: Vec::new(),
+        });
+        round_trip(RawResponse {
+            status: 200,
+            retry_after: None,
+            location: None,
             body: vec![0xff, 0x00, b'\n', 0xc3],
         });
     }
@@ -529,6 +545,7 @@ mod tests {
             result: Ok(WireResponse {
                 status: 503,
                 retry_after: Some(Duration::from_millis(2500)),
+                location: None,
                 body_len: 3,
                 body: b"a\nb".to_vec(),
                 worked: true,

@@ -30,6 +30,12 @@ pub enum Fault {
         /// The `Retry-After` value, as sent.
         retry_after: Option<&'static str>,
     },
+    /// Answer this redirect status (301, 302, 307, 308) with `Location`
+    /// the same path and query under `/moved` (which serves the same).
+    Redirect {
+        /// The status sent.
+        status: u16,
+    },
     /// Answer 200 with a body that is not JSON.
     Malformed,
     /// Announce the full body length, send half of it, then close.

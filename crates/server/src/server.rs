@@ -388,6 +388,10 @@ where
         .await;
 }
 
+/// The prefix a redirect fault sends a request to: `/rates?base=USD`
+/// answers `Location: /moved/rates?base=USD`, which serves the same.
+const MOVED: &str = "/moved";
+
 /// An error that makes hyper close the connection without an answer.
 #[derive(Debug)]
 pub(crate) struct Abort;
@@ -442,6 +446,20 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Result<Response<Serv
         arrival.nth,
         arrival.index,
     );
+    if let Some(Fault::Redirect { status }) = fault {
+        let code = StatusCode::from_u16(status).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+        recorder.answered(code.as_u16());
+        let to = format!(
+            "{MOVED}{}",
+            req.uri().path_and_query().map_or("/", |p| p.as_str())
+        );
+        let mut r = json_or_500(code, r#"{"error":"moved"}"#.to_owned());
+        if let Ok(v) = header::HeaderValue::from_str(&to) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        drop(arrival.guard);
+        return Ok(r);
+    }
     let response = answer(shared, base, symbols, fault).await?;
     drop(arrival.guard);
     Ok(response)
@@ -457,7 +475,8 @@ async fn answer(
     let config = &shared.config;
     let recorder = &shared.recorder;
     Ok(match fault {
-        None => {
+        // Redirects are answered in `handle`, which has the request's path.
+        None | Some(Fault::Redirect { .. }) => {
             recorder.answered(200);
             json_bytes(
                 StatusCode::OK,
@@ -593,6 +612,12 @@ impl Route {
     }
 
     fn parse(path: &str, query: Option<&str>) -> Self {
+        // Where a redirect fault sends a request: the same route under
+        // `/moved` (once per hop).
+        let mut path = path;
+        while let Some(rest) = path.strip_prefix(MOVED) {
+            path = rest;
+        }
         if !matches!(path, "/rates" | "/latest" | "/v1/latest") {
             return Self::NotFound(path.to_owned());
         }

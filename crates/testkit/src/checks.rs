@@ -46,6 +46,7 @@ pub fn checks() -> Vec<Check> {
         retry_after_as_a_date_is_honoured,
         retry_after_past_any_clock_is_over_the_cap,
         timeout_and_unavailable_are_retried,
+        redirects_are_followed_within_bounds,
         malformed_json_fails_one_base,
         dropped_connection_is_retried,
         persistent_drop_is_a_connection_error,
@@ -111,6 +112,7 @@ pub fn external_checks() -> Vec<Check> {
         "retry_after_as_a_date_is_honoured",
         "retry_after_past_any_clock_is_over_the_cap",
         "timeout_and_unavailable_are_retried",
+        "redirects_are_followed_within_bounds",
         "malformed_json_fails_one_base",
         "dropped_connection_is_retried",
         "persistent_drop_is_a_connection_error",
@@ -305,6 +307,50 @@ fn timeout_and_unavailable_are_retried(s: &dyn Strategy, h: &Harness) {
         }
         assert_eq!(server.stats().status_count(status), 2, "{}", s.name());
     }
+}
+
+/// A rates API that moved: 301, 302, 307 and 308 are followed (to the same
+/// path under `/moved`, which serves the same rates), each hop an attempt;
+/// a server that redirects forever fails each base after
+/// [`MAX_REDIRECTS`](rates_core::redirect::MAX_REDIRECTS) hops, one
+/// request per hop, with the redirect's status.
+fn redirects_are_followed_within_bounds(s: &dyn Strategy, h: &Harness) {
+    for status in [301, 302, 307, 308] {
+        let server = h.server(ServerConfig::default().with_fault(FaultRule::new(
+            Fault::Redirect { status },
+            When::FirstPerBase(1),
+        )));
+        let config = h.config(&server);
+        let report = run(s, &classic(), &config);
+        assert_eq!(
+            report.matrix(&config.symbols),
+            CLASSIC_MATRIX,
+            "{}: after a {status}",
+            s.name()
+        );
+        for o in &report.outcomes {
+            assert_eq!(o.attempts, 2, "{}: after a {status}: {o}", s.name());
+        }
+        let stats = server.stats();
+        assert_eq!(stats.status_count(status), 5, "{}", s.name());
+        assert_eq!(stats.status_count(200), 5, "{}", s.name());
+    }
+    let server = h.server(ServerConfig::default().with_fault(FaultRule::new(
+        Fault::Redirect { status: 301 },
+        When::Always,
+    )));
+    let report = run(s, &["USD", "EUR"], &h.config(&server));
+    let hops = rates_core::redirect::MAX_REDIRECTS + 1;
+    for o in &report.outcomes {
+        assert_eq!(error_of(s, o).status_code(), Some(301), "{}: {o}", s.name());
+        assert_eq!(o.attempts, hops, "{}: {o}", s.name());
+    }
+    assert_eq!(
+        server.stats().requests,
+        2 * u64::from(hops),
+        "{}: one request per hop, then the base fails",
+        s.name()
+    );
 }
 
 fn malformed_json_fails_one_base(s: &dyn Strategy, h: &Harness) {
