@@ -575,3 +575,55 @@ fn connection_close_and_http_1_0_are_not_reused() {
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }
+
+/// `size` bytes of body in chunks of at most 1000 bytes.
+fn chunked(size: usize) -> Vec<u8> {
+    let mut out = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    let body = vec![b'x'; size];
+    for chunk in body.chunks(1000) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// The body cap is a cap, not a limit one byte short of it: a body of
+/// exactly `max_body_bytes` arrives whole, one byte more fails as too
+/// large, announced (Content-Length) or not (chunked), through both
+/// clients alike.
+#[test]
+fn a_body_exactly_at_the_cap_arrives_and_one_byte_more_is_refused_by_both_clients() {
+    const CAP: usize = 5_000;
+    let runtime = TestRuntime::new(Mode::Normal);
+    let cases: [(&str, fn(usize) -> Vec<u8>); 2] = [
+        ("content-length", |n| with_length("", &vec![b'x'; n])),
+        ("chunked", chunked),
+    ];
+    for (framing, response) in cases {
+        for (size, fits) in [(CAP, true), (CAP + 1, false)] {
+            let answer =
+                |result: Result<rates_core::RawResponse, Error>, client: &str| match (result, fits)
+                {
+                    (Ok(raw), true) => assert_eq!(raw.body.len(), CAP, "{client} {framing}"),
+                    (Err(e), false) => {
+                        assert!(e.is_body_too_large(), "{client} {framing} {size}: {e}");
+                        assert!(e.to_string().contains("5000-byte cap"), "{e}");
+                    }
+                    (other, _) => panic!(
+                        "{client} {framing}: {size} bytes against a cap of {CAP}: {:?}",
+                        other.map(|r| r.body.len())
+                    ),
+                };
+            let mut config = canned(response(size));
+            config.max_body_bytes = CAP;
+            let mut client = AsyncClient::new(runtime.clone(), &config);
+            answer(runtime.block_on(client.get("/rates?base=USD")), "async");
+            let mut config = canned(response(size));
+            config.max_body_bytes = CAP;
+            let url = config.endpoint.url("USD".parse().unwrap(), &[]);
+            answer(BlockingClient::new(&config, 1).get(&url), "blocking");
+        }
+    }
+}

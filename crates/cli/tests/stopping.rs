@@ -190,6 +190,59 @@ fn ctrl_c_on_fetch_prints_what_finished_and_exits_130_leaving_nothing() {
     }
 }
 
+/// The first Ctrl-C stops the run, which then waits for what cannot be
+/// interrupted (here a connect that hangs, bounded by its 60 s timeout);
+/// a second exits at once, with the first one's code.
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    use std::os::fd::AsRawFd as _;
+    // A listener whose accept queue is full: the kernel drops the next
+    // connection's SYN, so connecting to it hangs.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) on a socket this test owns, to shrink its backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let addr = listener.local_addr().unwrap();
+    let _queued: Vec<_> = (0..3)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()
+        })
+        .collect();
+    let marker = "second-ctrl-c";
+    let mut cmd = rates(marker);
+    cmd.args([
+        "fetch",
+        "--strategy",
+        "sync",
+        "--endpoint",
+        &format!("http://{addr}/rates?base={{base}}"),
+        "--connect-timeout",
+        "60s",
+        "--timeout",
+        "90s",
+    ]);
+    let (mut child, reader) = start(cmd, "fetching 5 bases");
+    std::thread::sleep(Duration::from_millis(500));
+    signal_group(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(500));
+    let second = Instant::now();
+    signal_group(&child, libc::SIGINT);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        // A stopped run that waits out its 60 s connect timeout would take
+        // a minute; the second Ctrl-C ends it in milliseconds.
+        assert!(
+            second.elapsed() < Duration::from_secs(10),
+            "still running 10 s after the second Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("again to quit at once"), "{stderr}");
+}
+
 #[test]
 fn sigterm_on_fetch_exits_143_and_a_stream_has_every_base_once() {
     let marker = "sigterm-fetch";

@@ -64,6 +64,7 @@ pub fn checks() -> Vec<Check> {
         cpu_work_is_done_once_per_base,
         user_agent_names_the_project,
         frankfurter_shape,
+        ipv6_endpoint,
         tls_classic_matrix,
         tls_failing_base,
         tls_stalled_server_times_out,
@@ -124,6 +125,7 @@ pub fn external_checks() -> Vec<Check> {
         "one_failing_base_spares_the_others",
         "concurrency_bound_holds_at_the_server",
         "frankfurter_shape",
+        "ipv6_endpoint",
         "tls_classic_matrix",
         "tls_stalled_server_times_out",
     ];
@@ -865,6 +867,38 @@ fn frankfurter_shape(s: &dyn Strategy, h: &Harness) {
         "{}",
         s.name()
     );
+}
+
+/// An IPv6 endpoint (`http://[::1]:PORT/...`) works end to end: the
+/// bracketed host is parsed, connected to and sent as the `Host` header.
+/// Skipped, saying so, on a machine without an IPv6 loopback.
+fn ipv6_endpoint(s: &dyn Strategy, h: &Harness) {
+    let mut config = ServerConfig::default();
+    config.addr = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0));
+    let server = match RatesServer::start(config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!(
+                "{}: ipv6_endpoint skipped: no IPv6 loopback here ({e})",
+                s.name()
+            );
+            return;
+        }
+    };
+    let config = h.config(&server);
+    assert!(
+        config.endpoint.template().starts_with("http://[::1]:"),
+        "{}",
+        config.endpoint.template()
+    );
+    let report = run(s, &classic(), &config);
+    assert_eq!(
+        report.matrix(&config.symbols),
+        CLASSIC_MATRIX,
+        "{}",
+        s.name()
+    );
+    assert_eq!(server.stats().requests, 5, "{}", s.name());
 }
 
 fn tls_classic_matrix(s: &dyn Strategy, h: &Harness) {
