@@ -873,8 +873,10 @@ fn frankfurter_shape(s: &dyn Strategy, h: &Harness) {
 /// bracketed host is parsed, connected to and sent as the `Host` header.
 /// Skipped, saying so, on a machine without an IPv6 loopback.
 fn ipv6_endpoint(s: &dyn Strategy, h: &Harness) {
-    let mut config = ServerConfig::default();
-    config.addr = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0));
+    let config = ServerConfig {
+        addr: std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+        ..ServerConfig::default()
+    };
     let server = match RatesServer::start(config) {
         Ok(server) => server,
         Err(e) => {
