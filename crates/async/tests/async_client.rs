@@ -576,6 +576,9 @@ fn connection_close_and_http_1_0_are_not_reused() {
     }
 }
 
+/// A response of `n` bytes of body, framed one way.
+type Framed = fn(usize) -> Vec<u8>;
+
 /// `size` bytes of body in chunks of at most 1000 bytes.
 fn chunked(size: usize) -> Vec<u8> {
     let mut out = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
@@ -597,7 +600,7 @@ fn chunked(size: usize) -> Vec<u8> {
 fn a_body_exactly_at_the_cap_arrives_and_one_byte_more_is_refused_by_both_clients() {
     const CAP: usize = 5_000;
     let runtime = TestRuntime::new(Mode::Normal);
-    let cases: [(&str, fn(usize) -> Vec<u8>); 2] = [
+    let cases: [(&str, Framed); 2] = [
         ("content-length", |n| with_length("", &vec![b'x'; n])),
         ("chunked", chunked),
     ];
