@@ -53,7 +53,7 @@ use rates_server::RatesServer;
 /// The strategies of one criterion group, each with its ideal.
 type Members<'a> = Vec<(&'a dyn Strategy, Duration)>;
 
-fn bench_scenario(c: &mut Criterion, home: &std::path::Path, scenario: &Scenario) {
+fn bench_scenario(c: &mut Criterion, home: &std::path::Path, test_mode: bool, scenario: &Scenario) {
     let server = match RatesServer::start(scenario.server_config()) {
         Ok(s) => s,
         Err(e) => panic!(
@@ -71,6 +71,7 @@ fn bench_scenario(c: &mut Criterion, home: &std::path::Path, scenario: &Scenario
     let mut summary = GroupSummary {
         scenario: scenario.name.to_string(),
         bases: bases.len(),
+        test_mode,
         ..GroupSummary::default()
     };
     // Read once, while the server runs in this process (two descriptors a
@@ -245,12 +246,13 @@ fn main() -> std::process::ExitCode {
     }
     let filter = filter_from_args();
     let home = rates_benches::criterion_home();
+    let test_mode = std::env::args().any(|a| a == "--test");
     let mut c = Criterion::default()
         .output_directory(&home)
         .configure_from_args();
     for scenario in rates_report::scenarios() {
         if selected(&scenario, filter.as_deref()) {
-            bench_scenario(&mut c, &home, &scenario);
+            bench_scenario(&mut c, &home, test_mode, &scenario);
         }
     }
     c.final_summary();

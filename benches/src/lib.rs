@@ -171,6 +171,9 @@ pub struct GroupSummary {
     /// Strategies run but with no fresh estimate (filtered out by name, or
     /// `--test` mode).
     pub unmeasured: Vec<String>,
+    /// Criterion ran in `--test` mode: each benchmark once, nothing
+    /// analysed.
+    pub test_mode: bool,
 }
 
 impl GroupSummary {
@@ -206,7 +209,12 @@ impl GroupSummary {
         } else {
             let _ = writeln!(out, "\n== {title}");
         }
-        if self.rows.is_empty() {
+        if self.rows.is_empty() && self.test_mode {
+            let _ = writeln!(
+                out,
+                "each strategy ran once (--test): nothing is measured in this mode."
+            );
+        } else if self.rows.is_empty() {
             let _ = writeln!(
                 out,
                 "nothing measured{}.",
@@ -431,6 +439,7 @@ mod tests {
             ],
             skipped: vec![("threads".into(), "over budget".into())],
             unmeasured: vec![],
+            test_mode: false,
         };
         let (best, tied) = summary.fastest().unwrap();
         assert_eq!(best.strategy, "tokio");
@@ -455,9 +464,16 @@ mod tests {
             rows: vec![],
             skipped: vec![],
             unmeasured: vec!["tokio".into()],
+            test_mode: false,
         };
         let text = summary.render(false);
         assert!(text.contains("nothing measured"), "{text}");
         assert!(text.contains("tokio"), "{text}");
+        let test_mode = GroupSummary {
+            test_mode: true,
+            ..summary
+        };
+        let text = test_mode.render(false);
+        assert!(text.contains("ran once (--test)"), "{text}");
     }
 }

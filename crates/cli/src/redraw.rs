@@ -1,6 +1,5 @@
 //! `rates report`: its flags; the work is `rates_report::redraw`'s.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -11,19 +10,13 @@ use rates_report::redraw::RedrawOptions;
 #[command(after_help = "Example:
   rates report results/my-run        after `rates compare --out results/my-run`")]
 pub(crate) struct ReportArgs {
-    /// A folder written by `rates compare --out` (manifest.json and one
-    /// SCENARIO.json export per scenario).
-    dir: PathBuf,
-}
-
-impl ReportArgs {
-    fn options(self) -> RedrawOptions {
-        RedrawOptions { dir: self.dir }
-    }
+    // The options, defined once in the library (help, defaults, parsing).
+    #[command(flatten)]
+    options: RedrawOptions,
 }
 
 pub(crate) fn run(a: ReportArgs) -> Result<ExitCode> {
     // External strategies keep the colours of the clients file's order.
     rates_report::external::load(None, &[])?;
-    rates_report::redraw::run(&a.options())
+    rates_report::redraw::run(&a.options)
 }

@@ -217,21 +217,37 @@ fn serve_answers_and_rate_limits() {
         .build()
         .new_agent();
     let url = format!("http://{addr}/rates?base=USD");
-    let statuses: Vec<(u16, Option<String>)> = (0..3)
-        .map(|_| {
-            let r = agent.get(&url).call().expect("an answer");
-            let retry = r
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            (r.status().as_u16(), retry)
-        })
-        .collect();
+    // Three requests at once, on three threads: they arrive within
+    // milliseconds of each other, far inside the server's one-second
+    // window, so exactly one of them is over the limit of 2/s (sent one
+    // after another, a loaded machine could spread them over a second).
+    let barrier = std::sync::Barrier::new(3);
+    let mut statuses: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let (agent, url, barrier) = (agent.clone(), url.clone(), &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let r = agent.get(&url).call().expect("an answer");
+                    let retry = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    (r.status().as_u16(), retry)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a request thread"))
+            .collect()
+    });
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(statuses[0].0, 200);
-    assert_eq!(statuses[1].0, 200);
+    statuses.sort();
+    assert_eq!(statuses[0].0, 200, "{statuses:?}");
+    assert_eq!(statuses[1].0, 200, "{statuses:?}");
     assert_eq!(statuses[2].0, 429, "{statuses:?}");
     assert_eq!(statuses[2].1.as_deref(), Some("1"));
 }

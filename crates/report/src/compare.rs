@@ -17,105 +17,158 @@ use crate::paired;
 use crate::runner::progress_line;
 pub use crate::runner::{Plan, Setup, machine_now, scenario_info};
 
+/// `--scenario`'s default.
+pub const DEFAULT_SCENARIO: &str = "classic";
+/// `--runs`' default: timed runs per strategy.
+pub const DEFAULT_RUNS: u32 = 5;
+/// `--warmup`'s default: untimed runs per strategy.
+pub const DEFAULT_WARMUP: u32 = 1;
+/// `--sample-interval`'s default.
+pub const DEFAULT_SAMPLE_INTERVAL: &str = "10ms";
+/// `--min-pairs`' default.
+pub const DEFAULT_MIN_PAIRS: u32 = 10;
+/// `--max-pairs`' default.
+pub const DEFAULT_MAX_PAIRS: u32 = 200;
+/// `--max-time`'s default: a paired comparison's budget per scenario.
+pub const DEFAULT_MAX_TIME: &str = "4m";
+
 /// What a comparison is asked to do: the `rates compare` flags, as the
 /// library takes them (see `rates compare --help` for each);
 /// [`Default`] gives the flags' defaults.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct CompareOptions {
     /// Scenario(s) to run: a name, a comma-separated list, or `all` (see
     /// `rates scenarios`).
+    #[cfg_attr(feature = "cli", arg(long, default_value = DEFAULT_SCENARIO))]
     pub scenario: String,
     /// Timed runs per strategy; figures are medians over them.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_RUNS, value_parser = clap::value_parser!(u32).range(1..=1000)))]
     pub runs: u32,
     /// Untimed warm-up runs per strategy before timing starts.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_WARMUP, value_parser = clap::value_parser!(u32).range(0..=100)))]
     pub warmup: u32,
     /// Only these strategies (comma-separated); default: all registered.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub strategies: Option<String>,
     /// Print the JSON export on stdout instead of the tables.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub json: bool,
     /// Write the JSON export (schema 1) of the scenario to FILE.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub export_json: Option<PathBuf>,
     /// Write one CSV row per strategy to FILE.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub export_csv: Option<PathBuf>,
     /// Write the tables as Markdown to FILE.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub export_markdown: Option<PathBuf>,
     /// Write a results folder: manifest.json, the three exports and four
     /// SVG charts per scenario, and REPORT.md.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub out: Option<PathBuf>,
     /// How often each run's process tree is sampled for memory, threads and
     /// processes.
+    #[cfg_attr(feature = "cli", arg(long, default_value = DEFAULT_SAMPLE_INTERVAL, value_parser = crate::parse::duration))]
     pub sample_interval: Duration,
     /// Run against this server (a URL template with {base}) instead of the
     /// embedded one, say `rates serve` in a process of its own; it must
     /// behave as the scenario says (latency, faults). Start-up and the
     /// server's view of requests in flight are then not measured.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
     pub endpoint: Option<String>,
     /// Run against a real rates API over HTTPS (needs the network), as
     /// `fetch --api` does: the scenario's bases at most 2 in flight and 5
     /// requests/s, whatever the scenario says. With --endpoint, against that
     /// server answering in the API's shape instead.
+    #[cfg_attr(feature = "cli", arg(long, value_parser = str::parse::<crate::Api>))]
     pub api: Option<crate::Api>,
     /// Also trust the root certificate(s) in this PEM file for an https://
     /// --endpoint (say the one `rates serve --tls` prints).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub ca_cert: Option<PathBuf>,
     /// CPU work per item on top of the scenario's (0, 100us, 1ms): done in
     /// each strategy's own thread, task or child process.
+    #[cfg_attr(feature = "cli", arg(long, value_parser = crate::parse::duration))]
     pub work: Option<Duration>,
     /// A run taking longer is stopped and reported as an error (default: 60 s
     /// plus ten times the scenario's ideal).
+    #[cfg_attr(feature = "cli", arg(long, value_parser = crate::parse::duration))]
     pub run_timeout: Option<Duration>,
     /// Gate against a baseline: a JSON export of the same scenario, or a
     /// folder of them (`results/baseline`, one `SCENARIO.json` each). Exits
     /// with 3 when a strategy regressed (see --max-regression).
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "FILE|DIR", conflicts_with = "against")
+    )]
     pub baseline: Option<PathBuf>,
     /// How much worse a gated figure may get. Against a --baseline: `10%`
     /// (the default), or per metric `cpu=20%,memory=15%` (ratio, cpu,
     /// memory, wall); a change counts only if it also exceeds twice the
-    /// runs' spread (their MADs combined). With --against, per figure: wall,
-    /// cpu 5%, memory 10%, ctx-vol 25%, ctx-invol 50% by default.
+    /// runs' spread (their MADs combined). With --against, per figure: the
+    /// default thresholds listed under "Paired comparison" below.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SHARE"))]
     pub max_regression: Option<String>,
     /// Against a --baseline: also gate these metrics (`wall`: absolute
     /// median wall time, which only means something on the machine that
     /// made the baseline; ratio to ideal, CPU per request and peak memory
     /// are always gated). With --against: the figures that decide the exit
     /// code (default all: wall, cpu, memory, ctx-vol, ctx-invol).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "METRICS"))]
     pub gate: Option<String>,
     /// Paired comparison: BUILD is A, the baseline (another build of
     /// `rates`, or `self` for this one); this build is B, the candidate.
     /// Each strategy's runs alternate between the two; exits 3 when a gated
     /// figure regressed.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BUILD"))]
     pub against: Option<PathBuf>,
     /// With --against: NAME=VALUE in the environment of A's runs only
     /// (repeatable), to compare two settings of one build.
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "env-a", value_name = "NAME=VALUE", requires = "against")
+    )]
     pub env_a: Vec<String>,
     /// With --against: NAME=VALUE in the environment of B's runs only
     /// (repeatable).
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "env-b", value_name = "NAME=VALUE", requires = "against")
+    )]
     pub env_b: Vec<String>,
     /// With --against: pairs always taken per strategy, whatever the time
     /// (6 is the fewest that give a 95% interval).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_MIN_PAIRS, requires = "against", value_parser = clap::value_parser!(u32).range(6..=10_000)))]
     pub min_pairs: u32,
     /// With --against: the most pairs taken per strategy.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = DEFAULT_MAX_PAIRS, requires = "against", value_parser = clap::value_parser!(u32).range(6..=10_000)))]
     pub max_pairs: u32,
     /// With --against: the time budget of each scenario (warm-up included);
     /// past it, no strategy takes more than --min-pairs.
+    #[cfg_attr(feature = "cli", arg(long, default_value = DEFAULT_MAX_TIME, value_parser = crate::parse::duration, requires = "against"))]
     pub max_time: Duration,
     /// With --against: a file of regressions accepted on purpose, one per
     /// line, `STRATEGY FIGURE CHANGE REASON` (`process cpu +8% a new check`;
     /// STRATEGY may be `*`); a regression within its allowance is
     /// `accepted`, and printed with its reason.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE", requires = "against"))]
     pub accept: Option<PathBuf>,
     /// Stop each run after this long (like 2s): the bases it has not done
     /// by then are `cancelled`; the report says how long stopping took and
     /// what was left alive. Distinct from --run-timeout, which kills a run
     /// that does not finish.
+    #[cfg_attr(feature = "cli", arg(long, value_parser = crate::parse::duration))]
     pub deadline: Option<Duration>,
     /// Pin the server (this process) to some CPUs and every measured run's
     /// process tree to the others (half each, the runs taking the odd one
     /// out), as pyperf's --affinity does; recorded as `affinity` in the
     /// manifest and exports.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub pin: bool,
     /// Write each scenario's JSON export as the new baseline into DIR
     /// (default results/baseline), with the machine's manifest.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "results/baseline"))]
     pub save_baseline: Option<PathBuf>,
 }
 
@@ -124,16 +177,16 @@ impl Default for CompareOptions {
     /// every 10 ms, the tables on stdout; paired: 10 to 200 pairs, 4 minutes.
     fn default() -> Self {
         Self {
-            scenario: "classic".to_owned(),
-            runs: 5,
-            warmup: 1,
+            scenario: DEFAULT_SCENARIO.to_owned(),
+            runs: DEFAULT_RUNS,
+            warmup: DEFAULT_WARMUP,
             strategies: None,
             json: false,
             export_json: None,
             export_csv: None,
             export_markdown: None,
             out: None,
-            sample_interval: Duration::from_millis(10),
+            sample_interval: default_duration(DEFAULT_SAMPLE_INTERVAL),
             endpoint: None,
             api: None,
             ca_cert: None,
@@ -145,15 +198,21 @@ impl Default for CompareOptions {
             against: None,
             env_a: Vec::new(),
             env_b: Vec::new(),
-            min_pairs: 10,
-            max_pairs: 200,
-            max_time: Duration::from_secs(240),
+            min_pairs: DEFAULT_MIN_PAIRS,
+            max_pairs: DEFAULT_MAX_PAIRS,
+            max_time: default_duration(DEFAULT_MAX_TIME),
             accept: None,
             deadline: None,
             pin: false,
             save_baseline: None,
         }
     }
+}
+
+/// A default duration constant, parsed as the flag's value is.
+fn default_duration(text: &str) -> Duration {
+    crate::parse::duration(text)
+        .unwrap_or_else(|e| panic!("the default `{text}` is not a duration: {e}"))
 }
 
 /// The scenarios named by `--scenario`.

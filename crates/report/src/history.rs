@@ -15,15 +15,18 @@ use crate::gate::Metric;
 
 /// What `rates history` is asked to do.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct HistoryOptions {
     /// The folder holding run folders (each with manifest.json and
     /// SCENARIO.json exports, as `rates compare --out` writes them).
     pub dir: PathBuf,
     /// What to follow: ratio (to the ideal), cpu (per request), memory
     /// (peak), wall (median).
+    #[cfg_attr(feature = "cli", arg(long, default_value = "ratio"))]
     pub metric: String,
-    /// Where the charts go (one SVG per scenario); `None`: a `history`
-    /// folder inside `dir` (which is then not read as a run).
+    /// Where the charts go (one SVG per scenario); default: a `history`
+    /// folder inside DIR (which is then not read as a run).
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: Option<PathBuf>,
 }
 

@@ -17,25 +17,36 @@ use crate::sweep::{Knob, custom_scenario, measure_point, show};
 
 /// What a decision map is asked to do: the `rates map` flags, as the library takes them.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct MapOptions {
     /// Server latencies, the rows.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "0,1ms,10ms,100ms", value_delimiter = ',', value_parser = crate::parse::duration))]
     pub latency: Vec<Duration>,
     /// CPU work per item, the columns.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "0,10us,100us,1ms", value_delimiter = ',', value_parser = crate::parse::duration))]
     pub work: Vec<Duration>,
     /// Bases per run at every cell.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 100))]
     pub bases: usize,
     /// Most requests in flight at every cell.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 10))]
     pub concurrency: usize,
     /// Strategies (comma-separated); default: all registered.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub strategies: Option<String>,
-    /// Timed runs per strategy and cell.
+    /// Timed runs per strategy and cell (three, so that a winner can be
+    /// told from a tie within the runs' spread).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100)))]
     pub runs: u32,
     /// Untimed warm-up runs per strategy and cell.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=100)))]
     pub warmup: u32,
     /// Strategies within this share of the winner's time count as "close"
     /// for the cheapest-in-CPU and cheapest-in-memory maps.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "10%", value_parser = crate::parse::share))]
     pub within: f64,
     /// The folder for map.csv, map.json and the heatmaps.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub out: PathBuf,
 }
 

@@ -33,6 +33,16 @@ pub(crate) const DEFAULT_THRESHOLDS: [(Figure, f64); 5] = [
     (Figure::CtxInvoluntary, 0.50),
 ];
 
+/// The default thresholds as `--help` states them: `wall 5%, cpu 5%, ...`,
+/// read from the table the gate uses (so the help cannot drift from it).
+pub fn default_thresholds_text() -> String {
+    DEFAULT_THRESHOLDS
+        .iter()
+        .map(|(figure, share)| format!("{} {}%", figure.name(), share * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How a paired comparison runs and judges.
 #[derive(Clone, Debug)]
 pub(crate) struct Rules {

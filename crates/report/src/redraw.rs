@@ -12,6 +12,7 @@ use crate::draw::{export, out};
 
 /// What `rates report` is asked to redraw.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct RedrawOptions {
     /// A folder written by `rates compare --out` (manifest.json and one
     /// SCENARIO.json export per scenario).

@@ -18,25 +18,35 @@ use crate::parse;
 
 /// What a sweep is asked to do: the `rates sweep` flags, as the library takes them.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct SweepOptions {
     /// The knob and its values: bases=10,100,1k | concurrency=1,10,100 |
     /// latency=0,1ms,10ms | work=0,10us,1ms.
+    #[cfg_attr(feature = "cli", arg(long, value_parser = crate::sweep::Vary::parse))]
     pub vary: Vary,
     /// Strategies (comma-separated); default: all registered.
+    #[cfg_attr(feature = "cli", arg(long))]
     pub strategies: Option<String>,
     /// Bases per run, where not varied.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 100))]
     pub bases: usize,
     /// Most requests in flight, where not varied.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16))]
     pub concurrency: usize,
     /// Server latency per answer, where not varied.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "20ms", value_parser = crate::parse::duration))]
     pub latency: Duration,
     /// CPU work per item, where not varied.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "0", value_parser = crate::parse::duration))]
     pub work: Duration,
     /// Timed runs per strategy and point.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100)))]
     pub runs: u32,
     /// Untimed warm-up runs per strategy and point.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=100)))]
     pub warmup: u32,
     /// The folder for sweep.csv, sweep.json and the SVG charts.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub out: PathBuf,
 }
 

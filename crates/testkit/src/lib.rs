@@ -89,6 +89,41 @@ impl Harness {
     }
 }
 
+/// The check named `name` of `list` ([`checks`] or [`external_checks`]).
+///
+/// # Panics
+/// When there is no such check.
+pub fn check_named(list: Vec<Check>, name: &str) -> Check {
+    list.into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+/// Runs `check` against `strategy`, which breaks what the check checks,
+/// and returns why the check failed it: for showing that a check can fail
+/// (this crate's own tests do, with fakes).
+///
+/// # Panics
+/// When the check passed.
+pub fn failure_of(check: &Check, strategy: &dyn Strategy) -> String {
+    let harness = Harness::default();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (check.run)(strategy, &harness);
+    }));
+    let payload = caught.err().unwrap_or_else(|| {
+        panic!(
+            "{}::{} passed a strategy that breaks it",
+            strategy.name(),
+            check.name
+        )
+    });
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
 /// Runs `strategy` and panics, naming it, if the run itself fails.
 pub fn run(strategy: &dyn Strategy, bases: &[&str], config: &Config) -> rates_core::Report {
     strategy

@@ -3,12 +3,11 @@
 //! test runs the suite's own check against it and expects the failure,
 //! naming the check and what went wrong.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use rates_core::{Error, Run, Strategy};
 use rates_http::BlockingClient;
-use rates_testkit::{Check, Harness, checks, external_checks};
+use rates_testkit::{check_named, checks, external_checks, failure_of};
 
 /// Promises `concurrency` in flight (the default plan: tasks), then sends
 /// one request at a time: a "pool" that silently serialises.
@@ -31,34 +30,10 @@ impl Strategy for SerialPool {
     }
 }
 
-/// The panic message of `check` run against `strategy`; panics if it passed.
-fn failure_of(check: &Check, strategy: &dyn Strategy) -> String {
-    let harness = Harness::default();
-    let caught = catch_unwind(AssertUnwindSafe(|| (check.run)(strategy, &harness)));
-    let payload = caught.err().unwrap_or_else(|| {
-        panic!(
-            "{}::{} passed a strategy that breaks it",
-            strategy.name(),
-            check.name
-        )
-    });
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default()
-}
-
-fn check(list: Vec<Check>, name: &str) -> Check {
-    list.into_iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no check {name}"))
-}
-
 #[test]
 fn a_serial_pool_fails_the_concurrency_floor() {
     let why = failure_of(
-        &check(checks(), "concurrency_bound_holds_at_the_server"),
+        &check_named(checks(), "concurrency_bound_holds_at_the_server"),
         &SerialPool,
     );
     assert!(
@@ -81,7 +56,7 @@ fn a_serial_external_client_fails_the_concurrency_floor() {
     )
     .unwrap();
     let why = failure_of(
-        &check(external_checks(), "concurrency_bound_holds_at_the_server"),
+        &check_named(external_checks(), "concurrency_bound_holds_at_the_server"),
         &fake,
     );
     assert!(

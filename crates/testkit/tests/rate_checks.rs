@@ -2,12 +2,11 @@
 //! too much through, on the client's side and on the server's, each on its
 //! own, for built-in strategies and for external programs.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use rates_core::{Error, RateLimit, Run, Strategy, Throttle};
 use rates_http::BlockingClient;
-use rates_testkit::{Check, Harness, checks, external_checks};
+use rates_testkit::{Harness, check_named, checks, external_checks, failure_of};
 
 /// Fetches with a throttle set to `factor` times the config's rate limit
 /// (and 12 at a time): a throttle that is wrong.
@@ -38,37 +37,13 @@ impl Strategy for OverTheLimit {
     }
 }
 
-fn find(list: Vec<Check>, name: &str) -> Check {
-    list.into_iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no check {name}"))
-}
-
-/// The panic message of `check` run against `strategy`; panics if it passed.
-fn failure_of(check: &Check, strategy: &dyn Strategy) -> String {
-    let harness = Harness::default();
-    let caught = catch_unwind(AssertUnwindSafe(|| (check.run)(strategy, &harness)));
-    let payload = caught.err().unwrap_or_else(|| {
-        panic!(
-            "{} passed {}, whose throttle is over the limit",
-            check.name,
-            strategy.name()
-        )
-    });
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default()
-}
-
 #[test]
 fn a_throttle_at_twice_the_limit_fails_the_client_side_check() {
     for check in [
         "rate_limit_holds_at_the_server",
         "rate_limit_holds_under_load",
     ] {
-        let why = failure_of(&find(checks(), check), &OverTheLimit(2.0));
+        let why = failure_of(&check_named(checks(), check), &OverTheLimit(2.0));
         assert!(
             why.contains("the client sent") && why.contains("in one second"),
             "{check}: {why}"
@@ -143,7 +118,7 @@ fn an_external_client_ten_percent_over_fails_the_server_side_check() {
     )
     .unwrap();
     let why = failure_of(
-        &find(external_checks(), "rate_limit_holds_under_load_alone"),
+        &check_named(external_checks(), "rate_limit_holds_under_load_alone"),
         &fake,
     );
     assert!(why.contains("the server saw 2"), "{why}");
