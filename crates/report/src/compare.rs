@@ -15,7 +15,7 @@ use crate::draw::{export, machine, out, table};
 use crate::gate::{self, Rules};
 use crate::paired;
 use crate::runner::progress_line;
-pub use crate::runner::{Plan, Setup, machine_now, scenario_info};
+pub use crate::runner::{Setup, Timing, machine_now, scenario_info};
 
 /// `--scenario`'s default.
 pub const DEFAULT_SCENARIO: &str = "classic";
@@ -273,8 +273,8 @@ pub fn strategies_named(only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
 }
 
 impl CompareOptions {
-    fn plan(&self, affinity: Option<&Affinity>) -> Plan {
-        Plan {
+    fn timing(&self, affinity: Option<&Affinity>) -> Timing {
+        Timing {
             runs: self.runs,
             warmup: self.warmup,
             sample_interval: self.sample_interval,
@@ -292,9 +292,9 @@ pub fn measure_scenario(
     scenario: &Scenario,
     target: (Option<&str>, Option<&str>),
     strategies: &[Box<dyn Strategy>],
-    plan: &Plan,
+    plan: &Timing,
 ) -> Result<Export> {
-    let Plan { runs, warmup, .. } = *plan;
+    let Timing { runs, warmup, .. } = *plan;
     let setup = Setup::new(scenario, target, strategies, plan)?;
     let config = setup.config();
     eprintln!(
@@ -386,7 +386,7 @@ pub fn run(a: &CompareOptions) -> Result<ExitCode> {
     // Ctrl-C or SIGTERM stops the run being measured (its whole process
     // group, reaped) and reports what completed.
     let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
-    let mut plan = a.plan(affinity.as_ref());
+    let mut plan = a.timing(affinity.as_ref());
     plan.interrupt = Some(interrupts.flag());
     if let Some(against) = &a.against {
         return run_paired(a, &inputs, against, &plan, &interrupts);
@@ -453,7 +453,7 @@ fn run_paired(
     a: &CompareOptions,
     inputs: &Inputs,
     against: &Path,
-    plan: &Plan,
+    plan: &Timing,
     interrupts: &crate::interrupt::Interrupts,
 ) -> Result<ExitCode> {
     let stopping =
@@ -800,7 +800,7 @@ fn eprint(args: std::fmt::Arguments<'_>) {
 /// measured once more and judged on the re-run. Returns the lines and the
 /// strategies re-run.
 fn gate_with_rerun(
-    plan: &Plan,
+    plan: &Timing,
     scenario: &Scenario,
     (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
     base: &Export,

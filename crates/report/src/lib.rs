@@ -19,7 +19,7 @@
 //! figure read from the result:
 //!
 //! ```
-//! use rates_report::compare::{Plan, measure_scenario};
+//! use rates_report::compare::{Timing, measure_scenario};
 //!
 //! fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
 //!     // A measured child, or a worker: do that and stop.
@@ -28,7 +28,7 @@
 //!     }
 //!     let scenario = rates_report::scenario("classic")?;
 //!     let strategies = vec![rates_registry::find("tokio")?, rates_registry::find("pool")?];
-//!     let export = measure_scenario(&scenario, (None, None), &strategies, &Plan::new(1, 0))?;
+//!     let export = measure_scenario(&scenario, (None, None), &strategies, &Timing::new(1, 0))?;
 //!     for row in &export.results {
 //!         println!("{}: {:?} us of CPU per request", row.strategy, row.cpu_per_request_us);
 //!     }

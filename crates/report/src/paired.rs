@@ -20,7 +20,7 @@ use rates_measure::{Options, PROTOCOL, RunRecord};
 use crate::draw::fmt::{bytes, count, micros, secs};
 use crate::draw::machine;
 use crate::runner::{Bench, Program};
-use crate::runner::{Plan, Setup, machine_now, scenario_info};
+use crate::runner::{Setup, Timing, machine_now, scenario_info};
 
 /// Each figure's default threshold, as a share: the change a gate should
 /// catch, set from the paired spread measured on a 2-core shared VM (see
@@ -310,7 +310,7 @@ pub(crate) fn measure_paired(
     scenario: &Scenario,
     target: (Option<&str>, Option<&str>),
     strategies: &[Box<dyn Strategy>],
-    plan: &Plan,
+    plan: &Timing,
     rules: &Rules,
 ) -> Result<PairedExport> {
     let started = Instant::now();

@@ -539,9 +539,11 @@ pub fn scenario_info(scenario: &Scenario) -> ScenarioInfo {
     }
 }
 
-/// How many runs, and how each is watched.
+/// How many runs, and how each is watched: the timing of a measurement
+/// (distinct from a strategy's [`rates_core::plan::Plan`], which says how
+/// many requests one run holds in flight).
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub struct Timing {
     pub(crate) runs: u32,
     pub(crate) warmup: u32,
     pub(crate) sample_interval: Duration,
@@ -554,7 +556,7 @@ pub struct Plan {
     pub(crate) interrupt: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
-impl Plan {
+impl Timing {
     /// `runs` timed runs after `warmup`, sampled every 10 ms, unpinned.
     pub fn new(runs: u32, warmup: u32) -> Self {
         Self {
@@ -590,7 +592,7 @@ impl Setup {
         scenario: &Scenario,
         (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
         strategies: &[Box<dyn Strategy>],
-        plan: &Plan,
+        plan: &Timing,
     ) -> Result<Self> {
         let server = match endpoint {
             Some(_) => None,
@@ -666,7 +668,7 @@ impl Setup {
 }
 
 /// The machine now, with where the runs were pinned.
-pub fn machine_now(plan: &Plan) -> rates_measure::Machine {
+pub fn machine_now(plan: &Timing) -> rates_measure::Machine {
     let mut machine = machine::describe();
     machine.affinity.clone_from(&plan.affinity);
     machine

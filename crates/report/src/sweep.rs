@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use rates_measure::{Export, StrategyResult};
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{Plan, exit_code, measure_scenario, strategies_named};
+use crate::compare::{Timing, exit_code, measure_scenario, strategies_named};
 use crate::draw::export;
 use crate::draw::plot::{LineChart, Mark, XUnit};
 use crate::parse;
@@ -205,7 +205,7 @@ pub(crate) fn measure_point(
     (runs, warmup): (u32, u32),
     interrupts: &crate::interrupt::Interrupts,
 ) -> Result<Export> {
-    let mut plan = Plan::new(runs, warmup);
+    let mut plan = Timing::new(runs, warmup);
     plan.interrupt = Some(interrupts.flag());
     let mut export = measure_scenario(scenario, (None, None), strategies, &plan)?;
     export.scenario.name = name;
