@@ -72,7 +72,7 @@ enum Command {
     History(history::HistoryArgs),
     /// Run the mock rates API in the foreground.
     Serve(serve::ServeArgs),
-    /// List the nine built-in strategies, one line each; with --external,
+    /// List the built-in strategies, one line each; with --external,
     /// the external programs instead (name, shape, what it is).
     Strategies(StrategiesArgs),
     /// List the named benchmark scenarios, one line each.

@@ -1,5 +1,5 @@
 //! External strategies: programs in any language that speak the job
-//! protocol of `docs/EXTERNAL.md`, measured by the same harness as the nine
+//! protocol of `docs/EXTERNAL.md`, measured by the same harness as the
 //! built-in strategies.
 //!
 //! The harness starts the program itself (`sh -c 'exec COMMAND'`, so the

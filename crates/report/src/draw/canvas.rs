@@ -161,45 +161,71 @@ pub(crate) fn line_mark(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(
     move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
 }
 
-/// A strategy's colour, the same in every chart: the nine built-in ones
-/// first, then the external ones known here (clients/clients.toml, in its
-/// order), then any other name by a hash of it.
+/// Each known strategy's colour, by name: the same in every chart, and
+/// unchanged when strategies are added or removed (a colour belongs to its
+/// name, not to a position in a list). A new strategy gets a line here, or
+/// else a colour of [`SPARE`] picked by a hash of its name.
+const NAMED: [(&str, RGBColor); 15] = [
+    ("sync", RGBColor(31, 119, 180)),
+    ("threads", RGBColor(255, 127, 14)),
+    ("pool", RGBColor(44, 160, 44)),
+    ("rayon", RGBColor(214, 39, 40)),
+    ("process", RGBColor(148, 103, 189)),
+    ("tokio", RGBColor(140, 86, 75)),
+    ("tokio-blocking", RGBColor(227, 119, 194)),
+    ("smol", RGBColor(127, 127, 127)),
+    ("async-std", RGBColor(128, 128, 0)),
+    // External programs (clients/clients.toml): apart from the built-in
+    // ones and from each other (maroon read as tokio's brown in a line
+    // chart, so py-asyncio is near-black).
+    ("py-sync", RGBColor(0, 128, 128)),
+    ("py-threads", RGBColor(23, 190, 207)),
+    ("py-threadpool", RGBColor(188, 189, 34)),
+    ("py-processpool", RGBColor(0, 0, 128)),
+    ("py-asyncio", RGBColor(20, 20, 20)),
+    ("sh-curl", RGBColor(230, 190, 0)),
+];
+
+/// Colours for strategies not in [`NAMED`], picked by a hash of the name.
+const SPARE: [RGBColor; 4] = [
+    RGBColor(152, 223, 138),
+    RGBColor(197, 176, 213),
+    RGBColor(255, 152, 150),
+    RGBColor(158, 218, 229),
+];
+
+/// A strategy's colour, the same in every chart: its own in [`NAMED`], else
+/// one of [`SPARE`] by a hash of its name (stable from run to run).
 pub(crate) fn color_of(strategy: &str) -> RGBColor {
-    const COLORS: [RGBColor; 17] = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-        RGBColor(128, 128, 0),
-        // External programs: apart from the nine and from each other
-        // (maroon read as tokio's brown in a line chart).
-        RGBColor(0, 128, 128),
-        RGBColor(23, 190, 207),
-        RGBColor(188, 189, 34),
-        RGBColor(0, 0, 128),
-        RGBColor(20, 20, 20),
-        RGBColor(230, 190, 0),
-        RGBColor(152, 223, 138),
-        RGBColor(197, 176, 213),
-    ];
-    let names = rates_registry::names();
-    let i = names.iter().position(|n| *n == strategy).or_else(|| {
-        crate::external::known()
-            .iter()
-            .position(|e| rates_core::Strategy::name(e) == strategy)
-            .map(|p| names.len() + p)
+    if let Some((_, color)) = NAMED.iter().find(|(name, _)| *name == strategy) {
+        return *color;
+    }
+    let hash = strategy.bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
     });
-    let i = i.unwrap_or_else(|| {
-        let hash = strategy.bytes().fold(0usize, |h, b| {
-            h.wrapping_mul(31).wrapping_add(usize::from(b))
-        });
-        names.len() + hash % (COLORS.len() - names.len())
-    });
-    COLORS[i % COLORS.len()]
+    SPARE[hash % SPARE.len()]
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_strategy_has_a_colour_of_its_own() {
+        for name in rates_registry::names() {
+            assert!(
+                NAMED.iter().any(|(n, _)| *n == name),
+                "{name} has no line in NAMED: give it a colour of its own"
+            );
+        }
+        let mut colours: Vec<_> = NAMED.iter().map(|(_, c)| (c.0, c.1, c.2)).collect();
+        colours.sort_unstable();
+        colours.dedup();
+        assert_eq!(colours.len(), NAMED.len(), "two strategies share a colour");
+        // A name's colour does not depend on what else is known.
+        assert_eq!(color_of("tokio"), RGBColor(140, 86, 75));
+        assert_eq!(color_of("mine"), color_of("mine"));
+    }
 }
 
 /// Why a strategy has no figure in a chart (skipped, or did not run), in a
