@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use rates_report::compare::{Plan, measure_scenario};
+use rates_report::compare::{Timing, measure_scenario};
 
 fn main() -> ExitCode {
     if let Some(code) = rates_report::child_if_asked() {
@@ -39,7 +39,7 @@ fn compare() -> rates_report::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     // Three timed runs of each after one warm-up, against the scenario's
     // embedded server.
-    let export = measure_scenario(&scenario, (None, None), &strategies, &Plan::new(3, 1))?;
+    let export = measure_scenario(&scenario, (None, None), &strategies, &Timing::new(3, 1))?;
     println!("{} ({}):", scenario.name, scenario.about);
     for row in &export.results {
         match (row.median_s, row.cpu_per_request_us) {
