@@ -67,6 +67,77 @@ pub(crate) struct BarChart<'a> {
 /// Pixels above the plot: title, subtitle, legend.
 const HEAD: u32 = 88;
 
+/// The value axis of a bar chart, fitted to its rows.
+#[derive(Debug, Clone, Copy)]
+struct XScale {
+    log: bool,
+    /// Where bars start, in axis units (log10 on a log axis).
+    floor: f64,
+    /// On a log axis, the value at `floor`: half a decade below the
+    /// smallest value, so that one shows.
+    floor_value: f64,
+    /// The axis' end, in axis units.
+    max: f64,
+}
+
+impl XScale {
+    /// The axis for `shown` rows' totals and whiskers and the reference
+    /// `line`: linear from zero with bars past [`CUT`] times the median cut
+    /// at the edge, or log from half a decade below the smallest value.
+    fn fit(shown: &[&Row], line: Option<f64>, scale: Scale) -> Self {
+        let totals: Vec<f64> = shown
+            .iter()
+            .flat_map(|r| r.bars.iter().map(|b| b.iter().sum::<f64>()))
+            .filter(|v| *v > 0.0)
+            .collect();
+        let values: Vec<f64> = totals
+            .iter()
+            .copied()
+            .chain(shown.iter().filter_map(|r| r.whisker.map(|w| w.1)))
+            .chain(line)
+            .collect();
+        let biggest = values.iter().copied().fold(0.0_f64, f64::max);
+        let log = scale == Scale::Log;
+        let smallest = totals.iter().copied().fold(f64::MAX, f64::min);
+        let floor_value = if smallest < f64::MAX {
+            10f64.powf(smallest.log10().floor()) / 2.0
+        } else {
+            0.5
+        };
+        let mut sorted = totals;
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let cap = if !log && median > 0.0 && biggest > CUT * median {
+            values
+                .iter()
+                .copied()
+                .filter(|v| *v <= CUT * median)
+                .fold(0.0_f64, f64::max)
+        } else {
+            biggest
+        };
+        Self {
+            log,
+            floor: if log { floor_value.log10() } else { 0.0 },
+            floor_value,
+            max: if log {
+                (biggest.max(floor_value).log10().ceil() + 0.3).max(1.0)
+            } else {
+                (cap * 1.4).max(1e-9)
+            },
+        }
+    }
+
+    /// Where value `v` goes on the axis (clamped to its ends).
+    fn at(&self, v: f64) -> f64 {
+        if self.log {
+            v.max(self.floor_value).log10()
+        } else {
+            v.min(self.max)
+        }
+    }
+}
+
 impl BarChart<'_> {
     /// The footnote, with a line naming the strategies not drawn.
     fn footnote_in_full(&self) -> String {
@@ -95,7 +166,10 @@ impl BarChart<'_> {
         note
     }
 
-    /// Draws it as an SVG at `path`.
+    /// Draws it as an SVG at `path`: the head (title, subtitle, legend),
+    /// the value axis ([`XScale`]), a row per strategy shown
+    /// ([`draw_row`](Self::draw_row)), the reference line, the value labels
+    /// over everything, and the footnote.
     pub(crate) fn draw(&self, path: &Path) -> Result<()> {
         let shown: Vec<&Row> = self.rows.iter().filter(|r| r.missing.is_none()).collect();
         let footnote = self.footnote_in_full();
@@ -109,68 +183,23 @@ impl BarChart<'_> {
         canvas::text(&head, &self.subtitle, (480, 42), 14, &GREY, HPos::Center)?;
         self.legend(&head, 70)?;
 
-        let totals = || {
-            shown
-                .iter()
-                .flat_map(|r| r.bars.iter().map(|b| b.iter().sum::<f64>()))
-                .filter(|v| *v > 0.0)
-        };
-        let values = || {
-            totals()
-                .chain(shown.iter().filter_map(|r| r.whisker.map(|w| w.1)))
-                .chain(self.line.as_ref().map(|l| l.0))
-        };
-        let biggest = values().fold(0.0_f64, f64::max);
-        let log = self.scale == Scale::Log;
-        // Log: half a decade below the smallest value, so that one shows.
-        let smallest = totals().fold(f64::MAX, f64::min);
-        let floor_value = if smallest < f64::MAX {
-            10f64.powf(smallest.log10().floor()) / 2.0
-        } else {
-            0.5
-        };
-        // Texts go on the root: the chart's pixel coordinates are the
-        // root's, not the body's.
-        // Linear: bars past CUT times the median are cut at the edge.
-        let mut sorted: Vec<f64> = totals().collect();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-        let cap = if !log && median > 0.0 && biggest > CUT * median {
-            values()
-                .filter(|v| *v <= CUT * median)
-                .fold(0.0_f64, f64::max)
-        } else {
-            biggest
-        };
-        let floor = if log { floor_value.log10() } else { 0.0 };
-        let x_max = if log {
-            (biggest.max(floor_value).log10().ceil() + 0.3).max(1.0)
-        } else {
-            (cap * 1.4).max(1e-9)
-        };
-        let t = |v: f64| {
-            if log {
-                v.max(floor_value).log10()
-            } else {
-                v.min(x_max)
-            }
-        };
+        let x = XScale::fit(&shown, self.line.as_ref().map(|l| l.0), self.scale);
         let mut chart = ChartBuilder::on(&body)
             .margin(12)
             .margin_right(30)
             .margin_top(4)
             .x_label_area_size(48)
             .y_label_area_size(130)
-            .build_cartesian_2d(floor..x_max, 0.0..n as f64)
+            .build_cartesian_2d(x.floor..x.max, 0.0..n as f64)
             .map_err(err)?;
-        let show: &dyn Fn(f64) -> String = if log { &power_of_ten } else { &tick };
+        let show: &dyn Fn(f64) -> String = if x.log { &power_of_ten } else { &tick };
         canvas::axes(
             &mut chart,
             &Axis {
                 desc: self.x_desc,
-                log,
-                labels: if log {
-                    ((x_max - floor).ceil() as usize) * 2 + 1
+                log: x.log,
+                labels: if x.log {
+                    ((x.max - x.floor).ceil() as usize) * 2 + 1
                 } else {
                     8
                 },
@@ -178,90 +207,19 @@ impl BarChart<'_> {
             },
             None,
         )?;
-
+        // Texts go on the root: the chart's pixel coordinates are the
+        // root's, not the body's.
         let mut labels = Vec::new();
         for (i, row) in shown.iter().enumerate() {
             // Row i from the top.
-            let top = (n - i) as f64 - 0.12;
-            let bottom = (n - i - 1) as f64 + 0.12;
-            let (lx, ly) = chart.backend_coord(&(floor, (top + bottom) / 2.0));
+            let (lx, ly) = chart.backend_coord(&(x.floor, (n - i) as f64 - 0.5));
             canvas::text(&root, &row.label, (lx - 8, ly), 15, &BLACK, HPos::Right)?;
-            let k = row.bars.len().max(1);
-            let slot = (top - bottom) / k as f64;
-            let mut end = floor;
-            let mut row_cut = false;
-            for (b, stack) in row.bars.iter().enumerate() {
-                let hi = top - slot * b as f64;
-                let lo = hi - slot * 0.92;
-                let mut acc = 0.0;
-                for (s, v) in stack.iter().enumerate() {
-                    let color = self
-                        .series
-                        .get(b)
-                        .and_then(|ss| ss.get(s))
-                        .map_or(BLUE, |(_, c)| *c);
-                    let (x0, x1) = (if acc == 0.0 { floor } else { t(acc) }, t(acc + v));
-                    acc += v;
-                    if x1 > x0 {
-                        chart
-                            .draw_series(std::iter::once(Rectangle::new(
-                                [(x0, lo), (x1, hi)],
-                                color.filled(),
-                            )))
-                            .map_err(err)?;
-                    }
-                }
-                if !log && acc > x_max {
-                    row_cut = true;
-                    // Two white strokes across the bar near the edge: cut.
-                    for dx in [0.955, 0.975] {
-                        let x = x_max * dx;
-                        chart
-                            .draw_series(std::iter::once(PathElement::new(
-                                vec![
-                                    (x - x_max * 0.006, lo - 0.02),
-                                    (x + x_max * 0.006, hi + 0.02),
-                                ],
-                                WHITE.stroke_width(3),
-                            )))
-                            .map_err(err)?;
-                    }
-                }
-                end = end.max(t(acc));
-            }
-            if let Some((lo, hi)) = row.whisker {
-                let y = top - slot * 0.46;
-                if t(hi) > t(lo) {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(t(lo), y), (t(hi), y)],
-                            BLACK.stroke_width(2),
-                        )))
-                        .map_err(err)?;
-                }
-                for x in [lo, hi].into_iter().filter(|x| log || *x <= x_max).map(t) {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(x, y - slot * 0.25), (x, y + slot * 0.25)],
-                            BLACK.stroke_width(2),
-                        )))
-                        .map_err(err)?;
-                }
-                end = end.max(t(hi));
-            }
-            if row_cut {
-                // No room past the edge: the value goes inside the bar.
-                let (x, y) = chart.backend_coord(&(x_max * 0.94, top - slot * 0.46));
-                labels.push((format!("{} (cut)", row.text), (x, y), WHITE, HPos::Right));
-            } else {
-                let (x, y) = chart.backend_coord(&(end, (top + bottom) / 2.0));
-                labels.push((row.text.clone(), (x + 8, y), BLACK, HPos::Left));
-            }
+            labels.push(self.draw_row(&mut chart, &x, row, (n - i) as f64)?);
         }
         if let Some((v, _)) = &self.line {
             chart
                 .draw_series(DashedLineSeries::new(
-                    vec![(t(*v), 0.0), (t(*v), n as f64)],
+                    vec![(x.at(*v), 0.0), (x.at(*v), n as f64)],
                     6,
                     4,
                     RED.stroke_width(2),
@@ -274,6 +232,95 @@ impl BarChart<'_> {
         }
         canvas::footnote(&root, &footnote)?;
         canvas::finish(&root)
+    }
+
+    /// Draws one row's bars (stacked segments side by side), its whisker
+    /// and, where a bar runs past the edge, the cut marks; returns its
+    /// value label and where it goes. `slot_top` is the row's top in
+    /// chart units (the rows count down from `n`).
+    fn draw_row(
+        &self,
+        chart: &mut canvas::Plane<'_, '_>,
+        x: &XScale,
+        row: &Row,
+        slot_top: f64,
+    ) -> Result<(String, (i32, i32), RGBColor, HPos)> {
+        let top = slot_top - 0.12;
+        let bottom = slot_top - 1.0 + 0.12;
+        let k = row.bars.len().max(1);
+        let slot = (top - bottom) / k as f64;
+        let mut end = x.floor;
+        let mut row_cut = false;
+        let stroke = |chart: &mut canvas::Plane<'_, '_>, points, width| {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    points,
+                    BLACK.stroke_width(width),
+                )))
+                .map(|_| ())
+                .map_err(err)
+        };
+        for (b, stack) in row.bars.iter().enumerate() {
+            let hi = top - slot * b as f64;
+            let lo = hi - slot * 0.92;
+            let mut acc = 0.0;
+            for (s, v) in stack.iter().enumerate() {
+                let color = self
+                    .series
+                    .get(b)
+                    .and_then(|ss| ss.get(s))
+                    .map_or(BLUE, |(_, c)| *c);
+                let (x0, x1) = (if acc == 0.0 { x.floor } else { x.at(acc) }, x.at(acc + v));
+                acc += v;
+                if x1 > x0 {
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(
+                            [(x0, lo), (x1, hi)],
+                            color.filled(),
+                        )))
+                        .map_err(err)?;
+                }
+            }
+            if !x.log && acc > x.max {
+                row_cut = true;
+                // Two white strokes across the bar near the edge: cut.
+                for dx in [0.955, 0.975] {
+                    let at = x.max * dx;
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            vec![
+                                (at - x.max * 0.006, lo - 0.02),
+                                (at + x.max * 0.006, hi + 0.02),
+                            ],
+                            WHITE.stroke_width(3),
+                        )))
+                        .map_err(err)?;
+                }
+            }
+            end = end.max(x.at(acc));
+        }
+        if let Some((lo, hi)) = row.whisker {
+            let y = top - slot * 0.46;
+            if x.at(hi) > x.at(lo) {
+                stroke(chart, vec![(x.at(lo), y), (x.at(hi), y)], 2)?;
+            }
+            for at in [lo, hi]
+                .into_iter()
+                .filter(|v| x.log || *v <= x.max)
+                .map(|v| x.at(v))
+            {
+                stroke(chart, vec![(at, y - slot * 0.25), (at, y + slot * 0.25)], 2)?;
+            }
+            end = end.max(x.at(hi));
+        }
+        Ok(if row_cut {
+            // No room past the edge: the value goes inside the bar.
+            let at = chart.backend_coord(&(x.max * 0.94, top - slot * 0.46));
+            (format!("{} (cut)", row.text), at, WHITE, HPos::Right)
+        } else {
+            let (px, py) = chart.backend_coord(&(end, (top + bottom) / 2.0));
+            (row.text.clone(), (px + 8, py), BLACK, HPos::Left)
+        })
     }
 
     /// The legend as one row of entries at height `y` of `head`.
@@ -385,15 +432,15 @@ fn scenario_ideal(export: &Export) -> Option<f64> {
         .max_by_key(|a| ideals.iter().filter(|b| same(*a, **b)).count())
 }
 
-/// The charts of one scenario: `(file name, chart)`.
-pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> {
+/// Wall time per strategy: median bars, min..max whiskers, the ideal as a line.
+fn wall_chart(export: &Export) -> BarChart<'static> {
     let name = &export.scenario.name;
     let rs = &export.results;
     let subtitle = settings(export);
     let ideal = scenario_ideal(export);
-    let wall = BarChart {
+    BarChart {
         title: format!("{name}: wall time of one run (median, whiskers min..max)"),
-        subtitle: subtitle.clone(),
+        subtitle,
         x_desc: "seconds",
         series: vec![vec![("median wall time", BLUE)]],
         line: ideal.map(|v| {
@@ -431,14 +478,21 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
             })
             .collect(),
         footnote: footnote(export),
-    };
+    }
+}
+
+/// CPU per request per strategy, user and system stacked.
+fn cpu_chart(export: &Export) -> BarChart<'static> {
+    let name = &export.scenario.name;
+    let rs = &export.results;
+    let subtitle = settings(export);
     let per_req = |r: &StrategyResult, cpu: Option<f64>| {
         cpu.zip(r.requests.filter(|&q| q > 0))
             .map_or(0.0, |(c, q)| c * 1e6 / q as f64)
     };
-    let cpu = BarChart {
+    BarChart {
         title: format!("{name}: CPU per request, whole process tree"),
-        subtitle: subtitle.clone(),
+        subtitle,
         x_desc: "microseconds of CPU per request, process start-up included (user/system split sampled at clock ticks)",
         series: vec![vec![("user", BLUE), ("system", ORANGE)]],
         line: None,
@@ -454,11 +508,18 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
             })
             .collect(),
         footnote: footnote(export),
-    };
+    }
+}
+
+/// Peak memory per strategy: its own process and its children stacked.
+fn memory_chart(export: &Export) -> BarChart<'static> {
+    let name = &export.scenario.name;
+    let rs = &export.results;
+    let subtitle = settings(export);
     let mib = |b: Option<u64>| b.map_or(0.0, |b| b as f64 / f64::from(1 << 20));
-    let memory = BarChart {
+    BarChart {
         title: format!("{name}: peak memory (RSS summed over the process tree)"),
-        subtitle: subtitle.clone(),
+        subtitle,
         x_desc: "MiB",
         series: vec![vec![
             ("the strategy's own process", GREEN),
@@ -479,10 +540,17 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
             })
             .collect(),
         footnote: footnote(export),
-    };
-    let threads = BarChart {
+    }
+}
+
+/// Most threads and processes alive at once, on a log axis.
+fn threads_chart(export: &Export) -> BarChart<'static> {
+    let name = &export.scenario.name;
+    let rs = &export.results;
+    let subtitle = settings(export);
+    BarChart {
         title: format!("{name}: OS threads and processes (most alive at once)"),
-        subtitle: subtitle.clone(),
+        subtitle,
         x_desc: "count",
         series: vec![vec![("threads", BLUE)], vec![("processes", ORANGE)]],
         line: None,
@@ -504,61 +572,72 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
             })
             .collect(),
         footnote: footnote(export),
-    };
+    }
+}
+
+/// Time from the stop to the run's return, where runs were stopped.
+fn stop_chart(export: &Export) -> BarChart<'static> {
+    let name = &export.scenario.name;
+    let rs = &export.results;
+    let subtitle = settings(export);
+    BarChart {
+        title: format!(
+            "{name}: time from the stop to the run's return (median, whiskers \
+             fastest..slowest)"
+        ),
+        subtitle,
+        x_desc: "milliseconds (every thread joined, every child reaped)",
+        series: vec![vec![("time to stop", BLUE)]],
+        line: None,
+        scale: Scale::Linear,
+        rows: rs
+            .iter()
+            .map(|r| {
+                let ms = |s: Option<f64>| s.map(|s| s * 1e3);
+                let left = r.left.as_ref().map_or(String::new(), |l| {
+                    if l.threads + l.processes + l.sockets == 0 {
+                        ", nothing left".to_owned()
+                    } else {
+                        format!(
+                            ", left {}, {}, {}",
+                            things(l.threads, "thread", "threads"),
+                            things(l.processes, "proc", "procs"),
+                            things(l.sockets, "socket", "sockets")
+                        )
+                    }
+                });
+                let mut row = row(
+                    r,
+                    vec![vec![ms(r.time_to_stop_s).unwrap_or(0.0)]],
+                    format!("{}{left}", r.time_to_stop_s.map(secs).unwrap_or_default()),
+                );
+                if row.missing.is_none() {
+                    let fastest = r
+                        .runs
+                        .iter()
+                        .filter_map(|run| run.child.time_to_stop_s)
+                        .reduce(f64::min);
+                    row.whisker = ms(fastest).zip(ms(r.time_to_stop_max_s));
+                }
+                row
+            })
+            .collect(),
+        footnote: footnote(export),
+    }
+}
+
+/// Every chart of a scenario, with the name its file takes
+/// (`SCENARIO-KIND.svg`): wall, cpu, memory, threads, and stop where runs
+/// were stopped.
+pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> {
     let mut charts = vec![
-        ("wall", wall),
-        ("cpu", cpu),
-        ("memory", memory),
-        ("threads", threads),
+        ("wall", wall_chart(export)),
+        ("cpu", cpu_chart(export)),
+        ("memory", memory_chart(export)),
+        ("threads", threads_chart(export)),
     ];
     if super::table::has_stops(export) {
-        charts.push((
-            "stop",
-            BarChart {
-                title: format!(
-                    "{name}: time from the stop to the run's return (median, whiskers \
-                     fastest..slowest)"
-                ),
-                subtitle: subtitle.clone(),
-                x_desc: "milliseconds (every thread joined, every child reaped)",
-                series: vec![vec![("time to stop", BLUE)]],
-                line: None,
-                scale: Scale::Linear,
-                rows: rs
-                    .iter()
-                    .map(|r| {
-                        let ms = |s: Option<f64>| s.map(|s| s * 1e3);
-                        let left = r.left.as_ref().map_or(String::new(), |l| {
-                            if l.threads + l.processes + l.sockets == 0 {
-                                ", nothing left".to_owned()
-                            } else {
-                                format!(
-                                    ", left {}, {}, {}",
-                                    things(l.threads, "thread", "threads"),
-                                    things(l.processes, "proc", "procs"),
-                                    things(l.sockets, "socket", "sockets")
-                                )
-                            }
-                        });
-                        let mut row = row(
-                            r,
-                            vec![vec![ms(r.time_to_stop_s).unwrap_or(0.0)]],
-                            format!("{}{left}", r.time_to_stop_s.map(secs).unwrap_or_default()),
-                        );
-                        if row.missing.is_none() {
-                            let fastest = r
-                                .runs
-                                .iter()
-                                .filter_map(|run| run.child.time_to_stop_s)
-                                .reduce(f64::min);
-                            row.whisker = ms(fastest).zip(ms(r.time_to_stop_max_s));
-                        }
-                        row
-                    })
-                    .collect(),
-                footnote: footnote(export),
-            },
-        ));
+        charts.push(("stop", stop_chart(export)));
     }
     charts
 }
