@@ -66,7 +66,69 @@ fn spans_decades(values: impl Iterator<Item = f64>) -> bool {
     !v.is_empty() && lo > 0.0 && hi / lo >= 100.0
 }
 
+/// Where a line chart's points go: each axis linear or log10, and the
+/// bottom, where a point that did not run is marked.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    log_x: bool,
+    log_y: bool,
+    y_lo: f64,
+}
+
+impl Frame {
+    fn x(&self, x: f64) -> f64 {
+        if self.log_x { x.log10() } else { x }
+    }
+
+    fn y(&self, y: f64) -> f64 {
+        if self.log_y { y.max(1e-12).log10() } else { y }
+    }
+
+    /// One strategy's line in its colour: a dot per point, a ring where
+    /// it was capped, a cross at the bottom where it did not run.
+    fn draw_line(
+        &self,
+        chart: &mut canvas::Plane<'_, '_>,
+        name: &str,
+        points: &[(f64, Option<f64>, Mark)],
+    ) -> Result<()> {
+        let color = color_of(name);
+        let ran: Vec<(f64, f64)> = points
+            .iter()
+            .filter_map(|&(x, y, _)| y.map(|y| (self.x(x), self.y(y))))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(ran, color.stroke_width(2)))
+            .map_err(err)?;
+        for &(x, y, mark) in points {
+            let x = self.x(x);
+            match (y, mark) {
+                (Some(y), Mark::Capped) => chart.draw_series(std::iter::once(Circle::new(
+                    (x, self.y(y)),
+                    6,
+                    color.stroke_width(2),
+                ))),
+                (Some(y), _) => chart.draw_series(std::iter::once(Circle::new(
+                    (x, self.y(y)),
+                    4,
+                    color.filled(),
+                ))),
+                (None, _) => chart.draw_series(std::iter::once(Cross::new(
+                    (x, self.y_lo),
+                    7,
+                    color.stroke_width(3),
+                ))),
+            }
+            .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
 impl LineChart {
+    /// Draws it as an SVG at `path`: axes fitted to the points (log where
+    /// they span two decades or more), a line per strategy, the legend in
+    /// the right margin, and the footnote.
     pub(crate) fn draw(&self, path: &Path) -> Result<()> {
         let xs = self.series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
         let log_x = spans_decades(xs.clone());
@@ -128,46 +190,9 @@ impl LineChart {
                 show: show_y,
             }),
         )?;
+        let frame = Frame { log_x, log_y, y_lo };
         for (name, points) in &self.series {
-            let color = color_of(name);
-            let ran: Vec<(f64, f64)> = points
-                .iter()
-                .filter_map(|&(x, y, _)| y.map(|y| (tx(x), ty(y))))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(ran.clone(), color.stroke_width(2)))
-                .map_err(err)?;
-            for &(x, y, mark) in points {
-                match (y, mark) {
-                    (Some(y), Mark::Capped) => {
-                        chart
-                            .draw_series(std::iter::once(Circle::new(
-                                (tx(x), ty(y)),
-                                6,
-                                color.stroke_width(2),
-                            )))
-                            .map_err(err)?;
-                    }
-                    (Some(y), _) => {
-                        chart
-                            .draw_series(std::iter::once(Circle::new(
-                                (tx(x), ty(y)),
-                                4,
-                                color.filled(),
-                            )))
-                            .map_err(err)?;
-                    }
-                    (None, _) => {
-                        chart
-                            .draw_series(std::iter::once(Cross::new(
-                                (tx(x), y_lo),
-                                7,
-                                color.stroke_width(3),
-                            )))
-                            .map_err(err)?;
-                    }
-                }
-            }
+            frame.draw_line(&mut chart, name, points)?;
         }
         // The legend, in the right margin, in the lines' order.
         for (k, (name, _)) in self.series.iter().enumerate() {

@@ -240,16 +240,8 @@ fn notes_as_written(export: &Export) -> Vec<String> {
     out
 }
 
-/// The hyperfine-style summary: the fastest, the cheapest in CPU and in
-/// memory, then one line per strategy.
-pub(crate) fn summary(export: &Export) -> Vec<String> {
-    let ran: Vec<&StrategyResult> = export.results.iter().filter(|r| r.ran()).collect();
-    let mut out = Vec::new();
-    let best = |key: fn(&StrategyResult) -> Option<f64>| {
-        ran.iter()
-            .filter_map(|r| key(r).map(|v| (*r, v)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-    };
+/// The summary's first line: which bases failed, or that none did.
+fn outcome_line(export: &Export, ran: &[&StrategyResult]) -> String {
     let failed: Vec<String> = ran
         .iter()
         .filter(|r| r.failed > r.cancelled)
@@ -262,32 +254,46 @@ pub(crate) fn summary(export: &Export) -> Vec<String> {
             )
         })
         .collect();
-    if let Some(first) = ran.first() {
-        out.push(if failed.is_empty() && has_stops(export) {
-            "no base failed: each was fetched, or cancelled by the stop".to_owned()
-        } else if failed.is_empty() {
-            let could_not: Vec<&str> = export
-                .results
-                .iter()
-                .filter(|r| r.error.is_some())
-                .map(|r| r.strategy.as_str())
-                .collect();
-            let runs = if could_not.is_empty() {
-                "in every strategy's last run".to_owned()
-            } else {
-                format!(
-                    "in the last run of every other strategy ({} could not run)",
-                    could_not.join(", ")
-                )
-            };
-            format!(
-                "every base succeeded: {} of {} {runs}",
-                first.ok + first.failed,
-                first.ok + first.failed
-            )
-        } else {
-            format!("bases failed:         {}", failed.join(", "))
-        });
+    if !failed.is_empty() {
+        return format!("bases failed:         {}", failed.join(", "));
+    }
+    if has_stops(export) {
+        return "no base failed: each was fetched, or cancelled by the stop".to_owned();
+    }
+    let could_not: Vec<&str> = export
+        .results
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.strategy.as_str())
+        .collect();
+    let runs = if could_not.is_empty() {
+        "in every strategy's last run".to_owned()
+    } else {
+        format!(
+            "in the last run of every other strategy ({} could not run)",
+            could_not.join(", ")
+        )
+    };
+    let first = ran[0];
+    format!(
+        "every base succeeded: {} of {} {runs}",
+        first.ok + first.failed,
+        first.ok + first.failed
+    )
+}
+
+/// The hyperfine-style summary: the fastest, the cheapest in CPU and in
+/// memory, then one line per strategy.
+pub(crate) fn summary(export: &Export) -> Vec<String> {
+    let ran: Vec<&StrategyResult> = export.results.iter().filter(|r| r.ran()).collect();
+    let mut out = Vec::new();
+    let best = |key: fn(&StrategyResult) -> Option<f64>| {
+        ran.iter()
+            .filter_map(|r| key(r).map(|v| (*r, v)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    if !ran.is_empty() {
+        out.push(outcome_line(export, &ran));
     }
     if let Some((r, m)) = best(|r| r.median_s) {
         let vs = r
