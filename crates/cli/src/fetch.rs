@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use rates_core::{Config, RateLimit, parse_codes};
+use rates_core::{Config, CurrencyCode, RateLimit, parse_codes};
 use rates_report::fetch::{json_report, print_totals, stream, with_progress};
 use rates_report::names::named;
 use rates_report::parse::{self, Bases};
@@ -97,28 +97,10 @@ pub(crate) struct FetchArgs {
     stream: bool,
 }
 
-pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
-    let strategy = rates_registry::find(&a.strategy)?;
-    // Validate every input before anything starts or is sent.
-    let bases = a.bases.codes()?;
-    let symbols = parse_codes(&a.symbols).context("in --symbols")?;
-    let api_endpoint = a.api.map(|api| api.endpoint(a.endpoint.as_deref()));
-    let server = match api_endpoint.as_ref().or(a.endpoint.as_ref()) {
-        Some(_) => None,
-        None => Some(
-            RatesServer::start(ServerConfig {
-                latency: a.latency,
-                ..ServerConfig::default()
-            })
-            .context("starting the embedded server")?,
-        ),
-    };
-    let endpoint = match (api_endpoint.as_ref().or(a.endpoint.as_ref()), &server) {
-        (Some(e), _) => e.clone(),
-        (None, Some(s)) => s.endpoint(),
-        (None, None) => unreachable!("a server was started when no endpoint was given"),
-    };
-    let mut config = Config::new(&endpoint).context("in --endpoint")?;
+/// The client's config from the flags, for `endpoint`: validated, so a
+/// wrong setting is refused before anything starts.
+fn client_config(a: &FetchArgs, endpoint: &str, symbols: Vec<CurrencyCode>) -> Result<Config> {
+    let mut config = Config::new(endpoint).context("in --endpoint")?;
     if let Some(path) = &a.ca_cert {
         config = config.with_ca_cert_file(path).context("in --ca-cert")?;
     }
@@ -146,6 +128,87 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     }
     config.deadline = a.deadline;
     config.validate()?;
+    Ok(config)
+}
+
+/// The report as text: the matrix (up to 50 rows unless --all-rows),
+/// the failures by kind, the totals, the time and, with --resources, this
+/// process's own CPU and memory.
+fn print_plain(
+    out: &mut impl std::io::Write,
+    a: &FetchArgs,
+    report: &rates_core::Report,
+    config: &Config,
+    embedded: bool,
+) -> Result<()> {
+    if report.outcomes.len() <= 50 || a.all_rows {
+        write!(out, "{}", report.matrix(&config.symbols))?;
+    }
+    // The bases a stop left undone are counted, not listed.
+    let failed: Vec<_> = report
+        .failures()
+        .filter(|o| {
+            !o.result
+                .as_ref()
+                .is_err_and(rates_core::Error::is_cancelled)
+        })
+        .collect();
+    if !failed.is_empty() {
+        writeln!(
+            out,
+            "{} of {} bases failed:",
+            failed.len(),
+            report.outcomes.len()
+        )?;
+        for line in rates_report::fetch::failure_lines(failed.iter().copied(), 20) {
+            writeln!(out, "  {}", named(&line))?;
+        }
+    }
+    print_totals(&mut *out, report, false)?;
+    if let Some(note) = &report.note {
+        writeln!(out, "note: {}", named(note))?;
+    }
+    writeln!(out, "time elapsed: {:.2}s", report.wall.as_secs_f64())?;
+    if let Some(usage) = resources::Usage::now().filter(|_| a.resources) {
+        writeln!(
+            out,
+            "resources: cpu {:.2}s user + {:.2}s sys, peak rss {:.1} MiB{}",
+            usage.user.as_secs_f64(),
+            usage.system.as_secs_f64(),
+            usage.peak_rss_bytes as f64 / f64::from(1 << 20),
+            if embedded {
+                " (this process alone, embedded server included: use --endpoint for the \
+                 client alone, `rates compare` for the whole process tree)"
+            } else {
+                " (this process alone: `rates compare` measures the whole process tree)"
+            }
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
+    let strategy = rates_registry::find(&a.strategy)?;
+    // Validate every input before anything starts or is sent.
+    let bases = a.bases.codes()?;
+    let symbols = parse_codes(&a.symbols).context("in --symbols")?;
+    let api_endpoint = a.api.map(|api| api.endpoint(a.endpoint.as_deref()));
+    let server = match api_endpoint.as_ref().or(a.endpoint.as_ref()) {
+        Some(_) => None,
+        None => Some(
+            RatesServer::start(ServerConfig {
+                latency: a.latency,
+                ..ServerConfig::default()
+            })
+            .context("starting the embedded server")?,
+        ),
+    };
+    let endpoint = match (api_endpoint.as_ref().or(a.endpoint.as_ref()), &server) {
+        (Some(e), _) => e.clone(),
+        (None, Some(s)) => s.endpoint(),
+        (None, None) => unreachable!("a server was started when no endpoint was given"),
+    };
+    let mut config = client_config(a, &endpoint, symbols)?;
 
     if let Some(api) = a.api {
         eprintln!(
@@ -211,44 +274,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
-        if bases.len() <= 50 || a.all_rows {
-            write!(out, "{}", report.matrix(&config.symbols))?;
-        }
-        // The bases a stop left undone are counted, not listed.
-        let failed: Vec<_> = report
-            .failures()
-            .filter(|o| {
-                !o.result
-                    .as_ref()
-                    .is_err_and(rates_core::Error::is_cancelled)
-            })
-            .collect();
-        if !failed.is_empty() {
-            writeln!(out, "{} of {} bases failed:", failed.len(), bases.len())?;
-            for line in rates_report::fetch::failure_lines(failed.iter().copied(), 20) {
-                writeln!(out, "  {}", named(&line))?;
-            }
-        }
-        print_totals(&mut out, &report, false)?;
-        if let Some(note) = &report.note {
-            writeln!(out, "note: {}", named(note))?;
-        }
-        writeln!(out, "time elapsed: {:.2}s", report.wall.as_secs_f64())?;
-        if let Some(usage) = resources::Usage::now().filter(|_| a.resources) {
-            writeln!(
-                out,
-                "resources: cpu {:.2}s user + {:.2}s sys, peak rss {:.1} MiB{}",
-                usage.user.as_secs_f64(),
-                usage.system.as_secs_f64(),
-                usage.peak_rss_bytes as f64 / f64::from(1 << 20),
-                if server.is_some() {
-                    " (this process alone, embedded server included: use --endpoint for the \
-                     client alone, `rates compare` for the whole process tree)"
-                } else {
-                    " (this process alone: `rates compare` measures the whole process tree)"
-                }
-            )?;
-        }
+        print_plain(&mut out, a, &report, &config, server.is_some())?;
     }
     Ok(match interrupted {
         Some(code) => code,

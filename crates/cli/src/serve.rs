@@ -89,7 +89,9 @@ pub(crate) struct ServeArgs {
     shape: Shape,
 }
 
-pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
+/// The server's config from the flags: faults as shares, TLS from
+/// --cert/--key or generated with --tls.
+fn server_config(a: &ServeArgs) -> Result<ServerConfig> {
     let mut faults = Vec::new();
     let shares = [
         (a.drop_rate, Fault::Drop),
@@ -137,6 +139,43 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
         tls,
         shape: a.shape,
     };
+    Ok(config)
+}
+
+/// Prints a line of counts every --stats-every while requests arrive,
+/// until --duration is up (or forever without one).
+fn report_until_done(a: &ServeArgs, server: &RatesServer) {
+    let started = Instant::now();
+    let tick = a.stats_every.max(Duration::from_millis(100));
+    let mut last = 0;
+    loop {
+        let remaining = a.duration.map(|d| d.saturating_sub(started.elapsed()));
+        if remaining.is_some_and(|r| r.is_zero()) {
+            break;
+        }
+        std::thread::sleep(remaining.map_or(tick, |r| r.min(tick)));
+        let stats = server.stats();
+        if stats.requests != last {
+            last = stats.requests;
+            let statuses: Vec<String> = stats
+                .by_status
+                .iter()
+                .map(|(s, n)| format!("{s}: {n}"))
+                .collect();
+            say(&format!(
+                "{:>7.1}s  {} requests ({}), {} aborted, peak {} in flight",
+                started.elapsed().as_secs_f64(),
+                stats.requests,
+                statuses.join(", "),
+                stats.aborted,
+                stats.peak_in_flight
+            ));
+        }
+    }
+}
+
+pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
+    let config = server_config(a)?;
     let server = RatesServer::start(config).context("starting the server")?;
     let addr = server.addr();
     let scheme = server.scheme();
@@ -181,33 +220,7 @@ pub(crate) fn run(a: &ServeArgs) -> Result<ExitCode> {
             ));
         }
     }
-    let started = Instant::now();
-    let tick = a.stats_every.max(Duration::from_millis(100));
-    let mut last = 0;
-    loop {
-        let remaining = a.duration.map(|d| d.saturating_sub(started.elapsed()));
-        if remaining.is_some_and(|r| r.is_zero()) {
-            break;
-        }
-        std::thread::sleep(remaining.map_or(tick, |r| r.min(tick)));
-        let stats = server.stats();
-        if stats.requests != last {
-            last = stats.requests;
-            let statuses: Vec<String> = stats
-                .by_status
-                .iter()
-                .map(|(s, n)| format!("{s}: {n}"))
-                .collect();
-            say(&format!(
-                "{:>7.1}s  {} requests ({}), {} aborted, peak {} in flight",
-                started.elapsed().as_secs_f64(),
-                stats.requests,
-                statuses.join(", "),
-                stats.aborted,
-                stats.peak_in_flight
-            ));
-        }
-    }
+    report_until_done(a, &server);
     server.stop();
     Ok(ExitCode::SUCCESS)
 }
