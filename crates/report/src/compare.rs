@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::Scenario;
+use crate::scenario::Scenario;
 use anyhow::{Context as _, Result, bail};
 use rates_core::Strategy;
 use rates_measure::{Affinity, Export};
@@ -81,8 +81,8 @@ pub struct CompareOptions {
     /// `fetch --api` does: the scenario's bases at most 2 in flight and 5
     /// requests/s, whatever the scenario says. With --endpoint, against that
     /// server answering in the API's shape instead.
-    #[cfg_attr(feature = "cli", arg(long, value_parser = str::parse::<crate::Api>))]
-    pub api: Option<crate::Api>,
+    #[cfg_attr(feature = "cli", arg(long, value_parser = str::parse::<crate::api::Api>))]
+    pub api: Option<crate::api::Api>,
     /// Also trust the root certificate(s) in this PEM file for an https://
     /// --endpoint (say the one `rates serve --tls` prints).
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
@@ -218,10 +218,10 @@ fn default_duration(text: &str) -> Duration {
 /// The scenarios named by `--scenario`.
 pub fn scenarios_named(list: &str) -> Result<Vec<Scenario>> {
     if list.trim() == "all" {
-        return Ok(crate::scenarios());
+        return Ok(crate::scenario::scenarios());
     }
     list.split(',')
-        .map(|n| Ok(crate::scenario(n.trim())?))
+        .map(|n| Ok(crate::scenario::scenario(n.trim())?))
         .collect()
 }
 
@@ -575,8 +575,9 @@ impl Inputs {
             }
             if a.api.is_some() {
                 // A free public service: politely, whatever the scenario says.
-                s.concurrency = s.concurrency.min(crate::API_CONCURRENCY);
-                s.rate_limit = rates_core::RateLimit::per_second(crate::API_RATE_PER_SECOND).ok();
+                s.concurrency = s.concurrency.min(crate::api::API_CONCURRENCY);
+                s.rate_limit =
+                    rates_core::RateLimit::per_second(crate::api::API_RATE_PER_SECOND).ok();
                 s.latency = Duration::ZERO;
             }
         }

@@ -60,23 +60,5 @@ pub mod sweep;
 
 pub use anyhow::{Error, Result};
 pub use api::{API_CONCURRENCY, API_RATE_PER_SECOND, Api};
+pub use runner::{CHILD_ENV, child_if_asked};
 pub use scenario::{MAX_IDEAL, Scenario, scenario, scenarios};
-
-/// The environment variable a measuring parent sets in each measured child
-/// (besides the `measured-run` argument the `rates` CLI reads).
-pub const CHILD_ENV: &str = "RATES_MEASURED_RUN";
-
-/// Does a child's work when this process was started as one, and returns
-/// its exit code: a measured run ([`CHILD_ENV`] set by the runner), or a
-/// worker of the `process` strategy. `None` in any other process, which
-/// goes on as the program it is.
-pub fn child_if_asked() -> Option<std::process::ExitCode> {
-    if let Some(code) = rates_registry::worker_if_asked() {
-        return Some(code);
-    }
-    match std::env::var_os(CHILD_ENV) {
-        Some(v) if v == "protocol" => Some(runner::child_main(true)),
-        Some(_) => Some(runner::child_main(false)),
-        None => None,
-    }
-}

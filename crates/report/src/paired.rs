@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::Scenario;
+use crate::scenario::Scenario;
 use anyhow::{Context as _, Result, bail};
 use rates_core::Strategy;
 use rates_measure::paired::{

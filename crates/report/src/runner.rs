@@ -14,9 +14,28 @@ use rates_measure::{Affinity, ScenarioInfo};
 use rates_measure::{ChildReport, MIN_PROTOCOL, Options, PROTOCOL, RunRecord, StrategyResult};
 use rates_server::RatesServer;
 
-use crate::Scenario;
 use crate::draw::machine;
+use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
+
+/// The environment variable a measuring parent sets in each measured child
+/// (besides the `measured-run` argument the `rates` CLI reads).
+pub const CHILD_ENV: &str = "RATES_MEASURED_RUN";
+
+/// Does a child's work when this process was started as one, and returns
+/// its exit code: a measured run ([`CHILD_ENV`] set by the runner), or a
+/// worker of the `process` strategy. `None` in any other process, which
+/// goes on as the program it is.
+pub fn child_if_asked() -> Option<std::process::ExitCode> {
+    if let Some(code) = rates_registry::worker_if_asked() {
+        return Some(code);
+    }
+    match std::env::var_os(CHILD_ENV) {
+        Some(v) if v == "protocol" => Some(child_main(true)),
+        Some(_) => Some(child_main(false)),
+        None => None,
+    }
+}
 
 fn protocol_one() -> u32 {
     1
@@ -277,7 +296,7 @@ impl Bench<'_> {
         let mut cmd = Command::new(&program.exe);
         // The argument for the `rates` CLI (and builds before the variable),
         // the variable for any program that calls `child_if_asked`.
-        cmd.arg("measured-run").env(crate::CHILD_ENV, "1");
+        cmd.arg("measured-run").env(CHILD_ENV, "1");
         cmd.envs(program.env.iter().map(|(k, v)| (k, v)));
         let mut config = self.config.clone();
         config.progress = None;
@@ -620,7 +639,7 @@ impl Setup {
         let longest_ideal = strategies
             .iter()
             .map(|s| scenario.ideal(s.as_ref(), &config, &limits))
-            .filter(|d| *d <= crate::MAX_IDEAL)
+            .filter(|d| *d <= crate::scenario::MAX_IDEAL)
             .max()
             .unwrap_or_default();
         Ok(Self {
