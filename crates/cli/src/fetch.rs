@@ -253,8 +253,7 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     let progress = rates_core::Progress::default();
     config.progress = Some(progress.clone());
     // Ctrl-C or SIGTERM stops the run; what was done is still printed.
-    let stop = rates_core::Stop::new();
-    config.stop = Some(stop.clone());
+    let stop = config.stop_handle();
     if a.stream {
         config.on_outcome = Some(stream(a.json, config.symbols.clone()));
     }

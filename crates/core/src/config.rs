@@ -228,6 +228,14 @@ impl Config {
         self
     }
 
+    /// The run's stop handle: the one it has, or a new one given to it
+    /// now. The one way a stop handle is made for a config (the CLI's
+    /// Ctrl-C, a measured run stopped part-way, a deadline with no handle
+    /// of the caller's).
+    pub fn stop_handle(&mut self) -> Stop {
+        self.stop.get_or_insert_with(Stop::new).clone()
+    }
+
     /// Sends each base's outcome to `on_outcome` as it completes.
     #[must_use]
     pub fn with_on_outcome(mut self, on_outcome: OnOutcome) -> Self {

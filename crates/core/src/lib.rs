@@ -87,7 +87,7 @@ pub use progress::Progress;
 pub use rate::RateLimit;
 pub use report::{Outcome, Report, matrix_row};
 pub use retry::RetryPolicy;
-pub use stop::{Stop, StopCause, StopGuard, Stopped};
+pub use stop::{Stop, StopCause, StopGuard, StopTimer, Stopped};
 pub use strategy::{Strategy, fetch_async};
 pub use throttle::Throttle;
 pub use work::Work;

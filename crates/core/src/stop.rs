@@ -344,8 +344,80 @@ impl Drop for Stopped<'_> {
     }
 }
 
+/// Fires a stop handle after a while, with a cause, unless it is ended (or
+/// dropped) first: the one timer behind a run's deadline and behind a
+/// measured run stopped part-way. A thread of its own sleeps on a channel
+/// and wakes when the time is up or when the timer ends, whichever comes
+/// first; it is joined when the timer ends, so nothing outlives it.
+#[derive(Debug)]
+pub struct StopTimer {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StopTimer {
+    /// Fires `stop` with `cause` once `after` has passed.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Spawn`](crate::ErrorKind::Spawn) when its thread cannot
+    /// start.
+    pub fn start(stop: Stop, after: Duration, cause: StopCause) -> Result<Self, crate::Error> {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("rates-{}", cause.name()))
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(after) {
+                    stop.fire(cause);
+                }
+            })
+            .map_err(|e| {
+                crate::Error::new(
+                    crate::ErrorKind::Spawn,
+                    format!(
+                        "cannot start the thread that fires the run's {}: {e}",
+                        cause.name()
+                    ),
+                )
+            })?;
+        Ok(Self {
+            done: Some(done),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for StopTimer {
+    /// Ends the timer: wakes its thread (if the time is not up yet, the
+    /// stop is not fired) and joins it.
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_timer_fires_with_its_cause_or_ends_without_firing() {
+        let stop = Stop::new();
+        let timer =
+            StopTimer::start(stop.clone(), Duration::from_millis(10), StopCause::Deadline).unwrap();
+        assert!(!stop.sleep(Duration::from_secs(30)), "woken by the timer");
+        assert_eq!(stop.cause(), Some(StopCause::Deadline));
+        drop(timer);
+        let stop = Stop::new();
+        let timer = StopTimer::start(
+            stop.clone(),
+            Duration::from_secs(3600),
+            StopCause::Cancelled,
+        )
+        .unwrap();
+        drop(timer);
+        assert_eq!(stop.cause(), None, "ended before its time: not fired");
+    }
     use std::sync::atomic::AtomicBool;
 
     use super::*;

@@ -3,11 +3,11 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::limits::MachineLimits;
 use crate::plan::{Plan, Shape};
-use crate::{Config, CurrencyCode, Error, Outcomes, Report, Run, Stop, StopCause};
+use crate::{Config, CurrencyCode, Error, Outcomes, Report, Run, StopCause, StopTimer};
 
 /// A way of fetching rates for many bases: sequential, threads, a pool,
 /// processes, or an async runtime.
@@ -154,40 +154,8 @@ struct Started<'a> {
     outcomes: Arc<Outcomes>,
     at: Instant,
     /// Fires the stop handle at the deadline, unless the run ends first.
-    deadline: Option<DeadlineWatch>,
-}
-
-/// A thread that fires a run's stop handle when its deadline passes; the
-/// run ending first ends it (dropping the sender wakes it).
-struct DeadlineWatch {
-    done: std::sync::mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl DeadlineWatch {
-    fn start(stop: Stop, deadline: Duration) -> Result<Self, Error> {
-        let (done, wait) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("rates-deadline".into())
-            .spawn(move || {
-                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(deadline)
-                {
-                    stop.fire(StopCause::Deadline);
-                }
-            })
-            .map_err(|e| {
-                Error::new(
-                    crate::ErrorKind::Spawn,
-                    format!("cannot start the thread that keeps the run's deadline: {e}"),
-                )
-            })?;
-        Ok(Self { done, thread })
-    }
-
-    fn end(self) {
-        drop(self.done);
-        let _ = self.thread.join();
-    }
+    /// Fires the stop handle at the run's deadline; ended with the run.
+    deadline: Option<StopTimer>,
 }
 
 impl<'a> Started<'a> {
@@ -227,10 +195,10 @@ impl<'a> Started<'a> {
         };
         // A deadline needs a stop handle to fire, if the caller gave none.
         if config.deadline.is_some() && config.stop.is_none() {
-            config.to_mut().stop = Some(Stop::new());
+            config.to_mut().stop_handle();
         }
         let deadline = match (config.deadline, &config.stop) {
-            (Some(d), Some(stop)) => Some(DeadlineWatch::start(stop.clone(), d)?),
+            (Some(d), Some(stop)) => Some(StopTimer::start(stop.clone(), d, StopCause::Deadline)?),
             _ => None,
         };
         Ok(Some(Self {
@@ -247,9 +215,7 @@ impl<'a> Started<'a> {
     }
 
     fn finish(self, strategy: &str, note: Option<String>) -> Report {
-        if let Some(watch) = self.deadline {
-            watch.end();
-        }
+        drop(self.deadline);
         let stop = self.config.stop();
         let mut report = self.outcomes.report(strategy, self.at.elapsed());
         report.stopped = stop.cause();

@@ -102,15 +102,16 @@ pub fn child_main(protocol_only: bool) -> ExitCode {
         // runs that are to be stopped: other runs are measured without
         // either (a blocking client registers each request with a handle).
         let stopping = spec.cancel_after_ms.is_some() || config.deadline.is_some();
-        let stop = stopping.then(rates_core::Stop::new);
-        config.stop.clone_from(&stop);
+        let stop = stopping.then(|| config.stop_handle());
         // Counted before the canceller's thread starts and after it is
         // joined, so that only the run's own threads count.
         let before = stop.as_ref().and_then(|_| crate::resources::Alive::now());
         let canceller = match (&stop, spec.cancel_after_ms) {
-            (Some(stop), Some(ms)) => {
-                Some(Canceller::start(stop.clone(), Duration::from_millis(ms))?)
-            }
+            (Some(stop), Some(ms)) => Some(rates_core::StopTimer::start(
+                stop.clone(),
+                Duration::from_millis(ms),
+                rates_core::StopCause::Cancelled,
+            )?),
             _ => None,
         };
         let report = strategy.fetch(&spec.bases, &config)?;
@@ -160,40 +161,6 @@ pub fn child_main(protocol_only: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
-        }
-    }
-}
-
-/// Fires a stop handle after a while, unless dropped first.
-struct Canceller {
-    done: std::sync::mpsc::Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Canceller {
-    fn start(stop: rates_core::Stop, after: Duration) -> Result<Self> {
-        let (done, wait) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("rates-cancel-after".into())
-            .spawn(move || {
-                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(after) {
-                    stop.cancel();
-                }
-            })
-            .context("starting the thread that cancels the run")?;
-        Ok(Self {
-            done,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Canceller {
-    fn drop(&mut self) {
-        let (done, _) = std::sync::mpsc::channel();
-        drop(std::mem::replace(&mut self.done, done));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
