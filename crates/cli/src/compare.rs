@@ -12,8 +12,6 @@ pub(crate) struct CompareArgs {
     // The options, defined once in the library (help, defaults, parsing).
     #[command(flatten)]
     options: CompareOptions,
-    #[command(flatten)]
-    external: crate::external::ExternalArgs,
 }
 
 /// Examples, the paired comparison and the exit codes; the default
@@ -55,7 +53,6 @@ other protocols and there is no verdict), 1 a strategy failed bases or could not
 run, 2 bad input, 3 the gate found a regression.";
 
 pub(crate) fn run(a: CompareArgs) -> Result<ExitCode> {
-    a.external.load()?;
     rates_report::compare::run(&a.options)
 }
 

@@ -18,6 +18,5 @@ pub(crate) struct HistoryArgs {
 
 pub(crate) fn run(a: HistoryArgs) -> Result<ExitCode> {
     // External strategies keep the colours of the clients file's order.
-    rates_report::external::load(None, &[])?;
     rates_report::history::run(&a.options)
 }

@@ -14,11 +14,8 @@ pub(crate) struct MapArgs {
     // The options, defined once in the library (help, defaults, parsing).
     #[command(flatten)]
     options: MapOptions,
-    #[command(flatten)]
-    external: crate::external::ExternalArgs,
 }
 
 pub(crate) fn run(a: MapArgs) -> Result<ExitCode> {
-    a.external.load()?;
     rates_report::map::run(&a.options)
 }

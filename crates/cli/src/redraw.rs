@@ -17,6 +17,5 @@ pub(crate) struct ReportArgs {
 
 pub(crate) fn run(a: ReportArgs) -> Result<ExitCode> {
     // External strategies keep the colours of the clients file's order.
-    rates_report::external::load(None, &[])?;
     rates_report::redraw::run(&a.options)
 }

@@ -15,11 +15,8 @@ pub(crate) struct SweepArgs {
     // The options, defined once in the library (help, defaults, parsing).
     #[command(flatten)]
     options: SweepOptions,
-    #[command(flatten)]
-    external: crate::external::ExternalArgs,
 }
 
 pub(crate) fn run(a: SweepArgs) -> Result<ExitCode> {
-    a.external.load()?;
     rates_report::sweep::run(&a.options)
 }

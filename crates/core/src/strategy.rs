@@ -35,6 +35,14 @@ pub trait Strategy: Send + Sync {
         Plan::new(self.name(), self.shape(), bases, config, limits)
     }
 
+    /// Whether a run can be stopped part-way, by its stop handle or its
+    /// deadline: true for every built-in strategy. A program that cannot
+    /// be told to stop, only killed (an external one of job protocol 1),
+    /// says false, and is skipped where runs are stopped part-way.
+    fn stoppable(&self) -> bool {
+        true
+    }
+
     /// The name (a prefix) of the threads of a pool this strategy keeps
     /// after a run returns, for its next run or because it does not own
     /// it (a runtime it builds once, a process-wide executor); `None` when
@@ -109,6 +117,9 @@ macro_rules! forward {
             }
             fn kept_threads(&self) -> Option<&'static str> {
                 (**self).kept_threads()
+            }
+            fn stoppable(&self) -> bool {
+                (**self).stoppable()
             }
             fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
                 (**self).run(run)

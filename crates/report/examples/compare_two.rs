@@ -12,6 +12,7 @@
 use std::process::ExitCode;
 
 use rates_report::compare::{Timing, measure_scenario};
+use rates_report::registry::Registry;
 
 fn main() -> ExitCode {
     if let Some(code) = rates_report::child_if_asked() {
@@ -33,13 +34,18 @@ fn compare() -> rates_report::Result<()> {
     if names.is_empty() {
         names = vec!["tokio".to_owned(), "pool".to_owned()];
     }
-    let strategies = names
-        .iter()
-        .map(|n| rates_registry::find(n))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The built-in strategies (no external programs here).
+    let registry = Registry::default();
+    let strategies = registry.named(Some(&names.join(",")))?;
     // Three timed runs of each after one warm-up, against the scenario's
     // embedded server.
-    let export = measure_scenario(&scenario, (None, None), &strategies, &Timing::new(3, 1))?;
+    let export = measure_scenario(
+        &scenario,
+        (None, None),
+        &strategies,
+        &Timing::new(3, 1),
+        &registry,
+    )?;
     println!("{} ({}):", scenario.name, scenario.about);
     for row in &export.results {
         match (row.median_s, row.cpu_per_request_us) {

@@ -14,6 +14,7 @@ use rates_measure::{Affinity, Export};
 use crate::draw::{export, machine, out, table};
 use crate::gate::{self, Rules};
 use crate::paired;
+use crate::registry::Registry;
 use crate::runner::progress_line;
 pub use crate::runner::{Setup, Timing, machine_now, scenario_info};
 
@@ -170,6 +171,9 @@ pub struct CompareOptions {
     /// (default results/baseline), with the machine's manifest.
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "results/baseline"))]
     pub save_baseline: Option<PathBuf>,
+    /// External programs as strategies (--external, --clients).
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub external: crate::registry::ExternalOptions,
 }
 
 impl Default for CompareOptions {
@@ -205,6 +209,7 @@ impl Default for CompareOptions {
             deadline: None,
             pin: false,
             save_baseline: None,
+            external: crate::registry::ExternalOptions::default(),
         }
     }
 }
@@ -223,53 +228,6 @@ pub fn scenarios_named(list: &str) -> Result<Vec<Scenario>> {
     list.split(',')
         .map(|n| Ok(crate::scenario::scenario(n.trim())?))
         .collect()
-}
-
-/// The strategies named by `--strategies` (all built-in ones when `None`),
-/// in registry order, then the external ones named (see
-/// [`crate::external`]), in the order named. `all+` is every built-in and
-/// every known external strategy.
-pub fn strategies_named(only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
-    let mut strategies = rates_registry::strategies();
-    match only.map(str::trim) {
-        None | Some("all") => {}
-        Some("all+") => {
-            for e in crate::external::known() {
-                strategies.push(Box::new(e));
-            }
-        }
-        Some(only) => {
-            let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
-            let mut externals: Vec<Box<dyn Strategy>> = Vec::new();
-            for name in &wanted {
-                if let Some(e) = crate::external::find(name) {
-                    externals.push(Box::new(e));
-                    continue;
-                }
-                rates_registry::find(name).map_err(|e| {
-                    let known = crate::external::known();
-                    if known.is_empty() {
-                        anyhow::anyhow!(e)
-                    } else {
-                        anyhow::anyhow!(
-                            "{e}, or an external one: {}",
-                            known
-                                .iter()
-                                .map(|k| k.name())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }
-                })?;
-            }
-            strategies.retain(|s| wanted.contains(&s.name()));
-            strategies.extend(externals);
-        }
-    }
-    if strategies.is_empty() {
-        bail!("no strategies to compare: name at least one in --strategies");
-    }
-    Ok(strategies)
 }
 
 impl CompareOptions {
@@ -293,9 +251,10 @@ pub fn measure_scenario(
     target: (Option<&str>, Option<&str>),
     strategies: &[Box<dyn Strategy>],
     plan: &Timing,
+    registry: &Registry,
 ) -> Result<Export> {
     let Timing { runs, warmup, .. } = *plan;
-    let setup = Setup::new(scenario, target, strategies, plan)?;
+    let setup = Setup::new(scenario, target, strategies, plan, registry)?;
     let config = setup.config();
     eprintln!(
         "scenario {}: {}; {}, {} warm-up + {} each, each run in a process of its own",
@@ -395,7 +354,13 @@ pub fn run(a: &CompareOptions) -> Result<ExitCode> {
     let mut exports = Vec::new();
     let mut regressed = false;
     for (i, scenario) in inputs.scenarios.iter().enumerate() {
-        let mut export = measure_scenario(scenario, inputs.target(), &inputs.strategies, &plan)?;
+        let mut export = measure_scenario(
+            scenario,
+            inputs.target(),
+            &inputs.strategies,
+            &plan,
+            &inputs.registry,
+        )?;
         let interrupted = interrupts.exit_code().is_some();
         let gate_report = match inputs.baselines.get(i).filter(|_| !interrupted) {
             Some((base, file)) => {
@@ -409,6 +374,7 @@ pub fn run(a: &CompareOptions) -> Result<ExitCode> {
                     base,
                     &mut export,
                     &inputs.rules,
+                    &inputs.registry,
                 )?;
                 regressed |= lines.iter().any(|l| l.regressed);
                 Some((lines, rerun, file.clone()))
@@ -469,6 +435,7 @@ fn run_paired(
         max_time: a.max_time,
         accept: a.accept.as_deref(),
         needed: if stopping { 2 } else { 1 },
+        registry: &inputs.registry,
     })?;
     if let Some(accepted) = a.accept.as_ref() {
         for x in &setup.rules.accepted {
@@ -495,6 +462,7 @@ fn run_paired(
             &inputs.strategies,
             plan,
             &setup.rules,
+            &inputs.registry,
         )?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&export)?);
@@ -559,6 +527,8 @@ struct Inputs {
     endpoint: Option<String>,
     ca_cert_pem: Option<String>,
     strategies: Vec<Box<dyn Strategy>>,
+    /// Every strategy the command can name, built-in and external.
+    registry: Registry,
     rules: Rules,
     /// Each scenario's baseline and the file it came from (with --baseline).
     baselines: Vec<(Export, PathBuf)>,
@@ -593,7 +563,8 @@ impl Inputs {
             }
             None => None,
         };
-        let strategies = strategies_named(a.strategies.as_deref())?;
+        let registry = Registry::load(&a.external)?;
+        let strategies = registry.named(a.strategies.as_deref())?;
         let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
         if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {
             bail!(
@@ -672,6 +643,7 @@ impl Inputs {
             endpoint,
             ca_cert_pem,
             strategies,
+            registry,
             rules,
             baselines,
             created_out,
@@ -807,6 +779,7 @@ fn gate_with_rerun(
     base: &Export,
     export: &mut Export,
     rules: &Rules,
+    registry: &Registry,
 ) -> Result<(Vec<gate::Line>, Vec<String>)> {
     let lines = gate::judge(base, export, rules);
     let mut suspects: Vec<String> = lines
@@ -825,8 +798,9 @@ fn gate_with_rerun(
     let again = measure_scenario(
         scenario,
         (endpoint, ca_cert_pem),
-        &strategies_named(Some(&suspects.join(",")))?,
+        &registry.named(Some(&suspects.join(",")))?,
         plan,
+        registry,
     )?;
     for row in again.results {
         if let Some(slot) = export

@@ -19,7 +19,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -178,6 +177,11 @@ impl External {
 }
 
 impl Strategy for External {
+    /// Protocol 1 has no stop message: the program can only be killed.
+    fn stoppable(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         self.name
     }
@@ -400,34 +404,6 @@ impl Spawned {
     }
 }
 
-/// The known external strategies of this process.
-static KNOWN: Mutex<Vec<External>> = Mutex::new(Vec::new());
-
-/// Makes `list` known by name (replacing any of the same name), so that
-/// `--strategies` and measured runs find them.
-pub fn register(list: &[External]) {
-    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
-    for e in list {
-        known.retain(|k| k.name != e.name);
-        known.push(e.clone());
-    }
-}
-
-/// The external strategy called `name`, if one is known.
-pub fn find(name: &str) -> Option<External> {
-    KNOWN
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .find(|e| e.name == name)
-        .cloned()
-}
-
-/// Every known external strategy, in the order registered.
-pub fn known() -> Vec<External> {
-    KNOWN.lock().unwrap_or_else(PoisonError::into_inner).clone()
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
@@ -471,27 +447,6 @@ pub fn read_clients(path: &Path) -> Result<Vec<External>> {
                 .with_context(|| format!("{}", path.display()))
         })
         .collect()
-}
-
-/// The external strategies a command may name: those of `clients` (or of
-/// [`DEFAULT_CLIENTS`] when it exists and none is given), then each
-/// `--external` flag; all of them registered.
-///
-/// # Errors
-/// A clients file given that cannot be read, or a bad entry or flag.
-pub fn load(clients: Option<&Path>, flags: &[String]) -> Result<Vec<External>> {
-    let mut list = match clients {
-        Some(path) => read_clients(path)?,
-        None if Path::new(DEFAULT_CLIENTS).is_file() => read_clients(Path::new(DEFAULT_CLIENTS))?,
-        None => Vec::new(),
-    };
-    for flag in flags {
-        let e = External::parse_flag(flag)?;
-        list.retain(|k| k.name != e.name);
-        list.push(e);
-    }
-    register(&list);
-    Ok(list)
 }
 
 /// What the program reads on stdin: protocol 1 of docs/EXTERNAL.md.

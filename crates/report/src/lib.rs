@@ -20,6 +20,7 @@
 //!
 //! ```
 //! use rates_report::compare::{Timing, measure_scenario};
+//! use rates_report::registry::Registry;
 //!
 //! fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
 //!     // A measured child, or a worker: do that and stop.
@@ -27,8 +28,10 @@
 //!         return Ok(code);
 //!     }
 //!     let scenario = rates_report::scenario("classic")?;
-//!     let strategies = vec![rates_registry::find("tokio")?, rates_registry::find("pool")?];
-//!     let export = measure_scenario(&scenario, (None, None), &strategies, &Timing::new(1, 0))?;
+//!     let registry = Registry::default(); // the built-in strategies only
+//!     let strategies = registry.named(Some("tokio,pool"))?;
+//!     let plan = Timing::new(1, 0);
+//!     let export = measure_scenario(&scenario, (None, None), &strategies, &plan, &registry)?;
 //!     for row in &export.results {
 //!         println!("{}: {:?} us of CPU per request", row.strategy, row.cpu_per_request_us);
 //!     }
@@ -53,6 +56,7 @@ mod noise;
 pub mod paired;
 pub mod parse;
 pub mod redraw;
+pub mod registry;
 pub mod resources;
 pub mod runner;
 mod scenario;

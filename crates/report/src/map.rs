@@ -10,9 +10,10 @@ use anyhow::{Context as _, Result, bail};
 use rates_measure::{Export, StrategyResult};
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{exit_code, strategies_named};
+use crate::compare::exit_code;
 use crate::draw::plot::{Cell, Heatmap, cpu_detail, memory_detail};
 use crate::draw::{export, fmt};
+use crate::registry::Registry;
 use crate::sweep::{Knob, custom_scenario, measure_point, show};
 
 /// What a decision map is asked to do: the `rates map` flags, as the library takes them.
@@ -48,6 +49,9 @@ pub struct MapOptions {
     /// The folder for map.csv, map.json and the heatmaps.
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub out: PathBuf,
+    /// External programs as strategies (--external, --clients).
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub external: crate::registry::ExternalOptions,
 }
 
 /// One measured cell.
@@ -111,7 +115,8 @@ fn cheapest_close(
 /// its chart. Exit 0, 1 when a run failed, or 130/143 when interrupted (what completed is
 /// printed).
 pub fn run(a: &MapOptions) -> Result<ExitCode> {
-    let strategies = strategies_named(a.strategies.as_deref())?;
+    let registry = Registry::load(&a.external)?;
+    let strategies = registry.named(a.strategies.as_deref())?;
     if a.latency.is_empty() || a.work.is_empty() || a.bases == 0 || a.concurrency == 0 {
         bail!("--latency and --work need at least one value; --bases and --concurrency at least 1");
     }
@@ -150,7 +155,7 @@ pub fn run(a: &MapOptions) -> Result<ExitCode> {
             let export = measure_point(
                 &scenario,
                 name,
-                &strategies,
+                (&strategies, &registry),
                 (a.runs, a.warmup),
                 &interrupts,
             )?;

@@ -134,13 +134,16 @@ pub(crate) struct Accept {
 /// # Errors
 /// The file cannot be read, or a line is not of that shape (named by
 /// number).
-pub(crate) fn read_accept(path: &Path) -> Result<Vec<Accept>> {
+pub(crate) fn read_accept(
+    path: &Path,
+    registry: &crate::registry::Registry,
+) -> Result<Vec<Accept>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the accepted changes in {}", path.display()))?;
-    parse_accept(&text).with_context(|| format!("in {}", path.display()))
+    parse_accept(&text, registry).with_context(|| format!("in {}", path.display()))
 }
 
-fn parse_accept(text: &str) -> Result<Vec<Accept>> {
+fn parse_accept(text: &str, registry: &crate::registry::Registry) -> Result<Vec<Accept>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -164,7 +167,7 @@ fn parse_accept(text: &str) -> Result<Vec<Accept>> {
                 i + 1
             );
         }
-        if strategy != "*" && crate::external::find(strategy).is_none() {
+        if strategy != "*" && registry.find_external(strategy).is_none() {
             rates_registry::find(strategy).with_context(|| format!("line {}", i + 1))?;
         }
         out.push(Accept {
@@ -312,16 +315,17 @@ pub(crate) fn measure_paired(
     strategies: &[Box<dyn Strategy>],
     plan: &Timing,
     rules: &Rules,
+    registry: &crate::registry::Registry,
 ) -> Result<PairedExport> {
     let started = Instant::now();
-    let setup = Setup::new(scenario, target, strategies, plan)?;
+    let setup = Setup::new(scenario, target, strategies, plan, registry)?;
     let bench = setup.bench();
     let config = setup.config();
     let mut tracks: Vec<Track<'_>> = strategies
         .iter()
         .map(|s| {
             let in_a = rules.a_strategies.iter().any(|n| n == s.name())
-                || crate::external::find(s.name()).is_some();
+                || registry.find_external(s.name()).is_some();
             let skipped = if !in_a {
                 Some(format!(
                     "not in A ({}): nothing to compare with",
@@ -723,6 +727,8 @@ pub(crate) struct Flags<'a> {
     pub(crate) accept: Option<&'a Path>,
     /// The measured-run protocol the runs need (2 to stop them).
     pub(crate) needed: u32,
+    /// The strategies the command can name (for the accept file's).
+    pub(crate) registry: &'a crate::registry::Registry,
 }
 
 /// Sets up a paired comparison of `flags.against` (A) with this build (B).
@@ -741,6 +747,7 @@ pub(crate) fn against(flags: &Flags<'_>) -> Result<Against> {
         max_time,
         accept,
         needed,
+        registry,
     } = *flags;
     let a_exe: PathBuf = if against == Path::new("self") {
         std::env::current_exe().context("finding the rates executable")?
@@ -789,7 +796,7 @@ pub(crate) fn against(flags: &Flags<'_>) -> Result<Against> {
             max_pairs,
             max_time,
             accepted: match accept {
-                Some(path) => read_accept(path)?,
+                Some(path) => read_accept(path, registry)?,
                 None => Vec::new(),
             },
         },
@@ -825,7 +832,7 @@ mod tests {
     fn accept_lines_name_strategy_figure_change_and_reason() {
         let text =
             "# why\n\nprocess cpu +8% the worker checks each line\n* memory 5% a bigger buffer\n";
-        let got = parse_accept(text).unwrap();
+        let got = parse_accept(text, &crate::registry::Registry::default()).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].strategy, "process");
         assert_eq!(got[0].figure, Figure::Cpu);
@@ -839,7 +846,10 @@ mod tests {
             ("tokio speed 5% x", "speed"),
             ("tokio cpu lots x", "lots"),
         ] {
-            let err = format!("{:#}", parse_accept(bad).unwrap_err());
+            let err = format!(
+                "{:#}",
+                parse_accept(bad, &crate::registry::Registry::default()).unwrap_err()
+            );
             assert!(err.contains(says), "{bad}: {err}");
         }
     }

@@ -204,6 +204,8 @@ pub(crate) struct Bench<'a> {
     pub(crate) work: Duration,
     /// The limits each run works within.
     pub(crate) limits: rates_core::limits::MachineLimits,
+    /// The external programs among the strategies measured.
+    pub(crate) external: &'a [crate::external::External],
 }
 
 /// A run that did not finish because the command was interrupted (Ctrl-C,
@@ -248,8 +250,8 @@ impl Bench<'_> {
     /// The child cannot start, fails, times out, or prints no report; a run
     /// the command's interruption stopped is [`Interrupted`].
     pub(crate) fn measure_with(&self, program: &Program, strategy: &str) -> Result<RunRecord> {
-        if let Some(external) = crate::external::find(strategy) {
-            return self.measure_external(&external, &program.env);
+        if let Some(external) = self.external.iter().find(|e| e.name() == strategy) {
+            return self.measure_external(external, &program.env);
         }
         let protocol = PROTOCOL.min(program.protocol);
         if protocol < self.protocol_needed() {
@@ -486,7 +488,11 @@ impl Bench<'_> {
                     StrategyResult::from_runs(s.name(), ideal, recs)
                 };
                 row.error = error;
-                row.external = crate::external::find(s.name()).map(|e| e.command_line().to_owned());
+                row.external = self
+                    .external
+                    .iter()
+                    .find(|e| e.name() == s.name())
+                    .map(|e| e.command_line().to_owned());
                 row
             })
             .collect()
@@ -563,6 +569,8 @@ impl Timing {
 pub struct Setup {
     server: Option<RatesServer>,
     config: Config,
+    /// The external programs among the strategies measured.
+    external: Vec<crate::external::External>,
     options: Options,
     rate_limited: bool,
     bases: Vec<rates_core::CurrencyCode>,
@@ -579,6 +587,7 @@ impl Setup {
         (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
         strategies: &[Box<dyn Strategy>],
         plan: &Timing,
+        registry: &crate::registry::Registry,
     ) -> Result<Self> {
         let server = match endpoint {
             Some(_) => None,
@@ -609,9 +618,16 @@ impl Setup {
             .filter(|d| *d <= crate::scenario::MAX_IDEAL)
             .max()
             .unwrap_or_default();
+        // The external programs among `strategies`, measured by their
+        // commands rather than by this build.
+        let external = strategies
+            .iter()
+            .filter_map(|s| registry.find_external(s.name()).cloned())
+            .collect();
         Ok(Self {
             server,
             config,
+            external,
             options: Options {
                 interval: plan.sample_interval,
                 timeout: plan
@@ -649,6 +665,7 @@ impl Setup {
             cancel_after: self.cancel_after,
             work: self.work,
             limits: self.limits.clone(),
+            external: &self.external,
         }
     }
 }

@@ -332,9 +332,7 @@ impl Scenario {
         config: &Config,
         limits: &MachineLimits,
     ) -> Option<String> {
-        if crate::external::find(strategy.name()).is_some()
-            && (self.cancel_after.is_some() || config.deadline.is_some())
-        {
+        if !strategy.stoppable() && (self.cancel_after.is_some() || config.deadline.is_some()) {
             return Some(format!(
                 "skipped: an external program cannot be stopped in the middle of a run \
                  (job protocol {} has no stop message); {} is for built-in strategies",

@@ -11,10 +11,11 @@ use anyhow::{Context as _, Result, bail};
 use rates_measure::{Export, StrategyResult};
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{Timing, exit_code, measure_scenario, strategies_named};
+use crate::compare::{Timing, exit_code, measure_scenario};
 use crate::draw::export;
 use crate::draw::plot::{LineChart, Mark, XUnit};
 use crate::parse;
+use crate::registry::Registry;
 
 /// What a sweep is asked to do: the `rates sweep` flags, as the library takes them.
 #[derive(Debug, Clone)]
@@ -48,6 +49,9 @@ pub struct SweepOptions {
     /// The folder for sweep.csv, sweep.json and the SVG charts.
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     pub out: PathBuf,
+    /// External programs as strategies (--external, --clients).
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub external: crate::registry::ExternalOptions,
 }
 
 /// Which knob a sweep or a map varies.
@@ -201,13 +205,13 @@ pub(crate) fn custom_scenario(
 pub(crate) fn measure_point(
     scenario: &Scenario,
     name: String,
-    strategies: &[Box<dyn rates_core::Strategy>],
+    (strategies, registry): (&[Box<dyn rates_core::Strategy>], &Registry),
     (runs, warmup): (u32, u32),
     interrupts: &crate::interrupt::Interrupts,
 ) -> Result<Export> {
     let mut plan = Timing::new(runs, warmup);
     plan.interrupt = Some(interrupts.flag());
-    let mut export = measure_scenario(scenario, (None, None), strategies, &plan)?;
+    let mut export = measure_scenario(scenario, (None, None), strategies, &plan, registry)?;
     export.scenario.name = name;
     Ok(export)
 }
@@ -221,7 +225,8 @@ pub(crate) fn show(knob: Knob, v: f64) -> String {
 /// the table and writes its chart. Exit 0, 1 when a run failed, or 130/143
 /// when interrupted (what completed is printed).
 pub fn run(a: &SweepOptions) -> Result<ExitCode> {
-    let strategies = strategies_named(a.strategies.as_deref())?;
+    let registry = Registry::load(&a.external)?;
+    let strategies = registry.named(a.strategies.as_deref())?;
     if a.bases == 0 || a.concurrency == 0 {
         bail!("--bases and --concurrency must be at least 1");
     }
@@ -247,7 +252,7 @@ pub fn run(a: &SweepOptions) -> Result<ExitCode> {
         let export = measure_point(
             &scenario,
             name,
-            &strategies,
+            (&strategies, &registry),
             (a.runs, a.warmup),
             &interrupts,
         )?;

@@ -1,0 +1,165 @@
+//! Every strategy a command can name, built-in and external, as one value
+//! handed down (no process-wide state): looked up, listed and resolved from
+//! `--strategies` in one way.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use rates_core::Strategy;
+
+use crate::external::{DEFAULT_CLIENTS, External, read_clients};
+
+/// The flags that make external programs strategies (`compare`, `sweep`,
+/// `map`).
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct ExternalOptions {
+    /// An external strategy: NAME=COMMAND or NAME:SHAPE=COMMAND (SHAPE:
+    /// one-at-a-time, tasks (the default), threads, thread-per-base or
+    /// processes), run with `sh -c 'exec COMMAND'` in the current folder;
+    /// repeatable. Name it in --strategies to measure it.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME=COMMAND"))]
+    pub external: Vec<String>,
+    /// A clients file of external strategies (TOML, one table per program;
+    /// default: clients/clients.toml when it exists).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    pub clients: Option<PathBuf>,
+}
+
+/// The built-in strategies ([`rates_registry`]) and the external programs
+/// a command was given.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    external: Vec<External>,
+}
+
+impl Registry {
+    /// The built-in strategies and `external` (a later one replaces an
+    /// earlier one of the same name).
+    pub fn with_external(external: Vec<External>) -> Self {
+        let mut list: Vec<External> = Vec::new();
+        for e in external {
+            list.retain(|k| k.name() != e.name());
+            list.push(e);
+        }
+        Self { external: list }
+    }
+
+    /// The built-in strategies and the external ones `options` give: those
+    /// of its clients file (or of [`DEFAULT_CLIENTS`] when it exists and
+    /// none is given), then each `--external` flag.
+    ///
+    /// # Errors
+    /// A clients file given that cannot be read, or a bad entry or flag.
+    pub fn load(options: &ExternalOptions) -> Result<Self> {
+        let mut list = match &options.clients {
+            Some(path) => read_clients(path)?,
+            None if Path::new(DEFAULT_CLIENTS).is_file() => {
+                read_clients(Path::new(DEFAULT_CLIENTS))?
+            }
+            None => Vec::new(),
+        };
+        for flag in &options.external {
+            list.push(External::parse_flag(flag)?);
+        }
+        Ok(Self::with_external(list))
+    }
+
+    /// The external strategies, in the order given.
+    pub fn external(&self) -> &[External] {
+        &self.external
+    }
+
+    /// The external strategy called `name`, if there is one.
+    pub fn find_external(&self, name: &str) -> Option<&External> {
+        self.external.iter().find(|e| e.name() == name)
+    }
+
+    /// Whether `name` is a strategy here, built-in or external.
+    pub fn knows(&self, name: &str) -> bool {
+        self.find_external(name).is_some() || rates_registry::find(name).is_ok()
+    }
+
+    /// The strategies named by `--strategies` (all built-in ones when
+    /// `None` or `all`; `all+` adds every external one): built-in ones in
+    /// the registry's order, then the external ones named, in the order
+    /// named.
+    ///
+    /// # Errors
+    /// A name that is neither, naming both kinds; an empty list.
+    pub fn named(&self, only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
+        let mut strategies = rates_registry::strategies();
+        match only.map(str::trim) {
+            None | Some("all") => {}
+            Some("all+") => {
+                for e in &self.external {
+                    strategies.push(Box::new(e.clone()));
+                }
+            }
+            Some(only) => {
+                let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+                let mut externals: Vec<Box<dyn Strategy>> = Vec::new();
+                for name in &wanted {
+                    if let Some(e) = self.find_external(name) {
+                        externals.push(Box::new(e.clone()));
+                        continue;
+                    }
+                    rates_registry::find(name).map_err(|e| {
+                        if self.external.is_empty() {
+                            anyhow::anyhow!(e)
+                        } else {
+                            let names: Vec<&str> =
+                                self.external.iter().map(External::name).collect();
+                            anyhow::anyhow!("{e}, or an external one: {}", names.join(", "))
+                        }
+                    })?;
+                }
+                strategies.retain(|s| wanted.contains(&s.name()));
+                strategies.extend(externals);
+            }
+        }
+        if strategies.is_empty() {
+            bail!("no strategies to compare: name at least one in --strategies");
+        }
+        Ok(strategies)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(spec: &str) -> External {
+        External::parse_flag(spec).unwrap()
+    }
+
+    #[test]
+    fn one_registry_resolves_built_in_and_external_names() {
+        let r = Registry::with_external(vec![flag("x=true"), flag("y=true"), flag("x=false")]);
+        let names: Vec<&str> = r.external().iter().map(External::name).collect();
+        assert_eq!(names, ["y", "x"], "a later x replaces the first");
+        assert_eq!(r.find_external("x").unwrap().command_line(), "false");
+        assert!(r.knows("tokio") && r.knows("y") && !r.knows("nope"));
+        let picked: Vec<&str> = r
+            .named(Some("x,tokio,sync"))
+            .unwrap()
+            .iter()
+            .map(|s| s.name())
+            .collect();
+        assert_eq!(picked, ["sync", "tokio", "x"]);
+        assert_eq!(
+            r.named(Some("all+")).unwrap().len(),
+            rates_registry::names().len() + 2
+        );
+        let Err(e) = r.named(Some("nope")) else {
+            panic!("an unknown name is refused")
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains("nope") && e.contains("or an external one: y, x"),
+            "{e}"
+        );
+        // Two registries, two sets of external strategies: nothing shared.
+        assert!(Registry::default().find_external("x").is_none());
+    }
+}
