@@ -563,7 +563,7 @@ impl Inputs {
             }
             None => None,
         };
-        let registry = Registry::load(&a.external)?;
+        let registry = Registry::from_options(&a.external)?;
         let strategies = registry.named(a.strategies.as_deref())?;
         let single_exports = [&a.export_json, &a.export_csv, &a.export_markdown];
         if scenarios.len() > 1 && single_exports.iter().any(|e| e.is_some()) {

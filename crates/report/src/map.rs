@@ -115,7 +115,7 @@ fn cheapest_close(
 /// its chart. Exit 0, 1 when a run failed, or 130/143 when interrupted (what completed is
 /// printed).
 pub fn run(a: &MapOptions) -> Result<ExitCode> {
-    let registry = Registry::load(&a.external)?;
+    let registry = Registry::from_options(&a.external)?;
     let strategies = registry.named(a.strategies.as_deref())?;
     if a.latency.is_empty() || a.work.is_empty() || a.bases == 0 || a.concurrency == 0 {
         bail!("--latency and --work need at least one value; --bases and --concurrency at least 1");

@@ -51,7 +51,7 @@ impl Registry {
     ///
     /// # Errors
     /// A clients file given that cannot be read, or a bad entry or flag.
-    pub fn load(options: &ExternalOptions) -> Result<Self> {
+    pub fn from_options(options: &ExternalOptions) -> Result<Self> {
         let mut list = match &options.clients {
             Some(path) => read_clients(path)?,
             None if Path::new(DEFAULT_CLIENTS).is_file() => {

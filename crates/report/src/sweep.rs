@@ -225,7 +225,7 @@ pub(crate) fn show(knob: Knob, v: f64) -> String {
 /// the table and writes its chart. Exit 0, 1 when a run failed, or 130/143
 /// when interrupted (what completed is printed).
 pub fn run(a: &SweepOptions) -> Result<ExitCode> {
-    let registry = Registry::load(&a.external)?;
+    let registry = Registry::from_options(&a.external)?;
     let strategies = registry.named(a.strategies.as_deref())?;
     if a.bases == 0 || a.concurrency == 0 {
         bail!("--bases and --concurrency must be at least 1");
