@@ -329,11 +329,14 @@ fn python_clients_are_measured_beside_built_in_strategies() {
                 "{name} {figure}: {r}"
             );
         }
-        // Within the concurrency of 50, as the server counted.
+        // Within the concurrency of 50, as the server counted, and using
+        // it: at least half (a serial client holds one). The conformance
+        // suite judges the 80% floor on a run where latency dominates;
+        // here Python's CPU per request is a fair share of the 20 ms.
         assert!(
             r["peak_in_flight"]
                 .as_u64()
-                .is_some_and(|p| (1..=50).contains(&p)),
+                .is_some_and(|p| (25..=50).contains(&p)),
             "{r}"
         );
         assert_eq!(r["external"].is_string(), name.starts_with("py-"), "{r}");
