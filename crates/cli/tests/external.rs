@@ -200,6 +200,14 @@ fn bad_external_flags_and_unknown_names_are_refused_with_the_fix() {
     ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown shape `fibres`"), "{stderr}");
+    // Given but not named: refused, never silently left out.
+    let (code, _, stderr) = rates(&["compare", "--external", "x=true"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--external x is given but --strategies does not name it")
+            && stderr.contains("--strategies all,x"),
+        "{stderr}"
+    );
     let (code, _, stderr) = rates(&["compare", "--external", "x=true", "--strategies", "nope"]);
     assert_eq!(code, 2);
     assert!(

@@ -798,7 +798,7 @@ fn gate_with_rerun(
     let again = measure_scenario(
         scenario,
         (endpoint, ca_cert_pem),
-        &registry.named(Some(&suspects.join(",")))?,
+        &registry.resolve(Some(&suspects.join(",")))?,
         plan,
         registry,
     )?;

@@ -31,6 +31,9 @@ pub struct ExternalOptions {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     external: Vec<External>,
+    /// The names given with `--external` on this command line: a command
+    /// that is not asked to measure one of them says so.
+    flagged: Vec<String>,
 }
 
 impl Registry {
@@ -42,7 +45,10 @@ impl Registry {
             list.retain(|k| k.name() != e.name());
             list.push(e);
         }
-        Self { external: list }
+        Self {
+            external: list,
+            flagged: Vec::new(),
+        }
     }
 
     /// The built-in strategies and the external ones `options` give: those
@@ -59,10 +65,16 @@ impl Registry {
             }
             None => Vec::new(),
         };
+        let mut flagged = Vec::new();
         for flag in &options.external {
-            list.push(External::parse_flag(flag)?);
+            let e = External::parse_flag(flag)?;
+            flagged.push(e.name().to_owned());
+            list.push(e);
         }
-        Ok(Self::with_external(list))
+        Ok(Self {
+            flagged,
+            ..Self::with_external(list)
+        })
     }
 
     /// The external strategies, in the order given.
@@ -81,13 +93,33 @@ impl Registry {
     }
 
     /// The strategies named by `--strategies` (all built-in ones when
-    /// `None` or `all`; `all+` adds every external one): built-in ones in
-    /// the registry's order, then the external ones named, in the order
-    /// named.
+    /// `None` or `all`, which may also stand in a list: `all,mine`; `all+`
+    /// adds every external one): built-in ones in the registry's order,
+    /// then the external ones named, in the order named.
     ///
     /// # Errors
-    /// A name that is neither, naming both kinds; an empty list.
+    /// A name that is neither, naming both kinds; an empty list; an
+    /// external program given with `--external` but not named (it would
+    /// not be measured), with how to name it.
     pub fn named(&self, only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
+        let strategies = self.resolve(only)?;
+        if let Some(missed) = self
+            .flagged
+            .iter()
+            .find(|f| !strategies.iter().any(|s| s.name() == f.as_str()))
+        {
+            let listed = only.map_or_else(|| "all".to_owned(), |o| o.trim().to_owned());
+            bail!(
+                "--external {missed} is given but --strategies does not name it, so it would \
+                 not be measured: add it, as in --strategies {listed},{missed}"
+            );
+        }
+        Ok(strategies)
+    }
+
+    /// [`named`](Self::named) without the check of `--external` flags (for
+    /// a re-run of some of the strategies already measured).
+    pub(crate) fn resolve(&self, only: Option<&str>) -> Result<Vec<Box<dyn Strategy>>> {
         let mut strategies = rates_registry::strategies();
         match only.map(str::trim) {
             None | Some("all") => {}
@@ -98,8 +130,9 @@ impl Registry {
             }
             Some(only) => {
                 let wanted: Vec<&str> = only.split(',').map(str::trim).collect();
+                let all = wanted.contains(&"all");
                 let mut externals: Vec<Box<dyn Strategy>> = Vec::new();
-                for name in &wanted {
+                for name in wanted.iter().filter(|n| **n != "all") {
                     if let Some(e) = self.find_external(name) {
                         externals.push(Box::new(e.clone()));
                         continue;
@@ -114,7 +147,7 @@ impl Registry {
                         }
                     })?;
                 }
-                strategies.retain(|s| wanted.contains(&s.name()));
+                strategies.retain(|s| all || wanted.contains(&s.name()));
                 strategies.extend(externals);
             }
         }
@@ -161,5 +194,40 @@ mod tests {
         );
         // Two registries, two sets of external strategies: nothing shared.
         assert!(Registry::default().find_external("x").is_none());
+    }
+
+    #[test]
+    fn an_external_flag_that_is_not_named_is_refused_with_how_to_name_it() {
+        let options = ExternalOptions {
+            external: vec!["mine=true".to_owned()],
+            clients: Some(PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../clients/clients.toml"
+            ))),
+        };
+        let r = Registry::from_options(&options).unwrap();
+        for only in [None, Some("tokio"), Some("all")] {
+            let Err(e) = r.named(only) else {
+                panic!("{only:?}: --external mine was silently left out")
+            };
+            let e = e.to_string();
+            assert!(
+                e.contains("--external mine is given but --strategies does not name it")
+                    && e.contains(",mine"),
+                "{e}"
+            );
+        }
+        let names = |only| -> Vec<String> {
+            r.named(Some(only))
+                .unwrap()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect()
+        };
+        assert_eq!(names("tokio,mine"), ["tokio", "mine"]);
+        let all = names("all,mine");
+        assert_eq!(all.len(), rates_registry::names().len() + 1, "{all:?}");
+        // Programs of the clients file need not be named: only flags do.
+        assert!(names("all+").contains(&"py-asyncio".to_owned()));
     }
 }
