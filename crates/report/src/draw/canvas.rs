@@ -222,9 +222,14 @@ mod colour_tests {
         colours.sort_unstable();
         colours.dedup();
         assert_eq!(colours.len(), NAMED.len(), "two strategies share a colour");
-        // A name's colour does not depend on what else is known.
+        // A known name keeps its own colour; another gets a spare one,
+        // never a known strategy's.
         assert_eq!(color_of("tokio"), RGBColor(140, 86, 75));
-        assert_eq!(color_of("mine"), color_of("mine"));
+        for name in ["mine", "go-net-http", "node-undici"] {
+            let c = color_of(name);
+            assert!(SPARE.contains(&c), "{name}");
+            assert!(NAMED.iter().all(|(_, n)| *n != c), "{name}");
+        }
     }
 }
 
