@@ -10,10 +10,13 @@ use rates_report::registry::ExternalOptions;
 /// `rates strategies --external`: the external strategies of `clients`
 /// (or of the default clients file).
 pub(crate) fn list(clients: Option<&Path>) -> Result<()> {
-    let registry = rates_report::registry::Registry::from_options(&ExternalOptions {
-        external: Vec::new(),
-        clients: clients.map(Path::to_owned),
-    })?;
+    let registry = rates_report::registry::Registry::new(
+        ExternalOptions {
+            external: Vec::new(),
+            clients: clients.map(Path::to_owned),
+        }
+        .read()?,
+    );
     let list = registry.external();
     if list.is_empty() {
         eprintln!(

@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use rates_report::compare::{Timing, measure_scenario};
+use rates_report::compare::{Session, Timing};
 use rates_report::registry::Registry;
 
 fn main() -> ExitCode {
@@ -39,13 +39,8 @@ fn compare() -> rates_report::Result<()> {
     let strategies = registry.named(Some(&names.join(",")))?;
     // Three timed runs of each after one warm-up, against the scenario's
     // embedded server.
-    let export = measure_scenario(
-        &scenario,
-        (None, None),
-        &strategies,
-        &Timing::new(3, 1),
-        &registry,
-    )?;
+    let session = Session::new(Timing::new(3, 1), registry);
+    let export = session.measure(&scenario, &strategies)?;
     println!("{} ({}):", scenario.name, scenario.about);
     for row in &export.results {
         match (row.median_s, row.cpu_per_request_us) {

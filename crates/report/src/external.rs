@@ -39,6 +39,59 @@ const MOST_PROCESSES: usize = 64;
 /// usual 8 MiB of a new thread's stack).
 const THREAD_STACK: usize = 8 << 20;
 
+/// The flags that make external programs strategies (`compare`, `sweep`,
+/// `map`).
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct ExternalOptions {
+    /// An external strategy: NAME=COMMAND or NAME:SHAPE=COMMAND (SHAPE:
+    /// one-at-a-time, tasks (the default), threads, thread-per-base or
+    /// processes), run with `sh -c 'exec COMMAND'` in the current folder;
+    /// repeatable. Name it in --strategies to measure it.
+    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME=COMMAND"))]
+    pub external: Vec<String>,
+    /// A clients file of external strategies (TOML, one table per program;
+    /// default: clients/clients.toml when it exists).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    pub clients: Option<PathBuf>,
+}
+
+impl ExternalOptions {
+    /// The external strategies these flags give: those of the clients
+    /// file (or of [`DEFAULT_CLIENTS`] when it exists and none is given),
+    /// then each `--external` flag.
+    ///
+    /// # Errors
+    /// A clients file given that cannot be read, or a bad entry or flag.
+    pub fn read(&self) -> Result<Externals> {
+        let mut list = match &self.clients {
+            Some(path) => read_clients(path)?,
+            None if Path::new(DEFAULT_CLIENTS).is_file() => {
+                read_clients(Path::new(DEFAULT_CLIENTS))?
+            }
+            None => Vec::new(),
+        };
+        let mut flagged = Vec::new();
+        for flag in &self.external {
+            let e = External::parse_flag(flag)?;
+            flagged.push(e.name().to_owned());
+            list.push(e);
+        }
+        Ok(Externals { list, flagged })
+    }
+}
+
+/// The external strategies a command was given, as [`ExternalOptions::read`]
+/// reads them; [`crate::registry::Registry::new`] adds the built-in ones.
+#[derive(Debug, Clone, Default)]
+pub struct Externals {
+    /// Every program, the clients file's first, in the order given.
+    pub list: Vec<External>,
+    /// The names given with `--external` on the command line: a command
+    /// that is not asked to measure one of them says so.
+    pub flagged: Vec<String>,
+}
+
 /// A program that speaks the job protocol, by name.
 #[derive(Clone, Debug)]
 pub struct External {

@@ -19,7 +19,7 @@
 //! figure read from the result:
 //!
 //! ```
-//! use rates_report::compare::{Timing, measure_scenario};
+//! use rates_report::compare::{Session, Timing};
 //! use rates_report::registry::Registry;
 //!
 //! fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
@@ -30,8 +30,9 @@
 //!     let scenario = rates_report::scenario("classic")?;
 //!     let registry = Registry::default(); // the built-in strategies only
 //!     let strategies = registry.named(Some("tokio,pool"))?;
-//!     let plan = Timing::new(1, 0);
-//!     let export = measure_scenario(&scenario, (None, None), &strategies, &plan, &registry)?;
+//!     // One timed run each, no warm-up, against the scenario's embedded server.
+//!     let session = Session::new(Timing::new(1, 0), registry);
+//!     let export = session.measure(&scenario, &strategies)?;
 //!     for row in &export.results {
 //!         println!("{}: {:?} us of CPU per request", row.strategy, row.cpu_per_request_us);
 //!     }
@@ -49,8 +50,10 @@ pub mod external;
 pub mod fetch;
 pub mod gate;
 pub mod history;
+mod inputs;
 pub mod interrupt;
 pub mod map;
+mod measured;
 pub mod names;
 mod noise;
 pub mod paired;

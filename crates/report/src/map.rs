@@ -10,11 +10,11 @@ use anyhow::{Context as _, Result, bail};
 use rates_measure::{Export, StrategyResult};
 use serde::{Deserialize, Serialize};
 
-use crate::compare::exit_code;
 use crate::draw::plot::{Cell, Heatmap, cpu_detail, memory_detail};
 use crate::draw::{export, fmt};
+use crate::inputs::exit_code;
 use crate::registry::Registry;
-use crate::sweep::{Knob, custom_scenario, measure_point, show};
+use crate::sweep::{Knob, custom_scenario, interruptible_session, measure_point, show};
 
 /// What a decision map is asked to do: the `rates map` flags, as the library takes them.
 #[derive(Debug, Clone)]
@@ -115,7 +115,7 @@ fn cheapest_close(
 /// its chart. Exit 0, 1 when a run failed, or 130/143 when interrupted (what completed is
 /// printed).
 pub fn run(a: &MapOptions) -> Result<ExitCode> {
-    let registry = Registry::from_options(&a.external)?;
+    let registry = Registry::new(a.external.read()?);
     let strategies = registry.named(a.strategies.as_deref())?;
     if a.latency.is_empty() || a.work.is_empty() || a.bases == 0 || a.concurrency == 0 {
         bail!("--latency and --work need at least one value; --bases and --concurrency at least 1");
@@ -128,6 +128,7 @@ pub fn run(a: &MapOptions) -> Result<ExitCode> {
     let total = a.latency.len() * a.work.len();
     // Ctrl-C stops the run being measured and writes what completed.
     let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
+    let session = interruptible_session((a.runs, a.warmup), registry, &interrupts);
     let mut cells = Vec::new();
     for &latency in &a.latency {
         for &work in &a.work {
@@ -152,13 +153,7 @@ pub fn run(a: &MapOptions) -> Result<ExitCode> {
                 show(Knob::Latency, latency.as_secs_f64()),
                 show(Knob::Work, work.as_secs_f64())
             );
-            let export = measure_point(
-                &scenario,
-                name,
-                (&strategies, &registry),
-                (a.runs, a.warmup),
-                &interrupts,
-            )?;
+            let export = measure_point(&session, &scenario, name, &strategies)?;
             cells.push(MapCell {
                 latency_s: latency.as_secs_f64(),
                 work_s: work.as_secs_f64(),

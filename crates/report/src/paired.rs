@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use crate::scenario::Scenario;
@@ -15,12 +15,13 @@ use rates_core::Strategy;
 use rates_measure::paired::{
     Change, Figure, LEVEL, PAIRED_SCHEMA, Pair, PairedExport, PairedStrategy, Side, Verdict,
 };
-use rates_measure::{Options, PROTOCOL, RunRecord};
+use rates_measure::{Options, PROTOCOL};
 
+use crate::draw::export;
 use crate::draw::fmt::{bytes, count, micros, secs};
 use crate::draw::machine;
-use crate::runner::{Bench, Program};
-use crate::runner::{Setup, Timing, machine_now, scenario_info};
+use crate::inputs::{CompareOptions, Inputs};
+use crate::runner::{Pairing, Program, Session, Setup, scenario_info};
 
 /// Each figure's default threshold, as a share: the change a gate should
 /// catch, set from the paired spread measured on a 2-core shared VM (see
@@ -279,70 +280,17 @@ pub(crate) fn env_settings(flag: &str, values: &[String]) -> Result<Vec<(String,
         .collect()
 }
 
-/// Which of A and B a run is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Which {
-    A,
-    B,
-}
-
-/// One strategy's state while its pairs are taken.
-struct Track<'s> {
-    strategy: &'s dyn Strategy,
-    pairs: Vec<Pair>,
-    skipped: Option<String>,
-    error: Option<String>,
-    /// Its gated intervals are all narrow: no more pairs needed.
-    settled: bool,
-}
-
-impl Track<'_> {
-    fn open(&self, max_pairs: u32) -> bool {
-        self.skipped.is_none()
-            && self.error.is_none()
-            && !self.settled
-            && self.pairs.len() < max_pairs as usize
-    }
-}
-
 /// Measures `strategies` on `scenario` in pairs of A and B, and judges them.
 ///
 /// # Errors
 /// The server cannot start; a strategy's failure is its row's error.
 pub(crate) fn measure_paired(
+    session: &Session,
     scenario: &Scenario,
-    target: (Option<&str>, Option<&str>),
     strategies: &[Box<dyn Strategy>],
-    plan: &Timing,
     rules: &Rules,
-    registry: &crate::registry::Registry,
 ) -> Result<PairedExport> {
     let started = Instant::now();
-    let setup = Setup::new(scenario, target, strategies, plan, registry)?;
-    let bench = setup.bench();
-    let config = setup.config();
-    let mut tracks: Vec<Track<'_>> = strategies
-        .iter()
-        .map(|s| {
-            let in_a = rules.a_strategies.iter().any(|n| n == s.name())
-                || registry.find_external(s.name()).is_some();
-            let skipped = if !in_a {
-                Some(format!(
-                    "not in A ({}): nothing to compare with",
-                    rules.a_side.exe
-                ))
-            } else {
-                scenario.skip_reason(s.as_ref(), config, setup.limits())
-            };
-            Track {
-                strategy: s.as_ref(),
-                pairs: Vec::new(),
-                skipped,
-                error: None,
-                settled: false,
-            }
-        })
-        .collect();
     eprintln!(
         "scenario {}: {}; {} in pairs of A = {} and B = {}, at least {} pairs each, \
          until every gated interval is narrower than its threshold or {} have passed",
@@ -354,57 +302,27 @@ pub(crate) fn measure_paired(
         rules.min_pairs,
         secs(rules.max_time.as_secs_f64())
     );
-    for track in tracks.iter_mut().filter(|t| t.skipped.is_none()) {
-        for _ in 0..plan.warmup {
-            for which in [Which::A, Which::B] {
-                if let Err(e) = run(&bench, rules, which, track.strategy.name()) {
-                    eprintln!("  warm-up {:<15} error: {e:#}", track.strategy.name());
-                    track.error = Some(format!("{e:#}"));
-                }
-            }
-        }
-    }
-    let mut round = 0usize;
-    let stopped = loop {
-        let open: Vec<usize> = (0..tracks.len())
-            .filter(|&i| tracks[i].open(rules.max_pairs))
-            .collect();
-        if open.is_empty() {
-            break if tracks
-                .iter()
-                .any(|t| t.pairs.len() >= rules.max_pairs as usize)
-            {
-                format!(
-                    "every strategy was settled or reached --max-pairs {}",
-                    rules.max_pairs
-                )
-            } else {
-                "every gated interval narrower than its threshold".to_owned()
-            };
-        }
-        let over_time = started.elapsed() >= rules.max_time;
-        if over_time
-            && open
-                .iter()
-                .all(|&i| tracks[i].pairs.len() >= rules.min_pairs as usize)
-        {
-            let waiting: Vec<&str> = open.iter().map(|&i| tracks[i].strategy.name()).collect();
-            break format!(
-                "the time budget of {} ran out (--max-time) with {} not settled",
-                secs(rules.max_time.as_secs_f64()),
-                waiting.join(", ")
-            );
-        }
-        for j in 0..open.len() {
-            let i = open[(j + round) % open.len()];
-            // Past the budget, only strategies still short of the minimum run.
-            if over_time && tracks[i].pairs.len() >= rules.min_pairs as usize {
-                continue;
-            }
-            take_pair(&bench, rules, &mut tracks[i]);
-        }
-        round += 1;
+    let not_in_a = |name: &str| {
+        let in_a = rules.a_strategies.iter().any(|n| n == name)
+            || session.registry.find_external(name).is_some();
+        (!in_a).then(|| format!("not in A ({}): nothing to compare with", rules.a_side.exe))
     };
+    let settled = |name: &str, pairs: &[Pair]| {
+        changes(pairs, rules, name)
+            .iter()
+            .filter(|c| c.gated)
+            .all(Change::settled)
+    };
+    let pairing = Pairing {
+        a: &rules.a,
+        b: &rules.b,
+        warmup: session.timing.warmup,
+        min_pairs: rules.min_pairs,
+        max_pairs: rules.max_pairs,
+        max_time: rules.max_time,
+    };
+    let setup = Setup::new(session, scenario, strategies)?;
+    let (tracks, stopped) = setup.measure_pairs(strategies, &pairing, not_in_a, settled);
     let elapsed = started.elapsed();
     let results: Vec<PairedStrategy> = tracks
         .into_iter()
@@ -429,7 +347,7 @@ pub(crate) fn measure_paired(
                 .map(|c| format!("{} {}", s.strategy, c.figure))
         })
         .collect();
-    let mut machine = machine_now(plan);
+    let mut machine = session.machine.clone();
     machine.load_after = machine::load();
     Ok(PairedExport {
         schema: PAIRED_SCHEMA,
@@ -438,7 +356,7 @@ pub(crate) fn measure_paired(
         scenario: scenario_info(scenario),
         a: rules.a_side.clone(),
         b: rules.b_side.clone(),
-        warmup: plan.warmup,
+        warmup: session.timing.warmup,
         min_pairs: rules.min_pairs,
         max_pairs: rules.max_pairs,
         max_time_s: rules.max_time.as_secs_f64(),
@@ -458,78 +376,6 @@ pub(crate) fn measure_paired(
         },
         strategies: results,
     })
-}
-
-/// One run by A or B.
-fn run(bench: &Bench<'_>, rules: &Rules, which: Which, strategy: &str) -> Result<RunRecord> {
-    let (program, side) = match which {
-        Which::A => (&rules.a, "A"),
-        Which::B => (&rules.b, "B"),
-    };
-    bench
-        .measure_with(program, strategy)
-        .with_context(|| format!("{side} ({})", program.exe.display()))
-}
-
-/// Takes one more pair of `track`'s strategy (A first in its even pairs, B
-/// first in its odd ones), and settles it when its gated intervals are
-/// narrow enough.
-fn take_pair(bench: &Bench<'_>, rules: &Rules, track: &mut Track<'_>) {
-    let name = track.strategy.name();
-    let b_first = track.pairs.len() % 2 == 1;
-    let order = if b_first {
-        [Which::B, Which::A]
-    } else {
-        [Which::A, Which::B]
-    };
-    let mut records = [None, None];
-    for which in order {
-        match run(bench, rules, which, name) {
-            Ok(r) => records[usize::from(which == Which::B)] = Some(r),
-            Err(e) => {
-                eprintln!(
-                    "  pair {:<4} {name:<15} error: {e:#}",
-                    track.pairs.len() + 1
-                );
-                track.error = Some(format!("{e:#}"));
-                return;
-            }
-        }
-    }
-    let [Some(a), Some(b)] = records else {
-        return;
-    };
-    let pair = Pair {
-        order: if b_first { "ba" } else { "ab" }.to_owned(),
-        a: (&a).into(),
-        b: (&b).into(),
-    };
-    let ratio = |f: Figure| {
-        f.ratio(&pair.a, &pair.b)
-            .map_or_else(|| "-".to_owned(), |r| format!("{:+.1}%", (r - 1.0) * 100.0))
-    };
-    eprintln!(
-        "  pair {:<4} {name:<15} {}  wall A {} B {} ({})  cpu/req A {} B {} ({})",
-        track.pairs.len() + 1,
-        pair.order.to_uppercase(),
-        secs(pair.a.wall_s),
-        secs(pair.b.wall_s),
-        ratio(Figure::Wall),
-        opt_micros(pair.a.cpu_per_request_us),
-        opt_micros(pair.b.cpu_per_request_us),
-        ratio(Figure::Cpu),
-    );
-    track.pairs.push(pair);
-    if track.pairs.len() >= rules.min_pairs as usize {
-        track.settled = changes(&track.pairs, rules, name)
-            .iter()
-            .filter(|c| c.gated)
-            .all(Change::settled);
-    }
-}
-
-fn opt_micros(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".to_owned(), micros)
 }
 
 /// Every figure's change over `pairs`, with accepted regressions applied.
@@ -735,7 +581,7 @@ pub(crate) struct Flags<'a> {
 ///
 /// # Errors
 /// A side that is not a build of `rates`, or a bad setting, named.
-pub(crate) fn against(flags: &Flags<'_>) -> Result<Against> {
+pub(crate) fn against_build(flags: &Flags<'_>) -> Result<Against> {
     let Flags {
         against,
         env_a,
@@ -801,6 +647,105 @@ pub(crate) fn against(flags: &Flags<'_>) -> Result<Against> {
             },
         },
         mismatch,
+    })
+}
+
+/// `rates compare --against`: every scenario in pairs of A and B, printed
+/// and written where `a` asks; the exit code as [`crate::compare::run`]'s.
+pub(crate) fn run_paired(
+    a: &CompareOptions,
+    inputs: &Inputs,
+    against: &Path,
+    interrupts: &crate::interrupt::Interrupts,
+) -> Result<ExitCode> {
+    let stopping =
+        a.deadline.is_some() || inputs.scenarios.iter().any(|s| s.cancel_after.is_some());
+    let setup = against_build(&Flags {
+        against,
+        env_a: &a.env_a,
+        env_b: &a.env_b,
+        max_regression: a.max_regression.as_deref(),
+        gate: a.gate.as_deref(),
+        min_pairs: a.min_pairs,
+        max_pairs: a.max_pairs,
+        max_time: a.max_time,
+        accept: a.accept.as_deref(),
+        needed: if stopping { 2 } else { 1 },
+        registry: &inputs.session.registry,
+    })?;
+    if let Some(accepted) = a.accept.as_ref() {
+        for x in &setup.rules.accepted {
+            eprintln!(
+                "accepted ({}): {} {} up to {:+.0}%: {}",
+                accepted.display(),
+                x.strategy,
+                x.figure,
+                x.allowed * 100.0,
+                x.reason
+            );
+        }
+    }
+    if let Some(why) = setup.mismatch {
+        println!("{why}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut exports = Vec::new();
+    for scenario in &inputs.scenarios {
+        let export = measure_paired(&inputs.session, scenario, &inputs.strategies, &setup.rules)?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&export)?);
+        } else {
+            print!("{}", table(&export, false));
+        }
+        if let Some(p) = &a.export_json {
+            export::write(p, serde_json::to_string_pretty(&export)?.as_bytes())?;
+        }
+        if let Some(dir) = &a.out {
+            let file = dir.join(format!("{}-paired.json", scenario.name));
+            export::write(&file, serde_json::to_string_pretty(&export)?.as_bytes())?;
+        }
+        exports.push(export);
+    }
+    let interrupted = interrupts.exit_code();
+    let pairs_taken = exports
+        .iter()
+        .flat_map(|e| &e.strategies)
+        .any(|s| !s.pairs.is_empty());
+    if let Some(dir) = &a.out {
+        if interrupted.is_some() && !pairs_taken {
+            inputs.remove_empty_out_dir();
+        } else {
+            let mut machine = inputs.session.machine.clone();
+            machine.load_after = machine::load();
+            machine.incomplete = interrupted
+                .is_some()
+                .then(|| "interrupted: the pairs taken before it are judged".to_owned());
+            export::write(
+                &dir.join("manifest.json"),
+                serde_json::to_string_pretty(&machine)?.as_bytes(),
+            )?;
+            let md: String = exports.iter().map(|e| table(e, true)).collect();
+            export::write(&dir.join("PAIRED.md"), md.as_bytes())?;
+            eprintln!("wrote {}", dir.join("PAIRED.md").display());
+        }
+    }
+    if let Some(code) = interrupted {
+        return Ok(code);
+    }
+    let failed = exports.iter().flat_map(|e| &e.strategies).any(|s| {
+        let (fa, fb) = s.failed();
+        s.error.is_some() || fa + fb > 0
+    });
+    let regressed = exports
+        .iter()
+        .flat_map(|e| &e.strategies)
+        .any(rates_measure::paired::PairedStrategy::regressed);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else if regressed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

@@ -2,29 +2,12 @@
 //! handed down (no process-wide state): looked up, listed and resolved from
 //! `--strategies` in one way.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::{Result, bail};
 use rates_core::Strategy;
 
-use crate::external::{DEFAULT_CLIENTS, External, read_clients};
+use crate::external::{External, Externals};
 
-/// The flags that make external programs strategies (`compare`, `sweep`,
-/// `map`).
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(feature = "cli", derive(clap::Args))]
-pub struct ExternalOptions {
-    /// An external strategy: NAME=COMMAND or NAME:SHAPE=COMMAND (SHAPE:
-    /// one-at-a-time, tasks (the default), threads, thread-per-base or
-    /// processes), run with `sh -c 'exec COMMAND'` in the current folder;
-    /// repeatable. Name it in --strategies to measure it.
-    #[cfg_attr(feature = "cli", arg(long, value_name = "NAME=COMMAND"))]
-    pub external: Vec<String>,
-    /// A clients file of external strategies (TOML, one table per program;
-    /// default: clients/clients.toml when it exists).
-    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
-    pub clients: Option<PathBuf>,
-}
+pub use crate::external::ExternalOptions;
 
 /// The built-in strategies ([`rates_registry`]) and the external programs
 /// a command was given.
@@ -51,30 +34,14 @@ impl Registry {
         }
     }
 
-    /// The built-in strategies and the external ones `options` give: those
-    /// of its clients file (or of [`DEFAULT_CLIENTS`] when it exists and
-    /// none is given), then each `--external` flag.
-    ///
-    /// # Errors
-    /// A clients file given that cannot be read, or a bad entry or flag.
-    pub fn from_options(options: &ExternalOptions) -> Result<Self> {
-        let mut list = match &options.clients {
-            Some(path) => read_clients(path)?,
-            None if Path::new(DEFAULT_CLIENTS).is_file() => {
-                read_clients(Path::new(DEFAULT_CLIENTS))?
-            }
-            None => Vec::new(),
-        };
-        let mut flagged = Vec::new();
-        for flag in &options.external {
-            let e = External::parse_flag(flag)?;
-            flagged.push(e.name().to_owned());
-            list.push(e);
+    /// The built-in strategies and the external ones a command was given
+    /// (read by [`ExternalOptions::read`]); a name given with `--external`
+    /// must then be named to be measured.
+    pub fn new(external: Externals) -> Self {
+        Self {
+            flagged: external.flagged,
+            ..Self::with_external(external.list)
         }
-        Ok(Self {
-            flagged,
-            ..Self::with_external(list)
-        })
     }
 
     /// The external strategies, in the order given.
@@ -161,6 +128,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn flag(spec: &str) -> External {
         External::parse_flag(spec).unwrap()
@@ -205,7 +173,7 @@ mod tests {
                 "/../../clients/clients.toml"
             ))),
         };
-        let r = Registry::from_options(&options).unwrap();
+        let r = Registry::new(options.read().unwrap());
         for only in [None, Some("tokio"), Some("all")] {
             let Err(e) = r.named(only) else {
                 panic!("{only:?}: --external mine was silently left out")

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
 use rates_core::{Config, CurrencyCode, Strategy};
-use rates_measure::{Affinity, ScenarioInfo};
+use rates_measure::paired::{Figure, Pair};
+use rates_measure::{Affinity, Export, ScenarioInfo};
 use rates_measure::{ChildReport, MIN_PROTOCOL, Options, PROTOCOL, RunRecord, StrategyResult};
 use rates_server::RatesServer;
 
-use crate::draw::machine;
+use crate::draw::{fmt, machine};
+use crate::registry::Registry;
 use crate::scenario::Scenario;
 use serde::{Deserialize, Serialize};
 
@@ -186,28 +188,6 @@ impl Program {
     }
 }
 
-/// One measured set-up: a server, a config, bases, and how to measure.
-#[derive(Debug)]
-pub(crate) struct Bench<'a> {
-    /// The embedded server, whose view (start-up, requests in flight) the
-    /// records include; `None` for an external server.
-    pub(crate) server: Option<&'a RatesServer>,
-    pub(crate) config: Config,
-    pub(crate) bases: Vec<CurrencyCode>,
-    pub(crate) options: Options,
-    pub(crate) rate_limited: bool,
-    /// Each run's stop handle fires this long after its run starts (the
-    /// `cancel` scenario).
-    pub(crate) cancel_after: Option<Duration>,
-    /// The scenario's CPU work per item (what an external program is asked
-    /// to do; built-in runs get it calibrated in the config).
-    pub(crate) work: Duration,
-    /// The limits each run works within.
-    pub(crate) limits: rates_core::limits::MachineLimits,
-    /// The external programs among the strategies measured.
-    pub(crate) external: &'a [crate::external::External],
-}
-
 /// A run that did not finish because the command was interrupted (Ctrl-C,
 /// SIGTERM): its child was stopped with its whole process group.
 #[derive(Debug)]
@@ -228,7 +208,7 @@ pub(crate) enum Phase {
     Timed(u32, u32),
 }
 
-impl Bench<'_> {
+impl Setup {
     /// One run of `strategy` in a child process of its own, by this build.
     pub(crate) fn measure_once(&self, strategy: &str) -> Result<RunRecord> {
         self.measure_with(&Program::this()?, strategy)
@@ -281,12 +261,16 @@ impl Bench<'_> {
             parent_pid: (protocol >= 2).then(std::process::id),
         };
         let input = serde_json::to_vec(&spec)?;
-        if let Some(server) = self.server {
+        if let Some(server) = &self.server {
             server.reset_stats();
         }
         let measured = rates_measure::measure(cmd, Some(input), &self.options)
             .context("starting a measured `rates measured-run` child")?;
-        let stats = self.server.map(RatesServer::stats).unwrap_or_default();
+        let stats = self
+            .server
+            .as_ref()
+            .map(RatesServer::stats)
+            .unwrap_or_default();
         if measured.interrupted {
             return Err(Interrupted.into());
         }
@@ -320,7 +304,7 @@ impl Bench<'_> {
             } else {
                 0
             },
-            connections: self.server.map(|_| stats.connections),
+            connections: self.server.as_ref().map(|_| stats.connections),
         })
     }
 
@@ -329,7 +313,7 @@ impl Bench<'_> {
     /// embedded server's rates when it is the server), with `env` added.
     ///
     /// # Errors
-    /// As [`Bench::measure_with`], and output that breaks the protocol.
+    /// As [`Setup::measure_with`], and output that breaks the protocol.
     fn measure_external(
         &self,
         external: &crate::external::External,
@@ -352,14 +336,18 @@ impl Bench<'_> {
         let input = serde_json::to_vec(&job)?;
         let mut cmd = external.command();
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
-        if let Some(server) = self.server {
+        if let Some(server) = &self.server {
             server.reset_stats();
         }
         let measured =
             rates_measure::measure(cmd, Some(input), &self.options).with_context(|| {
                 format!("starting {name}: sh -c 'exec {}'", external.command_line())
             })?;
-        let stats = self.server.map(RatesServer::stats).unwrap_or_default();
+        let stats = self
+            .server
+            .as_ref()
+            .map(RatesServer::stats)
+            .unwrap_or_default();
         if measured.interrupted {
             return Err(Interrupted.into());
         }
@@ -382,6 +370,7 @@ impl Bench<'_> {
         }
         let served = self
             .server
+            .as_ref()
             .map(|_| crate::external::Served::new(&self.config.symbols));
         let out = crate::external::read_output(
             &measured.stdout,
@@ -424,26 +413,25 @@ impl Bench<'_> {
             } else {
                 0
             },
-            connections: self.server.map(|_| stats.connections),
+            connections: self.server.as_ref().map(|_| stats.connections),
         })
     }
 
-    /// Every strategy in `strategies`, `warmup` untimed then `runs` timed
-    /// runs each, in rotating order: round r starts at strategy r mod k, so
-    /// none always goes first (cold) or last (warm). `skip` says why a
-    /// strategy is not run at all; `ideal` gives each one's ideal in seconds.
+    /// Every strategy in `strategies` (the ones this set-up was made for),
+    /// `warmup` untimed then `runs` timed runs each, in rotating order:
+    /// round r starts at strategy r mod k, so none always goes first (cold)
+    /// or last (warm). A strategy the scenario cannot run is skipped, with
+    /// the reason.
     pub(crate) fn measure_all(
         &self,
         strategies: &[Box<dyn Strategy>],
         runs: u32,
         warmup: u32,
-        skip: impl Fn(&dyn Strategy) -> Option<String>,
-        ideal: impl Fn(&dyn Strategy) -> f64,
         mut progress: impl FnMut(&str, Phase, &Result<RunRecord>),
     ) -> Vec<StrategyResult> {
         let k = strategies.len();
         let mut records: Vec<Vec<RunRecord>> = vec![Vec::new(); k];
-        let mut errors: Vec<Option<String>> = strategies.iter().map(|s| skip(s.as_ref())).collect();
+        let mut errors: Vec<Option<String>> = self.skips.clone();
         let skipped: Vec<bool> = errors.iter().map(Option::is_some).collect();
         'rounds: for round in 0..(warmup + runs) {
             for i in 0..k {
@@ -470,11 +458,11 @@ impl Bench<'_> {
         }
         strategies
             .iter()
+            .zip(&self.ideals)
             .zip(records)
             .zip(errors)
             .zip(skipped)
-            .map(|(((s, recs), error), was_skipped)| {
-                let ideal = ideal(s.as_ref());
+            .map(|((((s, &ideal), recs), error), was_skipped)| {
                 if was_skipped {
                     return StrategyResult::skipped(s.name(), ideal, error.unwrap_or_default());
                 }
@@ -563,32 +551,132 @@ impl Timing {
     }
 }
 
-/// A scenario ready to measure: its server (the embedded one, unless an
-/// endpoint was given), the client config, and how each run is watched.
+/// What every scenario of one command is measured with, made once and
+/// handed down: how runs are timed and watched, where requests go, the
+/// strategies the command can name, and the machine as described when the
+/// command started.
 #[derive(Debug)]
-pub struct Setup {
+pub struct Session {
+    pub(crate) timing: Timing,
+    endpoint: Option<String>,
+    ca_cert_pem: Option<String>,
+    pub(crate) registry: Registry,
+    /// The machine, with where the runs are pinned; each export adds its
+    /// own load and busy share.
+    pub(crate) machine: rates_measure::Machine,
+}
+
+impl Session {
+    /// Runs timed by `timing` against the embedded server, with the
+    /// strategies of `registry`; describes the machine now.
+    pub fn new(timing: Timing, registry: Registry) -> Self {
+        let mut machine = machine::describe();
+        machine.affinity.clone_from(&timing.affinity);
+        Self {
+            timing,
+            endpoint: None,
+            ca_cert_pem: None,
+            registry,
+            machine,
+        }
+    }
+
+    /// Requests go to `endpoint` (a URL template with `{base}`) instead of
+    /// the embedded server, trusting `ca_cert_pem` too for https.
+    #[must_use]
+    pub fn with_endpoint(self, endpoint: Option<String>, ca_cert_pem: Option<String>) -> Self {
+        Self {
+            endpoint,
+            ca_cert_pem,
+            ..self
+        }
+    }
+
+    /// The strategies the command can name.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Measures every one of `strategies` on `scenario`: `warmup` untimed
+    /// and `runs` timed runs each, each in a process of its own.
+    ///
+    /// # Errors
+    /// The server cannot start or the scenario's config is invalid; a
+    /// strategy's failure is its row's error.
+    pub fn measure(&self, scenario: &Scenario, strategies: &[Box<dyn Strategy>]) -> Result<Export> {
+        let Timing { runs, warmup, .. } = self.timing;
+        let setup = Setup::new(self, scenario, strategies)?;
+        eprintln!(
+            "scenario {}: {}; {}, {} warm-up + {} each, each run in a process of its own",
+            scenario.name,
+            scenario.about,
+            fmt::things(strategies.len() as u64, "strategy", "strategies"),
+            warmup,
+            fmt::things(u64::from(runs), "timed run", "timed runs"),
+        );
+        let load_before = machine::load();
+        let watch = crate::noise::Watch::start();
+        let results = setup.measure_all(strategies, runs, warmup, progress_line);
+        let mut machine = self.machine.clone();
+        machine.load_before = load_before;
+        machine.load_after = machine::load();
+        machine.busy = watch.finish();
+        if let Some(warning) = machine.busy.as_ref().and_then(|b| b.warning.as_ref()) {
+            eprintln!("warning: {}: {warning}", scenario.name);
+        }
+        let mut info = scenario_info(scenario);
+        info.deadline_s = self.timing.deadline.map(|d| d.as_secs_f64());
+        Ok(Export {
+            schema: rates_measure::SCHEMA,
+            tool: format!("rates {}", env!("CARGO_PKG_VERSION")),
+            scenario: info,
+            runs,
+            warmup,
+            sample_interval_ms: u64::try_from(self.timing.sample_interval.as_millis())
+                .unwrap_or(u64::MAX),
+            machine,
+            results,
+        })
+    }
+}
+
+/// A scenario ready to measure: its server (the embedded one, unless an
+/// endpoint was given), the client config, how each run is watched, and
+/// what each strategy's runs are held to (skipped or not, the ideal).
+#[derive(Debug)]
+pub(crate) struct Setup {
     server: Option<RatesServer>,
-    config: Config,
+    pub(crate) config: Config,
     /// The external programs among the strategies measured.
     external: Vec<crate::external::External>,
     options: Options,
     rate_limited: bool,
-    bases: Vec<rates_core::CurrencyCode>,
+    bases: Vec<CurrencyCode>,
+    /// Each run's stop handle fires this long after its run starts (the
+    /// `cancel` scenario).
     cancel_after: Option<Duration>,
+    /// The scenario's CPU work per item (what an external program is asked
+    /// to do; built-in runs get it calibrated in the config).
     work: Duration,
+    /// The limits each run's child works within (read once, here).
     limits: rates_core::limits::MachineLimits,
+    /// Why each strategy is not run at all, if it is not, in the order of
+    /// the strategies the set-up was made for.
+    pub(crate) skips: Vec<Option<String>>,
+    /// Each strategy's ideal on this scenario, in seconds.
+    ideals: Vec<f64>,
 }
 
 impl Setup {
-    /// Starts the server for `scenario` (unless `endpoint` is given) and
-    /// makes the config every strategy's runs share.
+    /// Starts the server for `scenario` (unless the session has an
+    /// endpoint) and makes the config every one of `strategies`' runs
+    /// shares.
     pub(crate) fn new(
+        session: &Session,
         scenario: &Scenario,
-        (endpoint, ca_cert_pem): (Option<&str>, Option<&str>),
         strategies: &[Box<dyn Strategy>],
-        plan: &Timing,
-        registry: &crate::registry::Registry,
     ) -> Result<Self> {
+        let endpoint = session.endpoint.as_deref();
         let server = match endpoint {
             Some(_) => None,
             None => Some(
@@ -608,13 +696,21 @@ impl Setup {
             files_per_connection: 1,
             ..rates_core::limits::MachineLimits::read()
         };
-        if let Some(pem) = ca_cert_pem {
-            config.ca_cert_pem = Some(pem.to_owned());
+        if let Some(pem) = &session.ca_cert_pem {
+            config.ca_cert_pem = Some(pem.clone());
         }
-        config.deadline = plan.deadline;
-        let longest_ideal = strategies
+        config.deadline = session.timing.deadline;
+        let ideals: Vec<Duration> = strategies
             .iter()
             .map(|s| scenario.ideal(s.as_ref(), &config, &limits))
+            .collect();
+        let skips = strategies
+            .iter()
+            .map(|s| scenario.skip_reason(s.as_ref(), &config, &limits))
+            .collect();
+        let longest_ideal = ideals
+            .iter()
+            .copied()
             .filter(|d| *d <= crate::scenario::MAX_IDEAL)
             .max()
             .unwrap_or_default();
@@ -622,57 +718,218 @@ impl Setup {
         // commands rather than by this build.
         let external = strategies
             .iter()
-            .filter_map(|s| registry.find_external(s.name()).cloned())
+            .filter_map(|s| session.registry.find_external(s.name()).cloned())
             .collect();
+        let timing = &session.timing;
         Ok(Self {
             server,
             config,
             external,
             options: Options {
-                interval: plan.sample_interval,
-                timeout: plan
+                interval: timing.sample_interval,
+                timeout: timing
                     .run_timeout
                     .unwrap_or(Duration::from_secs(60) + longest_ideal * 10),
-                affinity: plan.affinity.as_ref().map(|a| a.runs.clone()),
-                interrupt: plan.interrupt.clone(),
+                affinity: timing.affinity.as_ref().map(|a| a.runs.clone()),
+                interrupt: timing.interrupt.clone(),
             },
             rate_limited: scenario.rate_limit.is_some(),
             bases: scenario.bases(),
             cancel_after: scenario.cancel_after,
             work: scenario.work,
             limits,
+            skips,
+            ideals: ideals.iter().map(Duration::as_secs_f64).collect(),
         })
     }
 
-    /// The client config every run gets.
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
+    /// Takes pairs of runs by A and B of every one of `strategies` that is
+    /// neither skipped nor unknown to A (`not_in_a` says why), after the
+    /// timing's warm-up pairs: round-robin over the strategies still open,
+    /// each strategy's pairs A B, then B A, in turn. A strategy stops when
+    /// `settled(name, pairs)` says so (once it has `min_pairs`) or at
+    /// `max_pairs`; past `max_time`, only strategies short of `min_pairs`
+    /// run. Returns each strategy's pairs and why taking them stopped.
+    pub(crate) fn measure_pairs<'s>(
+        &self,
+        strategies: &'s [Box<dyn Strategy>],
+        pairing: &Pairing<'_>,
+        not_in_a: impl Fn(&str) -> Option<String>,
+        settled: impl Fn(&str, &[Pair]) -> bool,
+    ) -> (Vec<PairTrack<'s>>, String) {
+        let started = Instant::now();
+        let mut tracks: Vec<PairTrack<'s>> = strategies
+            .iter()
+            .zip(&self.skips)
+            .map(|(s, skip)| PairTrack {
+                strategy: s.as_ref(),
+                pairs: Vec::new(),
+                skipped: not_in_a(s.name()).or_else(|| skip.clone()),
+                error: None,
+                settled: false,
+            })
+            .collect();
+        for track in tracks.iter_mut().filter(|t| t.skipped.is_none()) {
+            for _ in 0..pairing.warmup {
+                for which in [Which::A, Which::B] {
+                    if let Err(e) = self.measure_side(pairing, which, track.strategy.name()) {
+                        eprintln!("  warm-up {:<15} error: {e:#}", track.strategy.name());
+                        track.error = Some(format!("{e:#}"));
+                    }
+                }
+            }
+        }
+        let mut round = 0usize;
+        let stopped = loop {
+            let open: Vec<usize> = (0..tracks.len())
+                .filter(|&i| tracks[i].open(pairing.max_pairs))
+                .collect();
+            if open.is_empty() {
+                break if tracks
+                    .iter()
+                    .any(|t| t.pairs.len() >= pairing.max_pairs as usize)
+                {
+                    format!(
+                        "every strategy was settled or reached --max-pairs {}",
+                        pairing.max_pairs
+                    )
+                } else {
+                    "every gated interval narrower than its threshold".to_owned()
+                };
+            }
+            let over_time = started.elapsed() >= pairing.max_time;
+            let short = |t: &PairTrack<'_>| t.pairs.len() < pairing.min_pairs as usize;
+            if over_time && !open.iter().any(|&i| short(&tracks[i])) {
+                let waiting: Vec<&str> = open.iter().map(|&i| tracks[i].strategy.name()).collect();
+                break format!(
+                    "the time budget of {} ran out (--max-time) with {} not settled",
+                    fmt::secs(pairing.max_time.as_secs_f64()),
+                    waiting.join(", ")
+                );
+            }
+            for j in 0..open.len() {
+                let i = open[(j + round) % open.len()];
+                // Past the budget, only strategies still short of the minimum run.
+                if !over_time || short(&tracks[i]) {
+                    self.take_pair(pairing, &mut tracks[i], &settled);
+                }
+            }
+            round += 1;
+        };
+        (tracks, stopped)
     }
 
-    /// The limits each run's child works within (read once, here).
-    pub(crate) fn limits(&self) -> &rates_core::limits::MachineLimits {
-        &self.limits
+    /// One run of `strategy` by A or B.
+    fn measure_side(
+        &self,
+        pairing: &Pairing<'_>,
+        which: Which,
+        strategy: &str,
+    ) -> Result<RunRecord> {
+        let (program, side) = match which {
+            Which::A => (pairing.a, "A"),
+            Which::B => (pairing.b, "B"),
+        };
+        self.measure_with(program, strategy)
+            .with_context(|| format!("{side} ({})", program.exe.display()))
     }
 
-    /// The bench that runs measured children against this set-up.
-    pub(crate) fn bench(&self) -> Bench<'_> {
-        Bench {
-            server: self.server.as_ref(),
-            config: self.config.clone(),
-            bases: self.bases.clone(),
-            options: self.options.clone(),
-            rate_limited: self.rate_limited,
-            cancel_after: self.cancel_after,
-            work: self.work,
-            limits: self.limits.clone(),
-            external: &self.external,
+    /// Takes one more pair of `track`'s strategy (A first in its even
+    /// pairs, B first in its odd ones), printing it, and settles the
+    /// strategy when `settled` says so.
+    fn take_pair(
+        &self,
+        pairing: &Pairing<'_>,
+        track: &mut PairTrack<'_>,
+        settled: impl Fn(&str, &[Pair]) -> bool,
+    ) {
+        let name = track.strategy.name();
+        let b_first = track.pairs.len() % 2 == 1;
+        let order = if b_first {
+            [Which::B, Which::A]
+        } else {
+            [Which::A, Which::B]
+        };
+        let mut records = [None, None];
+        for which in order {
+            match self.measure_side(pairing, which, name) {
+                Ok(r) => records[usize::from(which == Which::B)] = Some(r),
+                Err(e) => {
+                    eprintln!(
+                        "  pair {:<4} {name:<15} error: {e:#}",
+                        track.pairs.len() + 1
+                    );
+                    track.error = Some(format!("{e:#}"));
+                    return;
+                }
+            }
+        }
+        let [Some(a), Some(b)] = records else {
+            return;
+        };
+        let pair = Pair {
+            order: if b_first { "ba" } else { "ab" }.to_owned(),
+            a: (&a).into(),
+            b: (&b).into(),
+        };
+        let ratio = |f: Figure| {
+            f.ratio(&pair.a, &pair.b)
+                .map_or_else(|| "-".to_owned(), |r| format!("{:+.1}%", (r - 1.0) * 100.0))
+        };
+        let micros = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), fmt::micros);
+        eprintln!(
+            "  pair {:<4} {name:<15} {}  wall A {} B {} ({})  cpu/req A {} B {} ({})",
+            track.pairs.len() + 1,
+            pair.order.to_uppercase(),
+            fmt::secs(pair.a.wall_s),
+            fmt::secs(pair.b.wall_s),
+            ratio(Figure::Wall),
+            micros(pair.a.cpu_per_request_us),
+            micros(pair.b.cpu_per_request_us),
+            ratio(Figure::Cpu),
+        );
+        track.pairs.push(pair);
+        if track.pairs.len() >= pairing.min_pairs as usize {
+            track.settled = settled(name, &track.pairs);
         }
     }
 }
 
-/// The machine now, with where the runs were pinned.
-pub fn machine_now(plan: &Timing) -> rates_measure::Machine {
-    let mut machine = machine::describe();
-    machine.affinity.clone_from(&plan.affinity);
-    machine
+/// How a paired comparison takes its pairs: the two builds, the warm-up,
+/// how many pairs and how long.
+#[derive(Debug)]
+pub(crate) struct Pairing<'p> {
+    pub(crate) a: &'p Program,
+    pub(crate) b: &'p Program,
+    /// Untimed pairs per strategy first.
+    pub(crate) warmup: u32,
+    pub(crate) min_pairs: u32,
+    pub(crate) max_pairs: u32,
+    pub(crate) max_time: Duration,
+}
+
+/// Which of A and B a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Which {
+    A,
+    B,
+}
+
+/// One strategy's pairs while they are taken.
+pub(crate) struct PairTrack<'s> {
+    pub(crate) strategy: &'s dyn Strategy,
+    pub(crate) pairs: Vec<Pair>,
+    pub(crate) skipped: Option<String>,
+    pub(crate) error: Option<String>,
+    /// Its gated intervals are all narrow: no more pairs needed.
+    settled: bool,
+}
+
+impl PairTrack<'_> {
+    fn open(&self, max_pairs: u32) -> bool {
+        self.skipped.is_none()
+            && self.error.is_none()
+            && !self.settled
+            && self.pairs.len() < max_pairs as usize
+    }
 }

@@ -11,11 +11,12 @@ use anyhow::{Context as _, Result, bail};
 use rates_measure::{Export, StrategyResult};
 use serde::{Deserialize, Serialize};
 
-use crate::compare::{Timing, exit_code, measure_scenario};
 use crate::draw::export;
 use crate::draw::plot::{LineChart, Mark, XUnit};
+use crate::inputs::exit_code;
 use crate::parse;
 use crate::registry::Registry;
+use crate::runner::{Session, Timing};
 
 /// What a sweep is asked to do: the `rates sweep` flags, as the library takes them.
 #[derive(Debug, Clone)]
@@ -200,18 +201,27 @@ pub(crate) fn custom_scenario(
     .with_work(work)
 }
 
+/// The session of a sweep or map: `runs` timed runs after `warmup` each,
+/// on the embedded server, stopped by `interrupts`.
+pub(crate) fn interruptible_session(
+    (runs, warmup): (u32, u32),
+    registry: Registry,
+    interrupts: &crate::interrupt::Interrupts,
+) -> Session {
+    let mut timing = Timing::new(runs, warmup);
+    timing.interrupt = Some(interrupts.flag());
+    Session::new(timing, registry)
+}
+
 /// Measures one sweep point or map cell as `compare` measures, on the
 /// embedded server, and names its export `name`.
 pub(crate) fn measure_point(
+    session: &Session,
     scenario: &Scenario,
     name: String,
-    (strategies, registry): (&[Box<dyn rates_core::Strategy>], &Registry),
-    (runs, warmup): (u32, u32),
-    interrupts: &crate::interrupt::Interrupts,
+    strategies: &[Box<dyn rates_core::Strategy>],
 ) -> Result<Export> {
-    let mut plan = Timing::new(runs, warmup);
-    plan.interrupt = Some(interrupts.flag());
-    let mut export = measure_scenario(scenario, (None, None), strategies, &plan, registry)?;
+    let mut export = session.measure(scenario, strategies)?;
     export.scenario.name = name;
     Ok(export)
 }
@@ -225,7 +235,7 @@ pub(crate) fn show(knob: Knob, v: f64) -> String {
 /// the table and writes its chart. Exit 0, 1 when a run failed, or 130/143
 /// when interrupted (what completed is printed).
 pub fn run(a: &SweepOptions) -> Result<ExitCode> {
-    let registry = Registry::from_options(&a.external)?;
+    let registry = Registry::new(a.external.read()?);
     let strategies = registry.named(a.strategies.as_deref())?;
     if a.bases == 0 || a.concurrency == 0 {
         bail!("--bases and --concurrency must be at least 1");
@@ -234,6 +244,7 @@ pub fn run(a: &SweepOptions) -> Result<ExitCode> {
         .with_context(|| format!("creating the folder {}", a.out.display()))?;
     // Ctrl-C stops the run being measured and writes what completed.
     let interrupts = crate::interrupt::Interrupts::watch(|| {})?;
+    let session = interruptible_session((a.runs, a.warmup), registry, &interrupts);
     let mut points = Vec::new();
     for (i, &value) in a.vary.values.iter().enumerate() {
         if interrupts.exit_code().is_some() {
@@ -249,13 +260,7 @@ pub fn run(a: &SweepOptions) -> Result<ExitCode> {
             show(a.vary.knob, value)
         );
         let name = format!("{}={}", a.vary.knob.name(), show(a.vary.knob, value));
-        let export = measure_point(
-            &scenario,
-            name,
-            (&strategies, &registry),
-            (a.runs, a.warmup),
-            &interrupts,
-        )?;
+        let export = measure_point(&session, &scenario, name, &strategies)?;
         if export.results.iter().any(|r| r.ran()) {
             points.push(Point { value, export });
         }

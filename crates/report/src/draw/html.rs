@@ -108,16 +108,8 @@ pub(crate) fn page(dir: &Path, machine: &Machine, exports: &[Export]) -> String 
     }
     let _ = writeln!(
         h,
-        "<p class=\"machine\">Taken {} on {} ({} cores, {}), {} kernel {}, built with {}, \
-         commit {}. Command: <code>{}</code></p>",
-        esc(&machine.date),
-        esc(&machine.cpu),
-        machine.cores,
-        super::fmt::bytes(machine.memory_bytes),
-        esc(&machine.os),
-        esc(&machine.kernel),
-        esc(&machine.rustc),
-        esc(&machine.commit),
+        "<p class=\"machine\">{} Command: <code>{}</code></p>",
+        esc(&super::machine::taken(machine)),
         esc(&machine.command)
     );
     h.push_str("<nav>");

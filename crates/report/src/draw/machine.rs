@@ -16,6 +16,22 @@ fn first_line(program: &str, args: &[&str]) -> Option<String> {
     })
 }
 
+/// Where and how a report was taken, in one sentence: the date, the
+/// machine, the build. (The Markdown and HTML reports both open with it.)
+pub(crate) fn taken(m: &Machine) -> String {
+    format!(
+        "Taken {} on {} ({} cores, {}), {} kernel {}, built with {}, commit {}.",
+        m.date,
+        m.cpu,
+        m.cores,
+        super::fmt::bytes(m.memory_bytes),
+        m.os,
+        m.kernel,
+        m.rustc,
+        m.commit
+    )
+}
+
 /// The one-minute load average, where the platform gives it.
 pub(crate) fn load() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")

@@ -50,18 +50,10 @@ pub(crate) fn write_report(dir: &Path, machine: &Machine, exports: &[Export]) ->
     }
     let _ = writeln!(
         md,
-        "Taken {} on {} ({} cores, {}), {} kernel {}, built with {}, commit {}. \
-         One-minute load average {} before the first scenario and {} after the last \
+        "{} One-minute load average {} before the first scenario and {} after the last \
          (the runs' own threads count in it; the share of the machine other work took is \
          each scenario's). Command:\n\n```sh\n{}\n```\n",
-        machine.date,
-        machine.cpu,
-        machine.cores,
-        super::fmt::bytes(machine.memory_bytes),
-        machine.os,
-        machine.kernel,
-        machine.rustc,
-        machine.commit,
+        super::machine::taken(machine),
         super::fmt::opt(machine.load_before, |l| format!("{l:.2}")),
         super::fmt::opt(machine.load_after, |l| format!("{l:.2}")),
         machine.command
