@@ -40,11 +40,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod counters;
 pub mod paired;
 mod record;
 mod stats;
 mod tree;
 
+pub use counters::{TRACEFS_ENV, syscall_tracepoint};
 pub use record::{
     Affinity, BUSY_SHARE, Busy, ChildReport, Export, Leftovers, MIN_PROTOCOL, Machine, PROTOCOL,
     RunRecord, SCHEMA, ScenarioInfo, StrategyResult,

@@ -67,6 +67,15 @@ pub struct TreeUsage {
     pub involuntary_ctx_switches: Option<u64>,
     /// Samples taken.
     pub samples: u64,
+    /// Syscalls the tree made, counted by the kernel from the child's
+    /// first instruction to its exit, every thread and process it started
+    /// included (exact; Linux with perf events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<u64>,
+    /// Why `syscalls` is `None`: the counter could not be opened (tracefs
+    /// not mounted, `perf_event_paranoid`, a container), with the fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_unavailable: Option<String>,
 }
 
 /// A finished, measured run.
@@ -126,18 +135,21 @@ pub fn measure(
         use std::os::unix::process::CommandExt as _;
         cmd.process_group(0);
     }
+    let attach = crate::counters::Attach::prepare(&mut cmd);
     let before = platform::children_usage();
     let spawned_at = Instant::now();
-    let mut child = match &options.affinity {
+    let spawned = match &options.affinity {
         Some(cpus) => {
             let own = allowed_cpus()?;
             pin_this_thread(cpus)?;
             let spawned = cmd.spawn();
             pin_this_thread(&own)?;
-            spawned?
+            spawned
         }
-        None => cmd.spawn()?,
+        None => cmd.spawn(),
     };
+    let syscalls = attach.spawned();
+    let mut child = spawned?;
     let pid = child.id();
     let stdout = child.stdout.take().map(|out| {
         thread::spawn(move || {
@@ -219,6 +231,10 @@ pub fn measure(
         .unwrap_or_default();
     let mut usage = platform::usage_between(before, after);
     peaks.fill(&mut usage);
+    match syscalls.read() {
+        Ok(n) => usage.syscalls = Some(n),
+        Err(why) => usage.syscalls_unavailable = Some(why),
+    }
     Ok(Measured {
         status,
         stdout,
