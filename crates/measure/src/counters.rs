@@ -10,7 +10,6 @@
 //! count covers the whole run, start-up included, and every thread and
 //! process started after (the child itself starts them all).
 
-use std::io;
 use std::process::Command;
 
 /// The environment variable naming where tracefs is mounted, when it is
@@ -144,7 +143,7 @@ fn tracepoint_in(dirs: &[String]) -> Result<u64, String> {
 
 /// Why `perf_event_open` refused, in words a reader can act on.
 #[cfg(target_os = "linux")]
-fn refused(e: &io::Error) -> String {
+fn refused(e: &std::io::Error) -> String {
     let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned());
@@ -167,8 +166,9 @@ fn refused(e: &io::Error) -> String {
 
 #[cfg(target_os = "linux")]
 mod linux {
+    use std::fs::File;
     use std::io::{self, Read as _, Write as _};
-    use std::os::fd::AsRawFd as _;
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
     use std::os::unix::process::CommandExt as _;
     use std::process::Command;
     use std::sync::mpsc;
@@ -189,13 +189,14 @@ mod linux {
         result: mpsc::Receiver<Result<perf_event::Counter, String>>,
         /// The parent's end of the pid pipe: dropped once the spawn has
         /// returned, so that a child that never reported ends the wait.
-        pid_writer: Option<io::PipeWriter>,
+        pid_writer: Option<File>,
     }
 
     impl Pending {
         pub(super) fn prepare(cmd: &mut Command) -> Result<Self, String> {
             let id = super::syscall_tracepoint()?;
-            let pipe = |what: &str| io::pipe().map_err(|e| format!("a pipe for the {what}: {e}"));
+            let pipe =
+                |what: &str| cloexec_pipe().map_err(|e| format!("a pipe for the {what}: {e}"));
             // Both pipes are close-on-exec: the program never sees them.
             let (mut pid_reader, pid_writer) = pipe("pid")?;
             let (go_reader, mut go_writer) = pipe("go-ahead")?;
@@ -241,6 +242,17 @@ mod linux {
                 .recv_timeout(PID_WAIT)
                 .map_err(|_| "the child did not report its pid in time".to_owned())?
         }
+    }
+
+    /// A pipe, both ends closed on exec: (read end, write end).
+    fn cloexec_pipe() -> io::Result<(File, File)> {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array it is given.
+        if unsafe { nix::libc::pipe2(fds.as_mut_ptr(), nix::libc::O_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just opened, and are owned here only.
+        Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
     }
 
     /// The syscall counter of process `pid` and everything it starts from
