@@ -74,7 +74,9 @@ pub(crate) struct FetchArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_threads: Option<u64>,
     /// Also print this process's CPU time and peak memory (with --endpoint,
-    /// the client's alone).
+    /// the client's alone), and the run's syscalls per request, counted by
+    /// the kernel over the threads and processes the run starts (n/a, with
+    /// why, where the counter cannot be opened: scripts/perf-setup.sh).
     #[arg(long)]
     resources: bool,
     /// Print the whole report as JSON instead of the matrix.
@@ -187,6 +189,25 @@ fn print_plain(
     Ok(())
 }
 
+/// `--resources`' syscall line: the run's syscalls, per request sent, or
+/// why they were not counted.
+fn print_syscalls(
+    out: &mut impl std::io::Write,
+    count: &Result<u64, String>,
+    requests: u64,
+) -> Result<()> {
+    match count {
+        Ok(n) => writeln!(
+            out,
+            "syscalls: {n} ({:.2} per request; the run's threads and processes, counted by \
+             the kernel, not the embedded server's)",
+            *n as f64 / requests.max(1) as f64
+        )?,
+        Err(why) => writeln!(out, "syscalls: n/a: {why}")?,
+    }
+    Ok(())
+}
+
 pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
     let strategy = rates_registry::find(&a.strategy)?;
     // Validate every input before anything starts or is sent.
@@ -258,7 +279,11 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         config.on_outcome = Some(stream(a.json, config.symbols.clone()));
     }
     let interrupts = rates_report::interrupt::Interrupts::watch(move || stop.cancel())?;
+    // Counted from here, with --resources: this thread and every thread
+    // and process the run starts (not the embedded server's, started before).
+    let mut syscalls = a.resources.then(resources::Syscalls::start);
     let report = with_progress(&progress, bases.len(), || strategy.fetch(&bases, &config))?;
+    let syscalls = syscalls.as_mut().map(resources::Syscalls::read);
     let interrupted = interrupts.exit_code();
     drop(interrupts);
 
@@ -267,13 +292,16 @@ pub(crate) fn run(a: &FetchArgs) -> Result<ExitCode> {
         print_totals(&mut out, &report, a.json)?;
     } else if a.json {
         let mut doc = json_report(&report, &config);
-        if let Some(usage) = resources::Usage::now().filter(|_| a.resources) {
-            doc = doc.with_resources(&usage, server.is_some());
+        if let (Some(usage), Some(syscalls)) = (resources::Usage::now(), syscalls.clone()) {
+            doc = doc.with_resources(&usage, syscalls, server.is_some());
         }
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
     } else {
         print_plain(&mut out, a, &report, &config, server.is_some())?;
+        if let Some(count) = &syscalls {
+            print_syscalls(&mut out, count, report.total_attempts())?;
+        }
     }
     Ok(match interrupted {
         Some(code) => code,

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 mod common;
-use common::rates;
+use common::{rates, rates_with};
 
 /// A fresh folder for one test.
 fn tempdir(name: &str) -> std::path::PathBuf {
@@ -66,8 +66,9 @@ fn fanout_exports_carry_every_figure_of_every_tree() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     let export: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(export["schema"], 1);
+    assert_eq!(export["schema"], 2);
     assert_eq!(export["scenario"]["bases"], 500);
+    let counted = rates_measure::syscall_tracepoint();
     assert!(export["machine"]["cores"].as_u64().unwrap() >= 1);
     for r in export["results"].as_array().unwrap() {
         for field in FIELDS {
@@ -77,6 +78,20 @@ fn fanout_exports_carry_every_figure_of_every_tree() {
         assert_eq!(r["failed"], 0);
         assert_eq!(r["runs_s"].as_array().unwrap().len(), 3);
         assert!(num(r, "cpu_user_s") + num(r, "cpu_sys_s") > 0.0);
+        match &counted {
+            // Every request takes at least a write and a read.
+            Ok(_) => assert!(
+                num(r, "syscalls_per_request") >= 2.0,
+                "{}: {}",
+                r["strategy"],
+                r["syscalls_per_request"]
+            ),
+            Err(why) => {
+                eprintln!("syscalls not counted here ({why}): checked their absence");
+                assert!(r["syscalls_per_request"].is_null());
+                assert!(r["syscalls_unavailable"].as_str().is_some());
+            }
+        }
         assert!(num(r, "min_s") <= num(r, "median_s") && num(r, "median_s") <= num(r, "max_s"));
         assert!(num(r, "latency_p50_s") <= num(r, "latency_p99_s"));
         let procs = num(r, "peak_processes");
@@ -172,7 +187,13 @@ fn classic_results_folder_has_manifest_exports_charts_and_report() {
         html.matches("<table class=\"sortable\"").count() >= 2,
         "tables"
     );
-    assert_eq!(html.matches("<svg").count(), 4, "the four charts inline");
+    // Wall, CPU, memory, threads, and syscalls where they were counted.
+    let charts = if rates_measure::syscall_tracepoint().is_ok() {
+        5
+    } else {
+        4
+    };
+    assert_eq!(html.matches("<svg").count(), charts, "every chart inline");
     assert!(
         !html.contains("src=\"http") && !html.contains("href=\"http"),
         "no network"
@@ -184,7 +205,11 @@ fn classic_results_folder_has_manifest_exports_charts_and_report() {
         ("cpu", &["user", "system"][..]),
         ("memory", &["own process", "child processes"][..]),
         ("threads", &["threads", "processes"][..]),
-    ] {
+        ("syscalls", &["syscalls per request", "floor"][..]),
+    ]
+    .into_iter()
+    .take(charts)
+    {
         let file = format!("classic-{kind}.svg");
         assert!(
             report.contains(&format!("]({file})")),
@@ -648,4 +673,53 @@ fn compare_api_runs_politely_against_a_server_in_that_shape() {
     }
     // Every request went to the server in that shape, none elsewhere.
     assert_eq!(server.stats().status_count(200), 10);
+}
+
+/// Where the kernel's syscall counter cannot be opened (forced here by
+/// pointing it at a tracefs that is not there), the comparison still runs:
+/// the column reads n/a, the notes say why once, and the export carries the
+/// reason; the other figures are all there.
+#[test]
+fn without_the_syscall_counter_the_column_is_empty_and_says_why() {
+    let dir = tempdir("no-counter");
+    let json = dir.join("a.json");
+    let (code, stdout, stderr) = rates_with(
+        &[
+            "compare",
+            "--scenario",
+            "classic",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--strategies",
+            "tokio,pool",
+            "--export-json",
+            json.to_str().unwrap(),
+        ],
+        &[(rates_measure::TRACEFS_ENV, "/nonexistent/tracefs")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let notes: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("syscalls/req: n/a"))
+        .collect();
+    assert_eq!(notes.len(), 1, "said once: {stdout}");
+    assert!(
+        notes[0].contains("/nonexistent/tracefs") && notes[0].contains("mount -t tracefs"),
+        "{}",
+        notes[0]
+    );
+    let export: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for r in export["results"].as_array().unwrap() {
+        assert!(r["syscalls_per_request"].is_null(), "{r}");
+        assert!(
+            r["syscalls_unavailable"]
+                .as_str()
+                .is_some_and(|w| w.contains("tracefs")),
+            "{r}"
+        );
+        assert!(num(r, "cpu_per_request_us") > 0.0);
+        assert_eq!(r["ok"], 5);
+    }
 }

@@ -107,6 +107,52 @@ impl Attached {
     }
 }
 
+/// The syscalls of the calling thread and of every thread and process it
+/// starts from now on (`rates fetch --resources`: a process measuring
+/// itself, started before its runtime's threads).
+#[derive(Debug)]
+pub struct OwnSyscalls {
+    #[cfg(target_os = "linux")]
+    counter: perf_event::Counter,
+}
+
+impl OwnSyscalls {
+    /// Starts counting.
+    ///
+    /// # Errors
+    /// Why the counter cannot be opened, with the fix.
+    pub fn start() -> Result<Self, String> {
+        #[cfg(target_os = "linux")]
+        {
+            let id = syscall_tracepoint()?;
+            Ok(Self {
+                counter: linux::attach(id, 0)?,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Err("syscalls are counted on Linux only".to_owned())
+        }
+    }
+
+    /// The count so far.
+    ///
+    /// # Errors
+    /// The counter cannot be read.
+    pub fn read(&mut self) -> Result<u64, String> {
+        #[cfg(target_os = "linux")]
+        {
+            self.counter
+                .read()
+                .map_err(|e| format!("reading the syscall counter: {e}"))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Err("syscalls are counted on Linux only".to_owned())
+        }
+    }
+}
+
 /// The id of the `raw_syscalls:sys_enter` tracepoint, or why it cannot be
 /// read (tracefs not mounted, say), with the fix.
 ///
@@ -255,9 +301,9 @@ mod linux {
         Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
     }
 
-    /// The syscall counter of process `pid` and everything it starts from
-    /// now on, enabled.
-    fn attach(id: u64, pid: i32) -> Result<perf_event::Counter, String> {
+    /// The syscall counter of process `pid` (0: the calling thread) and
+    /// everything it starts from now on, enabled.
+    pub(super) fn attach(id: u64, pid: i32) -> Result<perf_event::Counter, String> {
         let mut counter = Builder::new(Tracepoint::with_id(id))
             .observe_pid(pid)
             .any_cpu()

@@ -18,6 +18,14 @@
 //!   the interval can be missed. Shared pages (the same binary mapped by a
 //!   parent and its workers) are counted once per process, as RSS does.
 //! - Peak threads and processes are counted at each sample the same way.
+//! - Syscalls are counted by the kernel (perf events on the
+//!   `raw_syscalls:sys_enter` tracepoint), attached before the child
+//!   executes and inherited by every thread and process it starts: exact.
+//!   Where the counter cannot be opened (tracefs not mounted,
+//!   `perf_event_paranoid`, a container), the count is `None` and
+//!   [`TreeUsage::syscalls_unavailable`] says why.
+//! - The user/system split of the CPU is the kernel's tick samples; only
+//!   the sum is exact ([`SPLIT_MIN_CPU_S`]).
 //!
 //! The records ([`ChildReport`], [`RunRecord`], [`StrategyResult`],
 //! [`Export`]) are what `rates compare`, `sweep`, `map` and the regression
@@ -46,10 +54,10 @@ mod record;
 mod stats;
 mod tree;
 
-pub use counters::{TRACEFS_ENV, syscall_tracepoint};
+pub use counters::{OwnSyscalls, TRACEFS_ENV, syscall_tracepoint};
 pub use record::{
-    Affinity, BUSY_SHARE, Busy, ChildReport, Export, Leftovers, MIN_PROTOCOL, Machine, PROTOCOL,
-    RunRecord, SCHEMA, ScenarioInfo, StrategyResult,
+    Affinity, BUSY_SHARE, Busy, ChildReport, Export, Leftovers, MIN_PROTOCOL, MIN_SCHEMA, Machine,
+    PROTOCOL, RunRecord, SCHEMA, SPLIT_MIN_CPU_S, ScenarioInfo, StrategyResult,
 };
 pub use stats::{interval_rank, mad, median, median_interval, percentile};
 pub use tree::{Measured, Options, TreeUsage, allowed_cpus, measure, pin_this_thread};

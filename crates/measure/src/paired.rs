@@ -74,16 +74,19 @@ pub enum Figure {
     /// Involuntary context switches of the tree (preemptions).
     #[serde(rename = "ctx-invol")]
     CtxInvoluntary,
+    /// Syscalls of the tree per request sent, counted by the kernel.
+    Syscalls,
 }
 
 impl Figure {
     /// Every figure, in table order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Wall,
         Self::Cpu,
         Self::Memory,
         Self::CtxVoluntary,
         Self::CtxInvoluntary,
+        Self::Syscalls,
     ];
 
     /// The short name used in flags, tables and the export.
@@ -94,6 +97,7 @@ impl Figure {
             Self::Memory => "memory",
             Self::CtxVoluntary => "ctx-vol",
             Self::CtxInvoluntary => "ctx-invol",
+            Self::Syscalls => "syscalls",
         }
     }
 
@@ -110,6 +114,7 @@ impl Figure {
             Self::Memory => values.peak_rss_bytes.map(|b| b as f64),
             Self::CtxVoluntary => values.voluntary_ctx_switches.map(|c| c as f64),
             Self::CtxInvoluntary => values.involuntary_ctx_switches.map(|c| c as f64),
+            Self::Syscalls => values.syscalls_per_request,
         }
     }
 
@@ -159,6 +164,10 @@ pub struct FigureValues {
     pub voluntary_ctx_switches: Option<u64>,
     /// Involuntary context switches of the tree.
     pub involuntary_ctx_switches: Option<u64>,
+    /// Syscalls of the tree per request sent (absent where the counter
+    /// could not be opened, and in builds before it).
+    #[serde(default)]
+    pub syscalls_per_request: Option<f64>,
     /// Requests sent in the run, retries included.
     #[serde(default)]
     pub requests: u64,
@@ -177,6 +186,7 @@ impl From<&RunRecord> for FigureValues {
                 .map(|b| b.max(r.child.own_peak_rss_bytes.unwrap_or(0))),
             voluntary_ctx_switches: r.usage.voluntary_ctx_switches,
             involuntary_ctx_switches: r.usage.involuntary_ctx_switches,
+            syscalls_per_request: r.syscalls_per_request(),
             requests: r.child.requests,
             failed: r.child.failed,
         }
@@ -277,12 +287,13 @@ impl Change {
         }
     }
 
-    /// True when the interval is known and narrower than the threshold: more
-    /// pairs would not change what can be said.
+    /// True when more pairs would not change what can be said: the
+    /// interval is known and narrower than the threshold, or no pair has
+    /// the figure at all (not measured on this machine).
     pub fn settled(&self) -> bool {
         match (self.low, self.high) {
             (Some(lo), Some(hi)) => hi - lo < self.threshold,
-            _ => false,
+            _ => self.pairs == 0 && self.a.is_none() && self.b.is_none(),
         }
     }
 }

@@ -5,9 +5,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{TreeUsage, mad, median};
 
-/// The version of the export's JSON shape. It changes only when a field is
-/// removed or changes meaning; new fields may appear within a version.
-pub const SCHEMA: u32 = 1;
+/// The version of the export's JSON shape. It changes when a field is
+/// removed or changes meaning, or when a figure is added that a reader
+/// should know to look for.
+/// - 1: the first shape.
+/// - 2: syscalls per request (`syscalls_per_request`, its spread, and why
+///   it is missing where it is), counted by the kernel.
+pub const SCHEMA: u32 = 2;
+
+/// The oldest export schema this build reads: a schema-1 export reads with
+/// the figures of later schemas absent.
+pub const MIN_SCHEMA: u32 = 1;
 
 /// The version of the measured-run protocol: the run description a parent
 /// hands a measured child (the `rates measured-run` subcommand) and the
@@ -122,6 +130,12 @@ impl RunRecord {
         let cpu = self.usage.cpu_user_s? + self.usage.cpu_sys_s?;
         (self.child.requests > 0).then(|| cpu * 1e6 / self.child.requests as f64)
     }
+
+    /// Syscalls of the tree (start-up included) per request sent.
+    pub fn syscalls_per_request(&self) -> Option<f64> {
+        let n = self.usage.syscalls?;
+        (self.child.requests > 0).then(|| n as f64 / self.child.requests as f64)
+    }
 }
 
 /// One strategy on one scenario, over its timed runs: a row of every report
@@ -153,6 +167,17 @@ pub struct StrategyResult {
     pub cpu_per_request_us: Option<f64>,
     /// The spread (MAD) of `cpu_per_request_us` over the runs.
     pub cpu_per_request_mad_us: Option<f64>,
+    /// Syscalls of the process tree per request sent (start-up included),
+    /// counted by the kernel: the median over the runs (schema 2).
+    #[serde(default)]
+    pub syscalls_per_request: Option<f64>,
+    /// The spread (MAD) of `syscalls_per_request` over the runs.
+    #[serde(default)]
+    pub syscalls_per_request_mad: Option<f64>,
+    /// Why there is no syscall count, when there is none (the counter
+    /// could not be opened: the reason and its fix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_unavailable: Option<String>,
     /// Peak resident memory of the whole tree, bytes.
     pub peak_rss_bytes: Option<u64>,
     /// The spread (MAD) of `peak_rss_bytes` over the runs.
@@ -230,7 +255,27 @@ fn max_of<T: Ord + Copy>(values: impl Iterator<Item = Option<T>>) -> Option<T> {
     values.flatten().max()
 }
 
+/// The least CPU of a run (user + system) whose user/system split is
+/// shown. The total is exact (the scheduler's clock); the split is the
+/// kernel's tick samples of user and system mode scaled to it, so below
+/// about 50 ticks (at 250 Hz, 4 ms each) one tick more or less moves it by
+/// several percent, and a very short run may show all of its CPU as system
+/// time. Measured here: per-task counters cannot split it (the kernel's
+/// task-clock counts kernel time with kernel time excluded).
+pub const SPLIT_MIN_CPU_S: f64 = 0.2;
+
 impl StrategyResult {
+    /// CPU (user + system) of one run, seconds: the median runs' sum.
+    pub fn cpu_s(&self) -> Option<f64> {
+        Some(self.cpu_user_s? + self.cpu_sys_s?)
+    }
+
+    /// Whether the user/system split is worth showing: the run used at
+    /// least [`SPLIT_MIN_CPU_S`] of CPU.
+    pub fn cpu_split_known(&self) -> bool {
+        self.cpu_s().is_some_and(|c| c >= SPLIT_MIN_CPU_S)
+    }
+
     /// A row for a strategy that was not run, saying why.
     pub fn skipped(strategy: &str, ideal_s: f64, why: String) -> Self {
         Self {
@@ -260,6 +305,11 @@ impl StrategyResult {
             cpu_sys_s: u(|r| r.usage.cpu_sys_s),
             cpu_per_request_us: u(RunRecord::cpu_per_request_us),
             cpu_per_request_mad_us: spread(runs.iter().map(RunRecord::cpu_per_request_us)),
+            syscalls_per_request: u(RunRecord::syscalls_per_request),
+            syscalls_per_request_mad: spread(runs.iter().map(RunRecord::syscalls_per_request)),
+            syscalls_unavailable: runs
+                .iter()
+                .find_map(|r| r.usage.syscalls_unavailable.clone()),
             // The tree's sampled peak, but never below the child's own
             // exact high-water mark (a peak between two samples).
             peak_rss_bytes: as_u64(u(|r| {

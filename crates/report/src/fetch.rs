@@ -106,23 +106,33 @@ struct JsonResources {
     cpu_user_s: f64,
     cpu_sys_s: f64,
     peak_rss_bytes: u64,
+    /// Syscalls of this process (every thread) since the run started,
+    /// counted by the kernel; `null` where the counter cannot be opened.
+    syscalls: Option<u64>,
+    /// Why `syscalls` is `null`, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscalls_unavailable: Option<String>,
     /// What the figures cover: this process alone, with or without the
     /// embedded server in it.
     scope: &'static str,
 }
 
 impl JsonReport<'_> {
-    /// With this process's resources (`usage`), which include the embedded
-    /// server's when `embedded_server`.
+    /// With this process's resources (`usage`, and its `syscalls` since the
+    /// run started), which include the embedded server's when
+    /// `embedded_server`.
     pub fn with_resources(
         mut self,
         usage: &crate::resources::Usage,
+        syscalls: Result<u64, String>,
         embedded_server: bool,
     ) -> Self {
         self.resources = Some(JsonResources {
             cpu_user_s: usage.user.as_secs_f64(),
             cpu_sys_s: usage.system.as_secs_f64(),
             peak_rss_bytes: usage.peak_rss_bytes,
+            syscalls: syscalls.as_ref().ok().copied(),
+            syscalls_unavailable: syscalls.err(),
             scope: if embedded_server {
                 "this process, embedded server included"
             } else {

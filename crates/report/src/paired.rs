@@ -26,12 +26,13 @@ use crate::runner::{Pairing, Program, Session, Setup, scenario_info};
 /// Each figure's default threshold, as a share: the change a gate should
 /// catch, set from the paired spread measured on a 2-core shared VM (see
 /// docs/CI.md for the measurement and the error rates it gives).
-pub(crate) const DEFAULT_THRESHOLDS: [(Figure, f64); 5] = [
+pub(crate) const DEFAULT_THRESHOLDS: [(Figure, f64); 6] = [
     (Figure::Wall, 0.05),
     (Figure::Cpu, 0.05),
     (Figure::Memory, 0.10),
     (Figure::CtxVoluntary, 0.25),
     (Figure::CtxInvoluntary, 0.50),
+    (Figure::Syscalls, 0.03),
 ];
 
 /// The default thresholds as `--help` states them: `wall 5%, cpu 5%, ...`,
@@ -422,6 +423,7 @@ fn show(figure: Figure, v: Option<f64>) -> String {
         Figure::Cpu => micros(v),
         Figure::Memory => bytes(v.max(0.0) as u64),
         Figure::CtxVoluntary | Figure::CtxInvoluntary => count(v.max(0.0).round() as u64),
+        Figure::Syscalls => format!("{v:.2}/req"),
     }
 }
 
@@ -842,6 +844,7 @@ mod tests {
                     peak_rss_bytes: Some(10 << 20),
                     voluntary_ctx_switches: Some(100),
                     involuntary_ctx_switches: Some(10),
+                    syscalls_per_request: Some(2.5),
                     requests: 4000,
                     failed: 0,
                 };

@@ -14,6 +14,31 @@ pub struct Usage {
     pub peak_rss_bytes: u64,
 }
 
+/// The syscalls of this process from the moment it is started (`rates fetch
+/// --resources`, started before the runtime's threads), or why they cannot
+/// be counted.
+#[derive(Debug)]
+pub struct Syscalls(Result<rates_measure::OwnSyscalls, String>);
+
+impl Syscalls {
+    /// Starts counting this thread's syscalls and those of every thread
+    /// and process it starts from now on.
+    pub fn start() -> Self {
+        Self(rates_measure::OwnSyscalls::start())
+    }
+
+    /// The count so far, or why there is none.
+    ///
+    /// # Errors
+    /// The reason the counter could not be opened or read, with the fix.
+    pub fn read(&mut self) -> Result<u64, String> {
+        match &mut self.0 {
+            Ok(c) => c.read(),
+            Err(why) => Err(why.clone()),
+        }
+    }
+}
+
 impl Usage {
     /// Now, or `None` where the platform cannot say.
     pub fn now() -> Option<Self> {

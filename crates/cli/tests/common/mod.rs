@@ -6,8 +6,14 @@ use std::process::Command;
 
 /// Runs the `rates` binary with `args`: (exit code, stdout, stderr).
 pub(crate) fn rates(args: &[&str]) -> (i32, String, String) {
+    rates_with(args, &[])
+}
+
+/// [`rates`] with these environment variables set.
+pub(crate) fn rates_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rates"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run rates");
     (

@@ -481,7 +481,9 @@ fn wall_chart(export: &Export) -> BarChart<'static> {
     }
 }
 
-/// CPU per request per strategy, user and system stacked.
+/// CPU per request per strategy, user and system stacked where the split
+/// is known ([`rates_measure::SPLIT_MIN_CPU_S`]), the exact total alone
+/// where it is not.
 fn cpu_chart(export: &Export) -> BarChart<'static> {
     let name = &export.scenario.name;
     let rs = &export.results;
@@ -493,16 +495,26 @@ fn cpu_chart(export: &Export) -> BarChart<'static> {
     BarChart {
         title: format!("{name}: CPU per request, whole process tree"),
         subtitle,
-        x_desc: "microseconds of CPU per request, process start-up included (user/system split sampled at clock ticks)",
-        series: vec![vec![("user", BLUE), ("system", ORANGE)]],
+        x_desc: "microseconds of CPU per request, process start-up included (user/system split \
+                 sampled at clock ticks; not split under 0.2 s of CPU a run)",
+        series: vec![vec![
+            ("user", BLUE),
+            ("system", ORANGE),
+            ("total, too few ticks to split", GREY),
+        ]],
         line: None,
         scale: Scale::Linear,
         rows: rs
             .iter()
             .map(|r| {
+                let bars = if r.cpu_split_known() {
+                    vec![per_req(r, r.cpu_user_s), per_req(r, r.cpu_sys_s), 0.0]
+                } else {
+                    vec![0.0, 0.0, per_req(r, r.cpu_s())]
+                };
                 row(
                     r,
-                    vec![vec![per_req(r, r.cpu_user_s), per_req(r, r.cpu_sys_s)]],
+                    vec![bars],
                     r.cpu_per_request_us.map(micros).unwrap_or_default(),
                 )
             })
@@ -510,6 +522,44 @@ fn cpu_chart(export: &Export) -> BarChart<'static> {
         footnote: footnote(export),
     }
 }
+
+/// Syscalls per request per strategy, against the floor of one write and
+/// one read per request.
+fn syscalls_chart(export: &Export) -> BarChart<'static> {
+    let name = &export.scenario.name;
+    BarChart {
+        title: format!("{name}: syscalls per request, whole process tree"),
+        subtitle: settings(export),
+        x_desc: "syscalls per request sent, process start-up included, counted by the kernel",
+        series: vec![vec![("syscalls per request", BLUE)]],
+        line: Some((
+            SYSCALL_FLOOR,
+            "floor: one write and one read per request (keep-alive)".to_owned(),
+        )),
+        scale: Scale::Linear,
+        rows: export
+            .results
+            .iter()
+            .map(|r| {
+                let mut row = row(
+                    r,
+                    vec![vec![r.syscalls_per_request.unwrap_or(0.0)]],
+                    super::table::syscalls_per_request(r),
+                );
+                if row.missing.is_none() && r.syscalls_per_request.is_none() {
+                    row.missing = Some("n/a: not counted (see the table's notes)".to_owned());
+                    row.bars = Vec::new();
+                }
+                row
+            })
+            .collect(),
+        footnote: footnote(export),
+    }
+}
+
+/// The fewest syscalls a request over a kept-alive connection can take:
+/// one write of the request, one read of the answer.
+pub(crate) const SYSCALL_FLOOR: f64 = 2.0;
 
 /// Peak memory per strategy: its own process and its children stacked.
 fn memory_chart(export: &Export) -> BarChart<'static> {
@@ -636,6 +686,13 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
         ("memory", memory_chart(export)),
         ("threads", threads_chart(export)),
     ];
+    if export
+        .results
+        .iter()
+        .any(|r| r.syscalls_per_request.is_some())
+    {
+        charts.push(("syscalls", syscalls_chart(export)));
+    }
     if super::table::has_stops(export) {
         charts.push(("stop", stop_chart(export)));
     }

@@ -45,6 +45,10 @@ const COLUMNS: &[Column] = &[
     ("cpu_sys_s", |r| s6(r.cpu_sys_s)),
     ("cpu_per_request_us", |r| us1(r.cpu_per_request_us)),
     ("cpu_per_request_mad_us", |r| us1(r.cpu_per_request_mad_us)),
+    ("syscalls_per_request", |r| r3(r.syscalls_per_request)),
+    ("syscalls_per_request_mad", |r| {
+        r3(r.syscalls_per_request_mad)
+    }),
     ("peak_rss_bytes", |r| u(r.peak_rss_bytes)),
     ("peak_rss_mad_bytes", |r| u(r.peak_rss_mad_bytes)),
     ("own_peak_rss_bytes", |r| u(r.parent_peak_rss_bytes)),
@@ -135,10 +139,12 @@ pub(crate) fn read_json(path: &Path) -> Result<Export> {
         )
     })?;
     anyhow::ensure!(
-        export.schema == rates_measure::SCHEMA,
-        "{} has schema {}, this rates reads schema {}: re-run the comparison that made it",
+        (rates_measure::MIN_SCHEMA..=rates_measure::SCHEMA).contains(&export.schema),
+        "{} has schema {}, this rates reads schemas {} to {}: re-run the comparison that \
+         made it",
         path.display(),
         export.schema,
+        rates_measure::MIN_SCHEMA,
         rates_measure::SCHEMA
     );
     Ok(export)

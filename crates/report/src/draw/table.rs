@@ -112,9 +112,10 @@ pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
         style,
         &[
             "strategy",
-            "CPU user",
-            "CPU sys",
+            "CPU",
+            "user/sys",
             "CPU/req",
+            "syscalls/req",
             "mem tree",
             "mem own",
             "threads",
@@ -124,9 +125,10 @@ pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
         ],
         |r| {
             vec![
-                opt(r.cpu_user_s, secs),
-                opt(r.cpu_sys_s, secs),
+                opt(r.cpu_s(), secs),
+                cpu_split(r),
                 opt(r.cpu_per_request_us, micros),
+                syscalls_per_request(r),
                 opt(r.peak_rss_bytes, bytes),
                 opt(r.parent_peak_rss_bytes, bytes),
                 opt(r.peak_threads, count),
@@ -136,6 +138,36 @@ pub(crate) fn cost_table(export: &Export, style: Style) -> Table {
             ]
         },
     )
+}
+
+/// The user/system split of a run's CPU, as shares (`71/29%`), where
+/// enough of it was sampled to tell ([`rates_measure::SPLIT_MIN_CPU_S`]).
+fn cpu_split(r: &StrategyResult) -> String {
+    match (r.cpu_user_s, r.cpu_s()) {
+        (Some(user), Some(total)) if r.cpu_split_known() && total > 0.0 => {
+            let u = (user / total * 100.0).round();
+            format!("{u:.0}/{:.0}%", 100.0 - u)
+        }
+        (Some(_), Some(_)) => "~".to_owned(),
+        _ => "-".to_owned(),
+    }
+}
+
+/// Syscalls per request, or `n/a` where the counter could not be opened.
+pub(crate) fn syscalls_per_request(r: &StrategyResult) -> String {
+    match r.syscalls_per_request {
+        Some(v) => format!("{v:.2}"),
+        None if r.syscalls_unavailable.is_some() => "n/a".to_owned(),
+        None => "-".to_owned(),
+    }
+}
+
+/// Why syscalls are not counted, once for the export, when they are not.
+pub(crate) fn syscalls_unavailable(export: &Export) -> Option<&str> {
+    export
+        .results
+        .iter()
+        .find_map(|r| r.syscalls_unavailable.as_deref())
 }
 
 /// Whether any strategy's runs were stopped (a deadline, or the `cancel`
@@ -199,6 +231,9 @@ pub(crate) fn notes(export: &Export) -> Vec<String> {
 
 fn notes_as_written(export: &Export) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(why) = syscalls_unavailable(export) {
+        out.push(format!("syscalls/req: n/a: {why}"));
+    }
     for r in &export.results {
         if let Some(why) = &r.skipped {
             out.push(format!("{}: {why}", r.strategy));
@@ -384,9 +419,14 @@ pub(crate) fn legend(export: &Export) -> String {
          runtimes or workers included). x ideal: median / (ceil(bases / in flight) x latency, \
          and >= bases / rate). start-up: spawn to the first request at the server; 1st \
          result: spawn to the first finished base; p50/p99 req: one request's latency from the \
-         attempt loop's timestamps. CPU: user and system time of the whole process tree \
-         per run, from the kernel (the sum is exact; the user/system split is sampled at \
-         clock ticks), and per request sent (process start-up included). mem tree: most RSS summed \
+         attempt loop's timestamps. CPU: user plus system time of the whole process tree \
+         per run, exact (the scheduler's clock), and per request sent (process start-up \
+         included); user/sys: its split, which the kernel samples at clock ticks, shown only \
+         for runs of at least {split} s of CPU (~: fewer ticks than that, split not shown). syscalls/req: \
+         syscalls of the whole tree per request sent, start-up included, counted by the \
+         kernel (perf events on raw_syscalls:sys_enter, inherited by every thread and \
+         process; with keep-alive, one request needs at least one write and one read). \
+         mem tree: most RSS summed \
          over the child and all its descendants at one sample (every {interval} ms; shared \
          pages count once per process); mem own: the child process alone. threads, procs: \
          most alive at one sample. ctx: context switches of the tree per run. Figures are \
@@ -396,6 +436,7 @@ pub(crate) fn legend(export: &Export) -> String {
         runs = things(export.runs as u64, "timed run", "timed runs"),
         warmup = export.warmup,
         interval = export.sample_interval_ms,
+        split = rates_measure::SPLIT_MIN_CPU_S,
     ) + &external_legend(export)
 }
 
