@@ -32,7 +32,7 @@ pub(crate) const DEFAULT_THRESHOLDS: [(Figure, f64); 6] = [
     (Figure::Memory, 0.10),
     (Figure::CtxVoluntary, 0.25),
     (Figure::CtxInvoluntary, 0.50),
-    (Figure::Syscalls, 0.03),
+    (Figure::Syscalls, 0.10),
 ];
 
 /// The default thresholds as `--help` states them: `wall 5%, cpu 5%, ...`,
