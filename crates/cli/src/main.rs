@@ -6,6 +6,7 @@ mod external;
 mod fetch;
 mod history;
 mod map;
+mod profile;
 mod redraw;
 mod serve;
 mod sweep;
@@ -64,6 +65,9 @@ enum Command {
     /// The decision map: every strategy at every cell of latency x CPU work;
     /// heatmaps of the fastest and of the cheapest close to it.
     Map(map::MapArgs),
+    /// Profile one strategy on one scenario: why it costs what it costs
+    /// (syscalls by name, a CPU flamegraph, where the time went).
+    Profile(profile::ProfileArgs),
     /// Draw a results folder's tables, charts and REPORT.md again from its
     /// JSON exports (nothing is measured).
     Report(redraw::ReportArgs),
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         Command::Report(a) => redraw::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Map(a) => map::run(a),
+        Command::Profile(a) => profile::run(a),
         Command::Strategies(a) if a.external => {
             external::list(a.clients.as_deref()).map(|()| ExitCode::SUCCESS)
         }

@@ -153,12 +153,12 @@ impl OwnSyscalls {
     }
 }
 
-/// The id of the `raw_syscalls:sys_enter` tracepoint, or why it cannot be
-/// read (tracefs not mounted, say), with the fix.
+/// Where tracefs is mounted (the folder with `events/raw_syscalls`), or
+/// why it cannot be found, with the fix.
 ///
 /// # Errors
 /// The reason, in a sentence a reader can act on.
-pub fn syscall_tracepoint() -> Result<u64, String> {
+pub fn tracefs() -> Result<std::path::PathBuf, String> {
     let dirs: Vec<String> = match std::env::var(TRACEFS_ENV) {
         Ok(dir) if !dir.is_empty() => vec![dir],
         _ => vec![
@@ -166,25 +166,34 @@ pub fn syscall_tracepoint() -> Result<u64, String> {
             "/sys/kernel/debug/tracing".to_owned(),
         ],
     };
-    tracepoint_in(&dirs)
+    tracefs_in(&dirs)
 }
 
-/// The tracepoint's id from the first of `dirs` (tracefs mounts) that has it.
-fn tracepoint_in(dirs: &[String]) -> Result<u64, String> {
-    for dir in dirs {
-        let file = format!("{dir}/events/raw_syscalls/sys_enter/id");
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            return text
-                .trim()
-                .parse()
-                .map_err(|e| format!("{file}: not a tracepoint id ({e})"));
-        }
-    }
-    Err(format!(
-        "tracefs is not mounted (looked in {}): as root, `mount -t tracefs nodev \
-         /sys/kernel/tracing`, or set {TRACEFS_ENV} to where it is",
-        dirs.join(", ")
-    ))
+/// The first of `dirs` that holds the syscall tracepoints.
+fn tracefs_in(dirs: &[String]) -> Result<std::path::PathBuf, String> {
+    dirs.iter()
+        .map(std::path::PathBuf::from)
+        .find(|d| d.join("events/raw_syscalls/sys_enter/id").is_file())
+        .ok_or_else(|| {
+            format!(
+                "tracefs is not mounted (looked in {}): as root, `mount -t tracefs nodev \
+                 /sys/kernel/tracing`, or set {TRACEFS_ENV} to where it is",
+                dirs.join(", ")
+            )
+        })
+}
+
+/// The id of the `raw_syscalls:sys_enter` tracepoint, or why it cannot be
+/// read (tracefs not mounted, say), with the fix.
+///
+/// # Errors
+/// The reason, in a sentence a reader can act on.
+pub fn syscall_tracepoint() -> Result<u64, String> {
+    let file = tracefs()?.join("events/raw_syscalls/sys_enter/id");
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    text.trim()
+        .parse()
+        .map_err(|e| format!("{}: not a tracepoint id ({e})", file.display()))
 }
 
 /// Why `perf_event_open` refused, in words a reader can act on.
@@ -324,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_missing_tracefs_is_named_with_the_fix() {
-        let why = tracepoint_in(&["/nonexistent/tracefs".to_owned()]).unwrap_err();
+        let why = tracefs_in(&["/nonexistent/tracefs".to_owned()]).unwrap_err();
         assert!(
             why.contains("/nonexistent/tracefs") && why.contains("mount -t tracefs"),
             "{why}"

@@ -54,7 +54,7 @@ mod record;
 mod stats;
 mod tree;
 
-pub use counters::{OwnSyscalls, TRACEFS_ENV, syscall_tracepoint};
+pub use counters::{OwnSyscalls, TRACEFS_ENV, syscall_tracepoint, tracefs};
 pub use record::{
     Affinity, BUSY_SHARE, Busy, ChildReport, Export, Leftovers, MIN_PROTOCOL, MIN_SCHEMA, Machine,
     PROTOCOL, RunRecord, SCHEMA, SPLIT_MIN_CPU_S, ScenarioInfo, StrategyResult,

@@ -209,7 +209,20 @@ impl External {
     /// The command that starts it: the shell replaced by the program, in
     /// its folder, killed with SIGKILL if this thread's process dies.
     pub(crate) fn command(&self) -> Command {
-        let mut cmd = Command::new("sh");
+        self.command_under(&[])
+    }
+
+    /// [`command`](Self::command) run under `wrapper` (a program and its
+    /// arguments, say `perf stat ... --`), when it is not empty.
+    pub(crate) fn command_under(&self, wrapper: &[std::ffi::OsString]) -> Command {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg("sh");
+                cmd
+            }
+            None => Command::new("sh"),
+        };
         cmd.arg("-c")
             .arg(format!("exec {}", self.command))
             .current_dir(&self.dir);

@@ -58,6 +58,7 @@ pub mod names;
 mod noise;
 pub mod paired;
 pub mod parse;
+pub mod profile;
 pub mod redraw;
 pub mod registry;
 pub mod resources;

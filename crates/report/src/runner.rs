@@ -242,7 +242,14 @@ impl Setup {
                 self.protocol_needed()
             );
         }
-        let mut cmd = Command::new(&program.exe);
+        let mut cmd = match self.wrapper.split_first() {
+            Some((wrapper, args)) => {
+                let mut cmd = Command::new(wrapper);
+                cmd.args(args).arg(&program.exe);
+                cmd
+            }
+            None => Command::new(&program.exe),
+        };
         // The argument for the `rates` CLI (and builds before the variable),
         // the variable for any program that calls `child_if_asked`.
         cmd.arg("measured-run").env(CHILD_ENV, "1");
@@ -258,7 +265,8 @@ impl Setup {
             cancel_after_ms: self
                 .cancel_after
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            parent_pid: (protocol >= 2).then(std::process::id),
+            // Under a wrapper (perf), the child's parent is the wrapper.
+            parent_pid: (protocol >= 2 && self.wrapper.is_empty()).then(std::process::id),
         };
         let input = serde_json::to_vec(&spec)?;
         if let Some(server) = &self.server {
@@ -334,7 +342,7 @@ impl Setup {
             .unwrap_or_else(|| external.plan(self.bases.len(), &self.config, &self.limits));
         let job = crate::external::Job::new(&self.config, &self.bases, plan.in_flight, self.work);
         let input = serde_json::to_vec(&job)?;
-        let mut cmd = external.command();
+        let mut cmd = external.command_under(&self.wrapper);
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         if let Some(server) = &self.server {
             server.reset_stats();
@@ -665,6 +673,9 @@ pub(crate) struct Setup {
     pub(crate) skips: Vec<Option<String>>,
     /// Each strategy's ideal on this scenario, in seconds.
     ideals: Vec<f64>,
+    /// A program (and its arguments) every run's command is run under:
+    /// `rates profile`'s perf; empty for a plain measured run.
+    wrapper: Vec<std::ffi::OsString>,
 }
 
 impl Setup {
@@ -740,7 +751,14 @@ impl Setup {
             limits,
             skips,
             ideals: ideals.iter().map(Duration::as_secs_f64).collect(),
+            wrapper: Vec::new(),
         })
+    }
+
+    /// Runs every later run's command under `wrapper` (a program and its
+    /// arguments, ending with `--` where it needs one); empty: directly.
+    pub(crate) fn run_under(&mut self, wrapper: Vec<std::ffi::OsString>) {
+        self.wrapper = wrapper;
     }
 
     /// Takes pairs of runs by A and B of every one of `strategies` that is
