@@ -478,14 +478,60 @@ fn fold(data: &Path) -> Result<String> {
     let mut folded = Vec::new();
     inferno::collapse::Collapse::collapse(&mut folder, &script.stdout[..], &mut folded)
         .context("folding perf script's stacks")?;
-    String::from_utf8(folded).context("folded stacks")
+    let folded = String::from_utf8(folded).context("folded stacks")?;
+    Ok(merge_numbered_threads(&folded))
+}
+
+/// `folded` with threads named by a number or a code (`rates-USD`,
+/// `worker-12`) merged under one name (`rates-*`): one tower per kind of
+/// thread, not one per base.
+fn merge_numbered_threads(folded: &str) -> String {
+    let mut merged: BTreeMap<String, u64> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for line in folded.lines() {
+        let Some((stack, count)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(count) = count.parse::<u64>() else {
+            continue;
+        };
+        let (thread, rest) = stack.split_once(';').unwrap_or((stack, ""));
+        let thread = match thread.rsplit_once('-') {
+            Some((kind, id))
+                if !id.is_empty()
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+            {
+                format!("{kind}-*")
+            }
+            _ => thread.to_owned(),
+        };
+        let key = if rest.is_empty() {
+            thread
+        } else {
+            format!("{thread};{rest}")
+        };
+        let slot = merged.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            0
+        });
+        *slot += count;
+    }
+    order
+        .into_iter()
+        .map(|k| format!("{k} {}\n", merged[&k]))
+        .collect()
 }
 
 /// Draws `folded` as a flamegraph SVG.
 fn flamegraph(folded: &str, file: &Path, title: &str) -> Result<()> {
     let mut options = inferno::flamegraph::Options::default();
     options.title = title.to_owned();
-    options.count_name = "samples".to_owned();
+    options.count_name = "ns of CPU".to_owned();
+    // Frames narrower than this are left out: a profile with deep
+    // interpreter stacks stays a file a browser opens at once.
+    options.min_width = 0.5;
     let svg =
         std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?;
     inferno::flamegraph::from_lines(&mut options, folded.lines(), svg)
@@ -654,6 +700,13 @@ mod tests {
         assert_eq!(g("__libc_malloc"), Group::Libc);
         assert_eq!(g("rates_async::worker::{{closure}}"), Group::Transport);
         assert_eq!(g("main"), Group::Other);
+    }
+
+    #[test]
+    fn threads_named_by_base_or_number_are_one_tower() {
+        let folded = "rates-USD;f;g 2\nrates-EUR;f;g 3\nrates-tokio;h 1\nworker-12 4\n";
+        let merged = merge_numbered_threads(folded);
+        assert_eq!(merged, "rates-*;f;g 5\nrates-tokio;h 1\nworker-* 4\n");
     }
 
     #[test]
