@@ -23,7 +23,8 @@
 # Writes vs-wrk.txt (the ratios), rounds.txt (every round's), overhead.txt
 # and overhead.csv (every compare report and row, with its round),
 # overhead-STRATEGY-ROUND.json, and each wrk run's output
-# (wrk-before-STRATEGY-ROUND.txt, wrk-after-..., wrk-cpu.txt).
+# (wrk-before-STRATEGY-ROUND.txt, wrk-after-..., wrk-cpu.txt, and
+# ...-syscalls.txt: wrk's syscalls, counted by perf stat where it can).
 # Needs wrk (installed from Debian's packages if missing and apt-get exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,15 +78,32 @@ fi
 # gives its CPU per request, to set beside each strategy's.
 WRK_URL="http://127.0.0.1:$PORT/rates?base=USD&symbols=USD,EUR,PLN,NOK,CZK"
 WRK_SECONDS=${WRK_SECONDS:-3}
+# wrk's syscalls, counted by the kernel as a strategy's are (perf stat on
+# the raw_syscalls:sys_enter tracepoint), where perf and tracefs are there
+# (scripts/perf-setup.sh); "-" otherwise.
+COUNT_SYSCALLS=()
+if command -v perf >/dev/null && [ -r /sys/kernel/tracing/events/raw_syscalls/sys_enter/id ]; then
+  COUNT_SYSCALLS=(perf stat -x, -e raw_syscalls:sys_enter -o)
+fi
 run_wrk() {
   local name=$1
+  local count=()
+  [ ${#COUNT_SYSCALLS[@]} -eq 0 ] || count=("${COUNT_SYSCALLS[@]}" "$OUT/$name-syscalls.txt" --)
   if [ -x /usr/bin/time ]; then
-    /usr/bin/time -f "wrk-cpu %U %S" -o "$OUT/$name-cpu.txt" \
-      "${ON_CLIENT[@]}" wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
+    "${ON_CLIENT[@]}" "${count[@]}" /usr/bin/time -f "wrk-cpu %U %S" -o "$OUT/$name-cpu.txt" \
+      wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
   else
-    "${ON_CLIENT[@]}" wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
+    "${ON_CLIENT[@]}" "${count[@]}" wrk -t1 -c64 -d"${WRK_SECONDS}s" "$WRK_URL" >"$OUT/$name.txt"
   fi
   awk '/Requests\/sec/ {print $2}' "$OUT/$name.txt"
+}
+# wrk's syscalls per request in run NAME, or nothing where not counted.
+wrk_syscalls() {
+  local name=$1 requests
+  requests=$(awk '/requests in/ {print $1}' "$OUT/$name.txt")
+  awk -F, -v n="$requests" '/raw_syscalls:sys_enter/ && n > 0 && $1 ~ /^[0-9]+$/ {
+    printf "%.2f", $1 / n
+  }' "$OUT/$name-syscalls.txt" 2>/dev/null || true
 }
 wrk_cpu_us() {
   local name=$1 requests
@@ -120,7 +138,7 @@ done
 # for the next.
 ROUNDS=${ROUNDS:-3}
 rm -f "$OUT/overhead.csv" "$OUT/overhead.txt" "$OUT/wrk-cpu.txt" "$OUT/rounds.txt"
-echo "round strategy requests_per_s ratio cpu_per_request_us wrk_before wrk_after wrk_cpu_per_request_us cpu_ratio" >"$OUT/rounds.txt"
+echo "round strategy requests_per_s ratio cpu_per_request_us wrk_before wrk_after wrk_cpu_per_request_us cpu_ratio syscalls_per_request wrk_syscalls_per_request" >"$OUT/rounds.txt"
 n=${#LIST[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
   for ((k = 0; k < n; k++)); do
@@ -135,10 +153,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
     after=$(run_wrk "wrk-after-$s-$r")
     wrk_cpu="$(wrk_cpu_us "wrk-before-$s-$r") $(wrk_cpu_us "wrk-after-$s-$r")"
     echo "$s $wrk_cpu" >>"$OUT/wrk-cpu.txt"
+    wrk_sys="$(wrk_syscalls "wrk-before-$s-$r") $(wrk_syscalls "wrk-after-$s-$r")"
     # The strategy's median run against the mean of its two wrk runs; and
     # its CPU per request against theirs (wrk's over CPU/request: 1 is as
     # cheap as wrk, 0.5 twice as dear), with "-" where either is unknown.
-    awk -F, -v s="$s" -v base="${BASE[$s]}" -v r="$r" -v b="$before" -v a="$after" -v w="$wrk_cpu" '
+    awk -F, -v s="$s" -v base="${BASE[$s]}" -v r="$r" -v b="$before" -v a="$after" -v w="$wrk_cpu" -v ws="$wrk_sys" '
       NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
       $col["strategy"] == base && $col["median_s"] != "" {
         rate = $col["requests"] / $col["median_s"]
@@ -146,8 +165,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
         n = split(w, wc, " "); wcpu = 0
         for (i = 1; i <= n; i++) wcpu += wc[i] / n
         printf "%d %s %.0f %.3f %.1f %.0f %.0f ", r, s, rate, rate / ((a + b) / 2), cpu, b, a
-        if (n > 0 && wcpu > 0 && cpu > 0) printf "%.1f %.3f\n", wcpu, wcpu / cpu
-        else print "- -"
+        if (n > 0 && wcpu > 0 && cpu > 0) printf "%.1f %.3f ", wcpu, wcpu / cpu
+        else printf "- - "
+        sys = ("syscalls_per_request" in col) ? $col["syscalls_per_request"] : ""
+        k = split(ws, wsc, " "); wsys = 0
+        for (i = 1; i <= k; i++) wsys += wsc[i] / k
+        printf "%s %s\n", (sys != "" ? sys : "-"), (k > 0 && wsys > 0 ? sprintf("%.2f", wsys) : "-")
       }' "$OUT/overhead-$s.csv" >>"$OUT/rounds.txt"
     # One CSV for every strategy and round, as compare writes it plus the
     # round and the row's name (a variant's, or the strategy's).
@@ -186,6 +209,24 @@ done
   awk '{ for (i = 2; i <= NF; i++) { sum += $i; k++ } }
     END { if (k) printf "wrk: %.1f us of CPU per request on average over its runs (wrk-cpu.txt)\n", sum / k }' \
     "$OUT/wrk-cpu.txt"
+  # Syscalls per request: each strategy's median over its rounds, and wrk's
+  # mean over its runs (the floor with keep-alive is 2: a write and a read).
+  tail -n +2 "$OUT/rounds.txt" | awk '
+    $10 != "-" && $10 != "" { n[$2]++; v[$2, n[$2]] = $10 + 0 }
+    $11 != "-" && $11 != "" { wsum += $11; wk++ }
+    END {
+      line = "syscalls per request (counted by the kernel):"
+      for (s in n) {
+        # The median, by sorting the few rounds in place.
+        for (i = 2; i <= n[s]; i++) for (j = i; j > 1 && v[s, j - 1] > v[s, j]; j--) {
+          t = v[s, j]; v[s, j] = v[s, j - 1]; v[s, j - 1] = t
+        }
+        line = line sprintf(" %s %.2f,", s, v[s, int((n[s] + 1) / 2)])
+      }
+      if (wk) line = line sprintf(" wrk %.2f", wsum / wk)
+      else line = line " wrk - (perf and tracefs needed: scripts/perf-setup.sh)"
+      print line
+    }' 
   for s in "${LIST[@]}"; do
     if [ -n "${SETTING[$s]}" ]; then
       echo "$s: ${BASE[$s]} with ${SETTING[$s]} (one executor thread, as wrk -t1 has one; the ${BASE[$s]} row is its default, one per core)"
