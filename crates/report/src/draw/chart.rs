@@ -488,10 +488,6 @@ fn cpu_chart(export: &Export) -> BarChart<'static> {
     let name = &export.scenario.name;
     let rs = &export.results;
     let subtitle = settings(export);
-    let per_req = |r: &StrategyResult, cpu: Option<f64>| {
-        cpu.zip(r.requests.filter(|&q| q > 0))
-            .map_or(0.0, |(c, q)| c * 1e6 / q as f64)
-    };
     BarChart {
         title: format!("{name}: CPU per request, whole process tree"),
         subtitle,
@@ -507,10 +503,15 @@ fn cpu_chart(export: &Export) -> BarChart<'static> {
         rows: rs
             .iter()
             .map(|r| {
-                let bars = if r.cpu_split_known() {
-                    vec![per_req(r, r.cpu_user_s), per_req(r, r.cpu_sys_s), 0.0]
-                } else {
-                    vec![0.0, 0.0, per_req(r, r.cpu_s())]
+                // The bar is the figure its label gives (the median over
+                // the runs of CPU per request), split by the user share.
+                let total = r.cpu_per_request_us.unwrap_or(0.0);
+                let bars = match (r.cpu_user_s, r.cpu_s()) {
+                    (Some(user), Some(cpu)) if r.cpu_split_known() && cpu > 0.0 => {
+                        let user = total * user / cpu;
+                        vec![user, total - user, 0.0]
+                    }
+                    _ => vec![0.0, 0.0, total],
                 };
                 row(
                     r,
