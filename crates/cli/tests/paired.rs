@@ -35,6 +35,7 @@ const SIX_PAIRS: [&str; 6] = ["--min-pairs", "6", "--max-pairs", "6", "--warmup"
 fn a_build_against_itself_prints_the_paired_table_and_exits_0() {
     let dir = tempdir("self");
     let json = dir.join("paired.json");
+    let bmf = dir.join("bmf.json");
     let mut args = vec![
         "compare",
         "--scenario",
@@ -48,6 +49,8 @@ fn a_build_against_itself_prints_the_paired_table_and_exits_0() {
         "100%",
         "--export-json",
         json.to_str().unwrap(),
+        "--export-bencher",
+        bmf.to_str().unwrap(),
     ];
     args.extend(SIX_PAIRS);
     let (code, stdout, stderr) = rates(&args);
@@ -68,6 +71,22 @@ fn a_build_against_itself_prints_the_paired_table_and_exits_0() {
     assert!(
         stderr.contains("pair 6    tokio") && stderr.contains("pair 6    pool"),
         "a progress line per pair: {stderr}"
+    );
+
+    // For a tracker: B's figures, and each ratio B/A with its interval.
+    let bmf = read(&bmf);
+    let cpu = &bmf["gate/tokio"]["cpu-ratio"];
+    let (lo, r, hi) = (
+        cpu["lower_value"].as_f64().unwrap(),
+        cpu["value"].as_f64().unwrap(),
+        cpu["upper_value"].as_f64().unwrap(),
+    );
+    assert!(lo <= r && r <= hi, "{cpu}");
+    assert!(
+        bmf["gate/pool"]["cpu-per-request"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
     );
 
     let doc = read(&json);

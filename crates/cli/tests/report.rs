@@ -723,3 +723,60 @@ fn without_the_syscall_counter_the_column_is_empty_and_says_why() {
         assert_eq!(r["ok"], 5);
     }
 }
+
+/// The tracker exports of a comparison: Bencher's Metric Format and
+/// github-action-benchmark's custom JSON, one benchmark per scenario and
+/// strategy, every scenario in one file.
+#[test]
+fn tracker_exports_hold_every_scenario_and_strategy() {
+    let dir = tempdir("trackers");
+    let (bmf, action) = (dir.join("bmf.json"), dir.join("action.json"));
+    let (code, _, stderr) = rates(&[
+        "compare",
+        "--scenario",
+        "classic,tls",
+        "--runs",
+        "1",
+        "--warmup",
+        "0",
+        "--strategies",
+        "tokio,sync",
+        "--export-bencher",
+        bmf.to_str().unwrap(),
+        "--export-benchmark-action",
+        action.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let bmf: Value = serde_json::from_str(&std::fs::read_to_string(&bmf).unwrap()).unwrap();
+    let benchmarks = bmf.as_object().unwrap();
+    let mut names: Vec<&str> = benchmarks.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["classic/sync", "classic/tokio", "tls/sync", "tls/tokio"]
+    );
+    for (name, measures) in benchmarks {
+        let latency = &measures["latency"];
+        let (lo, v, hi) = (
+            latency["lower_value"].as_f64().unwrap(),
+            latency["value"].as_f64().unwrap(),
+            latency["upper_value"].as_f64().unwrap(),
+        );
+        // Nanoseconds: classic's five bases at 100 ms take at least 200 ms.
+        assert!(lo <= v && v <= hi && v >= 2e8, "{name}: {latency}");
+        assert!(measures["cpu-per-request"]["value"].as_f64().unwrap() > 0.0);
+    }
+    let action: Value = serde_json::from_str(&std::fs::read_to_string(&action).unwrap()).unwrap();
+    let entries = action.as_array().unwrap();
+    assert!(entries.len() >= 4 * 4, "{action}");
+    for e in entries {
+        assert!(e["name"].as_str().unwrap().contains('/'), "{e}");
+        assert!(e["unit"].is_string() && e["value"].is_number(), "{e}");
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["name"] == "tls/tokio CPU per request" && e["unit"] == "us"),
+        "{action}"
+    );
+}

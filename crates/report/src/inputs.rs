@@ -61,6 +61,16 @@ pub struct CompareOptions {
     /// Write the tables as Markdown to FILE.
     #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
     pub export_markdown: Option<PathBuf>,
+    /// Write every scenario's figures in Bencher's Metric Format (BMF JSON,
+    /// for `bencher run --adapter json`) to FILE: a benchmark per scenario
+    /// and strategy, measures latency, cpu-per-request, peak-memory,
+    /// syscalls-per-request, context-switches (see docs/CI.md).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    pub export_bencher: Option<PathBuf>,
+    /// Write every scenario's figures as github-action-benchmark's
+    /// `customSmallerIsBetter` JSON to FILE (see docs/CI.md).
+    #[cfg_attr(feature = "cli", arg(long, value_name = "FILE"))]
+    pub export_benchmark_action: Option<PathBuf>,
     /// Write a results folder: manifest.json, the three exports and four
     /// SVG charts per scenario, and REPORT.md.
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
@@ -186,6 +196,8 @@ impl Default for CompareOptions {
             export_json: None,
             export_csv: None,
             export_markdown: None,
+            export_bencher: None,
+            export_benchmark_action: None,
             out: None,
             sample_interval: default_duration(DEFAULT_SAMPLE_INTERVAL),
             endpoint: None,
@@ -339,7 +351,8 @@ impl Inputs {
                 if given {
                     bail!(
                         "{flag} does not go with --against: a paired comparison writes its \
-                         table, --json, --export-json FILE or --out DIR"
+                         table, --json, --export-json FILE, --export-bencher FILE, \
+                         --export-benchmark-action FILE or --out DIR"
                     );
                 }
             }
@@ -370,6 +383,8 @@ impl Inputs {
             (&a.export_json, "--export-json"),
             (&a.export_csv, "--export-csv"),
             (&a.export_markdown, "--export-markdown"),
+            (&a.export_bencher, "--export-bencher"),
+            (&a.export_benchmark_action, "--export-benchmark-action"),
         ] {
             if let Some(path) = file {
                 check_output_file(flag, path)?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use rates_measure::Export;
 
-use crate::draw::{export, machine, out, table};
+use crate::draw::{export, machine, out, table, trackers};
 use crate::gate::{self, Rules};
 use crate::inputs::{CompareOptions, Inputs, exit_code};
 use crate::runner::Session;
@@ -119,19 +119,31 @@ fn write_scenario(a: &CompareOptions, scenario: &Scenario, export: &Export) -> R
     Ok(())
 }
 
-/// Writes the results folder's REPORT.md and the baseline folder's
-/// manifest, with the machine's load after the runs.
+/// Writes the tracker exports asked for, the results folder's REPORT.md
+/// and tracker exports, and the baseline folder's manifest, with the
+/// machine's load after the runs.
 fn write_manifests(
     a: &CompareOptions,
     session: &Session,
     exports: &[Export],
     incomplete: Option<String>,
 ) -> Result<()> {
+    let metrics = trackers::of_exports(exports);
+    trackers::write(
+        &metrics,
+        a.export_bencher.as_deref(),
+        a.export_benchmark_action.as_deref(),
+    )?;
     if let Some(dir) = &a.out {
         let mut machine = session.machine.clone();
         machine.load_after = machine::load();
         machine.incomplete = incomplete;
         out::write_report(dir, &machine, exports)?;
+        trackers::write(
+            &metrics,
+            Some(&dir.join("bencher.json")),
+            Some(&dir.join("benchmark-action.json")),
+        )?;
         eprintln!("wrote {}", dir.join("REPORT.md").display());
     }
     if let Some(dir) = &a.save_baseline {

@@ -708,6 +708,12 @@ pub(crate) fn run_paired(
         }
         exports.push(export);
     }
+    let metrics = crate::draw::trackers::of_paired(&exports);
+    crate::draw::trackers::write(
+        &metrics,
+        a.export_bencher.as_deref(),
+        a.export_benchmark_action.as_deref(),
+    )?;
     let interrupted = interrupts.exit_code();
     let pairs_taken = exports
         .iter()
@@ -728,6 +734,11 @@ pub(crate) fn run_paired(
             )?;
             let md: String = exports.iter().map(|e| table(e, true)).collect();
             export::write(&dir.join("PAIRED.md"), md.as_bytes())?;
+            crate::draw::trackers::write(
+                &metrics,
+                Some(&dir.join("bencher.json")),
+                Some(&dir.join("benchmark-action.json")),
+            )?;
             eprintln!("wrote {}", dir.join("PAIRED.md").display());
         }
     }

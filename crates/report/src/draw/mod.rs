@@ -10,5 +10,6 @@ pub(crate) mod machine;
 pub(crate) mod out;
 pub(crate) mod plot;
 pub(crate) mod table;
+pub(crate) mod trackers;
 
 pub(crate) use table::textwrap as wrap;
