@@ -41,12 +41,13 @@ const AFTER_HELP: &str = "Examples:
 Paired comparison (--against): each strategy's runs alternate between A and B
 (A B, then B A, ...) against the one server, so a slow minute hits both. Each
 pair gives the ratio B/A of every figure: wall time, CPU per request, peak
-memory of the tree, voluntary and involuntary context switches. The estimate
-is the median ratio with a distribution-free 95% interval; pairs are added
-until every gated interval is narrower than its threshold, or --max-time runs
-out. Verdicts: REGRESSED (interval wholly above 1, median past the threshold),
-improved, same (interval within the threshold), inconclusive. Default
-thresholds (--max-regression): {thresholds}.
+memory of the tree, voluntary and involuntary context switches, syscalls per
+request. The estimate is the median ratio with a distribution-free 95%
+interval; pairs are added until every gated interval is narrower than its
+threshold, or --max-time runs out. Verdicts: REGRESSED (interval wholly above
+1, median past the threshold), improved, same (interval within the
+threshold), inconclusive. Default thresholds (--max-regression):
+  {thresholds}.
 
 Exit codes: 0 all ran (with --against: no figure regressed, or the builds speak
 other protocols and there is no verdict), 1 a strategy failed bases or could not

@@ -122,7 +122,7 @@ pub struct CompareOptions {
     /// median wall time, which only means something on the machine that
     /// made the baseline; ratio to ideal, CPU per request and peak memory
     /// are always gated). With --against: the figures that decide the exit
-    /// code (default all: wall, cpu, memory, ctx-vol, ctx-invol).
+    /// code (default all: wall, cpu, memory, ctx-vol, ctx-invol, syscalls).
     #[cfg_attr(feature = "cli", arg(long, value_name = "METRICS"))]
     pub gate: Option<String>,
     /// Paired comparison: BUILD is A, the baseline (another build of
