@@ -488,10 +488,15 @@ mod tests {
         // (3 + 6) / (0 + 6).
         let ctx = Change::over(Figure::CtxInvoluntary, &many, 0.5, false);
         assert_eq!(ctx.ratio, Some(1.5));
-        // Memory was not measured: no ratio, inconclusive, not settled.
+        // Memory was not measured: no ratio, inconclusive, and settled, as
+        // more pairs cannot measure it either (a machine without the
+        // figure must not keep the gate running to its budget).
         let memory = Change::over(Figure::Memory, &p, 0.05, true);
         assert_eq!((memory.pairs, memory.verdict), (0, Verdict::Inconclusive));
-        assert!(!memory.settled());
+        assert!(memory.settled());
+        // Measured but too few pairs for an interval: not settled.
+        let wall = Change::over(Figure::Wall, &p[..1], 0.05, true);
+        assert!(wall.low.is_none() && !wall.settled());
     }
 
     #[test]

@@ -620,7 +620,7 @@ mod tests {
             ..Export::default()
         };
         let json = serde_json::to_value(&export).unwrap();
-        assert_eq!(json["schema"], 1);
+        assert_eq!(json["schema"], 2);
         assert_eq!(json["results"][0]["skipped"], "too slow");
         assert!(json["results"][0]["median_s"].is_null());
         let back: Export = serde_json::from_value(json).unwrap();
