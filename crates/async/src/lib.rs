@@ -57,6 +57,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use rates_core::shard::Share;
 use rates_core::{Config, Error, Outcomes, Throttle};
 use rates_http::{AsyncClient, AsyncRuntime, ClientSetup};
 
@@ -64,7 +65,10 @@ use rates_http::{AsyncClient, AsyncRuntime, ClientSetup};
 #[derive(Debug)]
 struct Run {
     config: Config,
-    throttle: Option<Throttle>,
+    throttle: Option<Arc<Throttle>>,
+    /// The bases this run takes (every one, or a shard's).
+    share: Share,
+    /// How many of the share's bases have been taken.
     next: AtomicUsize,
     outcomes: Arc<Outcomes>,
 }
@@ -105,11 +109,31 @@ pub async fn fetch_all<R: AsyncRuntime>(
     config: &Config,
     outcomes: Arc<Outcomes>,
 ) -> Result<(), Error> {
+    let throttle = Throttle::for_limit(config.rate_limit).map(Arc::new);
+    let share = Share::whole(config.concurrency);
+    fetch_share(runtime, config, outcomes, share, throttle).await
+}
+
+/// [`fetch_all`] for one shard of a run dealt across threads
+/// ([`rates_core::shard`]): only the bases of `share`, with at most
+/// `share.concurrency` workers, sharing the run's `throttle` (one for the
+/// whole run, so the rate limit holds across the shards).
+///
+/// # Errors
+/// As [`fetch_all`].
+pub async fn fetch_share<R: AsyncRuntime>(
+    runtime: R,
+    config: &Config,
+    outcomes: Arc<Outcomes>,
+    share: Share,
+    throttle: Option<Arc<Throttle>>,
+) -> Result<(), Error> {
     let setup = ClientSetup::new(config)?;
-    let workers = config.concurrency.min(outcomes.len());
+    let workers = share.concurrency.min(share.bases(outcomes.len()));
     let run = Arc::new(Run {
         config: config.clone(),
-        throttle: Throttle::for_limit(config.rate_limit),
+        throttle,
+        share,
         next: AtomicUsize::new(0),
         outcomes,
     });
@@ -160,11 +184,17 @@ async fn worker<R: AsyncRuntime>(
 ) {
     let work = async {
         loop {
-            let i = run.next.fetch_add(1, Ordering::Relaxed);
-            let Some(&base) = run.outcomes.bases().get(i) else {
+            let n = run.next.fetch_add(1, Ordering::Relaxed);
+            let Some((i, &base)) = run
+                .share
+                .base(n)
+                .and_then(|i| Some((i, run.outcomes.bases().get(i)?)))
+            else {
                 return;
             };
-            let outcome = client.fetch(base, &run.config, run.throttle.as_ref()).await;
+            let outcome = client
+                .fetch(base, &run.config, run.throttle.as_deref())
+                .await;
             run.outcomes.put(i, outcome);
         }
     };

@@ -780,3 +780,51 @@ fn tracker_exports_hold_every_scenario_and_strategy() {
         "{action}"
     );
 }
+
+/// io_uring refused (forced with RATES_IO_URING=off, as a kernel without it
+/// or a seccomp filter would): compio-uring is skipped with the reason, in
+/// the table and the export, and the rest of the run goes on, its control
+/// on epoll included; `fetch` with it fails with the same reason, exit 2
+/// (the run could not happen).
+#[test]
+fn io_uring_refused_is_a_skip_with_the_reason() {
+    let dir = tempdir("io-uring-off");
+    let json = dir.join("classic.json");
+    let off = [("RATES_IO_URING", "off")];
+    let (code, stdout, stderr) = rates_with(
+        &[
+            "compare",
+            "--scenario",
+            "classic",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--strategies",
+            "compio-uring,compio-epoll",
+            "--export-json",
+            json.to_str().unwrap(),
+        ],
+        &off,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let reason = "io_uring is turned off by RATES_IO_URING=off";
+    assert!(
+        stdout.contains(&format!("compio-uring: skipped: {reason}")),
+        "{stdout}"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let uring = row(&doc, "compio-uring");
+    assert!(
+        uring["skipped"]
+            .as_str()
+            .is_some_and(|s| s.contains(reason)),
+        "{uring}"
+    );
+    let epoll = row(&doc, "compio-epoll");
+    assert!(epoll["skipped"].is_null(), "{epoll}");
+    assert_eq!(epoll["ok"], 5, "{epoll}");
+    let (code, _, stderr) = rates_with(&["fetch", "--strategy", "compio-uring"], &off);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(reason), "{stderr}");
+}

@@ -71,6 +71,7 @@ mod rate;
 pub mod redirect;
 mod report;
 mod retry;
+pub mod shard;
 mod stop;
 mod strategy;
 mod throttle;

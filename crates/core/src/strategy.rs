@@ -53,6 +53,16 @@ pub trait Strategy: Send + Sync {
         None
     }
 
+    /// Why this strategy cannot run on this machine at all, in the words of
+    /// the system that refused it (a kernel without io_uring, a seccomp
+    /// filter), or `None` when it can: the default. Reports, sweeps, the
+    /// benches and the conformance suite skip a strategy that says why,
+    /// with that reason; [`run`](Strategy::run) of one still fails with a
+    /// [`Runtime`](crate::ErrorKind::Runtime) error saying the same.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
+
     /// Fetches every base into `outcomes` (one place per base, by index)
     /// with this strategy's concurrency model, and returns a note on how it
     /// ran (a cap, a substitution), if any.
@@ -120,6 +130,9 @@ macro_rules! forward {
             }
             fn stoppable(&self) -> bool {
                 (**self).stoppable()
+            }
+            fn unavailable(&self) -> Option<String> {
+                (**self).unavailable()
             }
             fn run(&self, run: &Run<'_>) -> Result<Option<String>, Error> {
                 (**self).run(run)

@@ -43,7 +43,11 @@
 //!
 //! Both send `User-Agent: rates/VERSION` ([`USER_AGENT`]) on every request.
 //!
-//! Features: `blocking` (default) and `async`.
+//! - `CompletionClient` (feature `completion`): the same framing over
+//!   compio's completion-based I/O with owned buffers (io_uring, or compio's
+//!   polling driver), for the `compio-uring` and `compio-epoll` strategies.
+//!
+//! Features: `blocking` (default), `async` and `completion`.
 //!
 //! # Examples
 //!
@@ -62,16 +66,20 @@
 mod async_client;
 #[cfg(feature = "blocking")]
 mod blocking;
-#[cfg(any(feature = "blocking", feature = "async"))]
+#[cfg(feature = "completion")]
+mod completion;
+#[cfg(any(feature = "blocking", feature = "async", feature = "completion"))]
 mod h1;
 mod retry_after;
-#[cfg(any(feature = "blocking", feature = "async"))]
+#[cfg(any(feature = "blocking", feature = "async", feature = "completion"))]
 mod tls;
 
 #[cfg(feature = "async")]
 pub use async_client::{AsyncClient, AsyncRuntime, ClientSetup};
 #[cfg(feature = "blocking")]
 pub use blocking::BlockingClient;
+#[cfg(feature = "completion")]
+pub use completion::{CompletionClient, CompletionSetup};
 #[cfg(feature = "async")]
 pub use hyper::rt::{Read as HyperRead, Write as HyperWrite};
 pub use retry_after::parse_retry_after;

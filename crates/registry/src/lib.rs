@@ -80,6 +80,18 @@ fn registered() -> Vec<(Box<dyn Strategy>, String)> {
             Box::new(rates_async_std::AsyncStd),
             "async-std tasks, one keep-alive connection per task (async-std is discontinued; see smol)".to_owned(),
         ),
+        (
+            Box::new(rates_tokio::Sharded::new()),
+            "thread-per-core on epoll: a tokio current-thread runtime per core, bases dealt up front, no stealing".to_owned(),
+        ),
+        (
+            Box::new(rates_compio::Compio::uring()),
+            "thread-per-core on io_uring: a compio runtime per core, reads and writes as completions with owned buffers".to_owned(),
+        ),
+        (
+            Box::new(rates_compio::Compio::epoll()),
+            "compio-uring's control: the same code and runtime on compio's epoll driver".to_owned(),
+        ),
     ]
 }
 

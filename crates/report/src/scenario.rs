@@ -322,7 +322,9 @@ impl Scenario {
     }
 
     /// Why `strategy` is not run on this scenario within `limits`, if it is
-    /// not: its ideal time is over the scenario's [`budget`](Scenario::budget)
+    /// not: it cannot run on this machine at all
+    /// ([`Strategy::unavailable`], say io_uring refused by the kernel), or
+    /// its ideal time is over the scenario's [`budget`](Scenario::budget)
     /// (say, `sync` on `scale`: 10,000 x 50 ms, over [`MAX_IDEAL`]). The
     /// reason includes the plan's note (why it holds fewer than asked), if
     /// any.
@@ -332,6 +334,9 @@ impl Scenario {
         config: &Config,
         limits: &MachineLimits,
     ) -> Option<String> {
+        if let Some(why) = strategy.unavailable() {
+            return Some(format!("skipped: {why}"));
+        }
         if !strategy.stoppable() && (self.cancel_after.is_some() || config.deadline.is_some()) {
             return Some(format!(
                 "skipped: an external program cannot be stopped in the middle of a run \

@@ -25,16 +25,22 @@ fn main() -> std::process::ExitCode {
     let mut trials = Vec::new();
     for strategy in rates_registry::strategies() {
         let strategy: Arc<dyn Strategy> = Arc::from(strategy);
+        // A strategy this machine cannot run (io_uring refused by the
+        // kernel) is skipped, every check of it ignored, with the reason.
+        let unavailable = strategy.unavailable();
+        if let Some(why) = &unavailable {
+            eprintln!("{}: skipped: {why}", strategy.name());
+        }
         for check in checks() {
             let strategy = Arc::clone(&strategy);
             let harness = Arc::clone(&harness);
-            trials.push(Trial::test(
-                format!("{}::{}", strategy.name(), check.name),
-                move || {
+            trials.push(
+                Trial::test(format!("{}::{}", strategy.name(), check.name), move || {
                     (check.run)(&*strategy, &harness);
                     Ok(())
-                },
-            ));
+                })
+                .with_ignored_flag(unavailable.is_some()),
+            );
         }
     }
     libtest_mimic::run(&args, trials).exit_code()

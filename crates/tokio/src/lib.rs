@@ -123,8 +123,10 @@
 
 mod blocking;
 mod runtime;
+mod sharded;
 mod tasks;
 
 pub use blocking::{BLOCKING_THREADS, TokioBlocking, fetch_via_spawn_blocking};
 pub use runtime::WORKER_THREADS_ENV;
+pub use sharded::Sharded;
 pub use tasks::{Tokio, fetch};

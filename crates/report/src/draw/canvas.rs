@@ -165,7 +165,7 @@ pub(crate) fn line_mark(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(
 /// unchanged when strategies are added or removed (a colour belongs to its
 /// name, not to a position in a list). A new strategy gets a line here, or
 /// else a colour of [`SPARE`] picked by a hash of its name.
-const NAMED: [(&str, RGBColor); 15] = [
+const NAMED: &[(&str, RGBColor)] = &[
     ("sync", RGBColor(31, 119, 180)),
     ("threads", RGBColor(255, 127, 14)),
     ("pool", RGBColor(44, 160, 44)),
@@ -175,6 +175,9 @@ const NAMED: [(&str, RGBColor); 15] = [
     ("tokio-blocking", RGBColor(227, 119, 194)),
     ("smol", RGBColor(127, 127, 127)),
     ("async-std", RGBColor(128, 128, 0)),
+    ("sharded", RGBColor(210, 105, 30)),
+    ("compio-uring", RGBColor(0, 100, 200)),
+    ("compio-epoll", RGBColor(120, 170, 230)),
     // External programs (clients/clients.toml): apart from the built-in
     // ones and from each other (maroon read as tokio's brown in a line
     // chart, so py-asyncio is near-black).
