@@ -79,9 +79,15 @@ fn fanout_exports_carry_every_figure_of_every_tree() {
         assert_eq!(r["runs_s"].as_array().unwrap().len(), 3);
         assert!(num(r, "cpu_user_s") + num(r, "cpu_sys_s") > 0.0);
         match &counted {
-            // Every request takes at least a write and a read.
+            // Every request takes at least a write and a read on epoll;
+            // io_uring submits many in one io_uring_enter, but not none.
             Ok(_) => assert!(
-                num(r, "syscalls_per_request") >= 2.0,
+                num(r, "syscalls_per_request")
+                    >= if r["strategy"] == "compio-uring" {
+                        0.01
+                    } else {
+                        2.0
+                    },
                 "{}: {}",
                 r["strategy"],
                 r["syscalls_per_request"]

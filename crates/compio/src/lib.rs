@@ -36,7 +36,7 @@
 //! Where the kernel refuses io_uring (an old kernel, a seccomp filter as in
 //! many containers, `/proc/sys/kernel/io_uring_disabled`, a memlock
 //! limit), `compio-uring` says why through
-//! [`Strategy::unavailable`](rates_core::Strategy::unavailable): reports,
+//! [`Strategy::unavailable`]: reports,
 //! sweeps, the benches and the conformance suite skip it with the kernel's
 //! reason, and a run of it fails with that reason. It never falls back to
 //! epoll behind the reader's back. [`DISABLE_ENV`]`=off` makes it

@@ -1,6 +1,7 @@
 //! Rates strategies on tokio: async tasks ([`Tokio`], `tokio` in the
-//! registry), and the blocking client run through `spawn_blocking`
-//! ([`TokioBlocking`], `tokio-blocking`).
+//! registry), the blocking client run through `spawn_blocking`
+//! ([`TokioBlocking`], `tokio-blocking`), and thread-per-core on tokio's
+//! current-thread runtime ([`Sharded`], `sharded`).
 //!
 //! [`Tokio`] starts `min(concurrency, bases)` tasks on a multi-threaded
 //! runtime; each keeps one HTTP/1.1 connection alive (the shared async
@@ -22,6 +23,10 @@
 //! pool through `spawn_blocking`, at most `concurrency` calls at once, and
 //! the results are gathered with async. It costs a thread per call in
 //! flight, like a thread pool, and is bounded by the blocking pool's size.
+//!
+//! [`Sharded`] runs the same tasks as [`Tokio`] with no work stealing: the
+//! run is dealt to one current-thread runtime per core up front, each on a
+//! pinned thread of its own, so the two differ only in scheduling.
 //!
 //! Programs already on tokio `.await` [`fetch`] (or [`fetch_via_spawn_blocking`])
 //! on their own runtime; the [`Strategy`](rates_core::Strategy) impls own a

@@ -535,7 +535,7 @@ fn syscalls_chart(export: &Export) -> BarChart<'static> {
         series: vec![vec![("syscalls per request", BLUE)]],
         line: Some((
             SYSCALL_FLOOR,
-            "floor: one write and one read per request (keep-alive)".to_owned(),
+            "epoll floor: one write and one read per request (keep-alive)".to_owned(),
         )),
         scale: Scale::Linear,
         rows: export

@@ -425,7 +425,8 @@ pub(crate) fn legend(export: &Export) -> String {
          for runs of at least {split} s of CPU (~: fewer ticks than that, split not shown). syscalls/req: \
          syscalls of the whole tree per request sent, start-up included, counted by the \
          kernel (perf events on raw_syscalls:sys_enter, inherited by every thread and \
-         process; with keep-alive, one request needs at least one write and one read). \
+         process; with keep-alive, one request needs at least one write and one read on epoll; \
+         io_uring submits them in batches and can go under that). \
          mem tree: most RSS summed \
          over the child and all its descendants at one sample (every {interval} ms; shared \
          pages count once per process); mem own: the child process alone. threads, procs: \
