@@ -82,11 +82,19 @@ impl Group {
     /// The group of a frame of a folded stack (`name_[k]` for a kernel one)
     /// of `strategy`'s run.
     pub fn of(frame: &str, strategy: &str) -> Self {
-        let own = format!("rates_{}::", strategy.replace('-', "_"));
+        // Its crate (`rates_tokio` for tokio-blocking, `rates_compio` for
+        // compio-uring) or its module (`rates_tokio::sharded`).
+        let name = strategy.replace('-', "_");
+        let first = name.split('_').next().unwrap_or(&name);
+        let own = [
+            format!("rates_{name}::"),
+            format!("rates_{first}::"),
+            format!("::{name}::"),
+        ];
         let any = |patterns: &[&str]| patterns.iter().any(|p| frame.contains(p));
         if frame.ends_with("_[k]") {
             Self::Kernel
-        } else if frame.contains(&own) {
+        } else if own.iter().any(|p| frame.contains(p.as_str())) {
             Self::Strategy
         } else if any(&["serde", "rates_core::rates", "rates_core::parse", "json"]) {
             Self::Decode
@@ -106,6 +114,8 @@ impl Group {
             "mio::",
             "async_io",
             "async_executor",
+            "compio",
+            "io_uring",
             "async_task",
             "async_std",
             "async_global",
