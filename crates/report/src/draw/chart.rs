@@ -34,6 +34,13 @@ pub(crate) struct Row {
     pub(crate) missing: Option<String>,
 }
 
+impl Row {
+    /// Whether one of its bars is longer than `limit` (and so cut).
+    fn is_cut(&self, limit: f64) -> bool {
+        self.bars.iter().any(|b| b.iter().sum::<f64>() > limit)
+    }
+}
+
 /// How the value axis maps values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scale {
@@ -46,6 +53,10 @@ pub(crate) enum Scale {
 
 /// A bar longer than this many times the median bar is cut at the edge.
 const CUT: f64 = 8.0;
+
+/// The linear axis ends this many times past the longest bar or whisker
+/// drawn whole, leaving room for its label.
+const EDGE: f64 = 1.4;
 
 /// A horizontal bar chart.
 #[derive(Debug)]
@@ -107,12 +118,25 @@ impl XScale {
         let mut sorted = totals;
         sorted.sort_by(f64::total_cmp);
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
-        let cap = if !log && median > 0.0 && biggest > CUT * median {
-            values
+        // The longest bar shorter than `limit`, with its whisker (so that a
+        // whisker and its label stay inside the chart), and the line.
+        let uncut = |limit: f64| {
+            shown
                 .iter()
-                .copied()
-                .filter(|v| *v <= CUT * median)
+                .filter(|r| !r.is_cut(limit))
+                .flat_map(|r| {
+                    r.bars
+                        .iter()
+                        .map(|b| b.iter().sum::<f64>())
+                        .chain(r.whisker.map(|w| w.1))
+                })
+                .chain(line.filter(|v| *v <= limit))
                 .fold(0.0_f64, f64::max)
+        };
+        let cap = if !log && median > 0.0 && biggest > CUT * median {
+            // Twice: a bar between CUT times the median and the edge the
+            // first pass sets is drawn whole, so its whisker counts too.
+            uncut(uncut(CUT * median) * EDGE)
         } else {
             biggest
         };
@@ -123,7 +147,7 @@ impl XScale {
             max: if log {
                 (biggest.max(floor_value).log10().ceil() + 0.3).max(1.0)
             } else {
-                (cap * 1.4).max(1e-9)
+                (cap * EDGE).max(1e-9)
             },
         }
     }
@@ -299,7 +323,9 @@ impl BarChart<'_> {
             }
             end = end.max(x.at(acc));
         }
-        if let Some((lo, hi)) = row.whisker {
+        // A cut bar's whisker would cross its label; its spread is in the
+        // report's table.
+        if let Some((lo, hi)) = row.whisker.filter(|_| !row_cut) {
             let y = top - slot * 0.46;
             if x.at(hi) > x.at(lo) {
                 stroke(chart, vec![(x.at(lo), y), (x.at(hi), y)], 2)?;
@@ -698,4 +724,44 @@ pub(crate) fn charts(export: &Export) -> Vec<(&'static str, BarChart<'static>)> 
         charts.push(("stop", stop_chart(export)));
     }
     charts
+}
+
+#[cfg(test)]
+mod axis_tests {
+    use super::*;
+
+    fn row(value: f64, whisker: Option<(f64, f64)>) -> Row {
+        Row {
+            label: String::new(),
+            bars: vec![vec![value]],
+            whisker,
+            text: String::new(),
+            missing: None,
+        }
+    }
+
+    #[test]
+    fn whiskers_of_bars_drawn_whole_fit_and_far_bars_are_cut() {
+        // Stop times as on `cancel`: most near 3 ms, a 22 ms bar whose
+        // slowest run took 28 ms, a 34.5 ms bar whose slowest took 40.6 ms,
+        // and one at 60 ms.
+        let mut rows: Vec<Row> = [0.5, 2.2, 2.3, 2.4, 2.5, 2.9, 3.4, 10.6, 15.3]
+            .into_iter()
+            .map(|v| row(v, Some((v * 0.9, v * 1.1))))
+            .collect();
+        rows.push(row(22.1, Some((21.8, 27.9))));
+        rows.push(row(34.5, Some((20.2, 40.6))));
+        rows.push(row(60.3, Some((59.0, 61.2))));
+        let shown: Vec<&Row> = rows.iter().collect();
+        let x = XScale::fit(&shown, None, Scale::Linear);
+        // Every whisker of a bar drawn whole ends inside, with room for a
+        // label after it.
+        assert!(x.max >= 40.6 * EDGE - 1e-9, "{}", x.max);
+        // The far bar is cut.
+        assert!(60.3 > x.max, "{}", x.max);
+        // With no bar far from the rest, the axis holds them all.
+        let near: Vec<&Row> = rows[..9].iter().collect();
+        let x = XScale::fit(&near, None, Scale::Linear);
+        assert!((x.max - 15.3 * 1.1 * EDGE).abs() < 1e-9, "{}", x.max);
+    }
 }
