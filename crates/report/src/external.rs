@@ -737,10 +737,10 @@ impl<'a> Lines<'a> {
                  `error`: {shown}"
             ),
         };
-        if let (Some(served), Ok(rates)) = (self.served, &result) {
-            if let Some(why) = served.check(code, &rates.rates) {
-                bail!("output line {number}: base {code}: not the server's rates: {why}");
-            }
+        if let (Some(served), Ok(rates)) = (self.served, &result)
+            && let Some(why) = served.check(code, &rates.rates)
+        {
+            bail!("output line {number}: base {code}: not the server's rates: {why}");
         }
         Ok(Said::Base(
             index,

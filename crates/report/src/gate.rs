@@ -226,13 +226,14 @@ pub(crate) fn judge(baseline: &Export, current: &Export, rules: &Rules) -> Vec<L
             };
             let mut v = verdict(b, c, rules.max_for(m));
             let mut why = String::new();
-            if m == Metric::Memory && v != Verdict::Ok {
-                if let Some((w, unit)) = units_moved(base, cur, rules.max_for(m)) {
-                    let per = |x: (f64, f64), n: f64| (x.0 / n, x.1 / n);
-                    if verdict(per(b, w.0), per(c, w.1), rules.max_for(m)) != v {
-                        v = Verdict::Noise;
-                        why = format!(" ({} vs {} {unit})", w.1, w.0);
-                    }
+            if m == Metric::Memory
+                && v != Verdict::Ok
+                && let Some((w, unit)) = units_moved(base, cur, rules.max_for(m))
+            {
+                let per = |x: (f64, f64), n: f64| (x.0 / n, x.1 / n);
+                if verdict(per(b, w.0), per(c, w.1), rules.max_for(m)) != v {
+                    v = Verdict::Noise;
+                    why = format!(" ({} vs {} {unit})", w.1, w.0);
                 }
             }
             let change = if b.0 == 0.0 {

@@ -256,13 +256,13 @@ fn notes_as_written(export: &Export) -> Vec<String> {
                 r.failed - r.cancelled
             ));
         }
-        if let (Some(limit), Some(busiest)) = (export.scenario.rate_limit_per_s, r.busiest_second) {
-            if r.ran() {
-                out.push(format!(
-                    "{}: busiest second at the server: {busiest} requests (limit {limit}/s)",
-                    r.strategy
-                ));
-            }
+        if let (Some(limit), Some(busiest)) = (export.scenario.rate_limit_per_s, r.busiest_second)
+            && r.ran()
+        {
+            out.push(format!(
+                "{}: busiest second at the server: {busiest} requests (limit {limit}/s)",
+                r.strategy
+            ));
         }
         if let Some(c) = r.connections {
             out.push(format!(
