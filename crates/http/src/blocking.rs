@@ -12,10 +12,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+#[cfg(feature = "tls")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rates_core::{Config, CurrencyCode, Error, ErrorKind, Outcome, RawResponse, Stop, Throttle};
+#[cfg(feature = "tls")]
 use rustls::pki_types::CertificateDer;
 
 use crate::h1::{self, Peer, ResponseReader};
@@ -35,8 +38,10 @@ struct Inner {
     max_idle: usize,
     idle: Mutex<Vec<Conn>>,
     /// Extra roots from the config ([`Config::ca_cert_pem`]).
+    #[cfg(feature = "tls")]
     extra_roots: Vec<CertificateDer<'static>>,
     /// The TLS set-up, made at the first `https://` request.
+    #[cfg(feature = "tls")]
     tls: OnceLock<Result<Arc<rustls::ClientConfig>, Error>>,
     /// A config the client cannot work with (an unreadable CA certificate):
     /// every request fails with it.
@@ -54,10 +59,13 @@ impl BlockingClient {
     /// [`Config::ca_cert_pem`]. A CA certificate that cannot be read makes
     /// every request fail with [`ErrorKind::InvalidInput`].
     pub fn new(config: &Config, idle_connections: usize) -> Self {
+        #[cfg(feature = "tls")]
         let (extra_roots, setup_error) = match crate::tls::extra_roots(config) {
             Ok(roots) => (roots, None),
             Err(e) => (Vec::new(), Some(e)),
         };
+        #[cfg(not(feature = "tls"))]
+        let setup_error = None;
         Self {
             inner: Arc::new(Inner {
                 connect_timeout: config.connect_timeout,
@@ -65,7 +73,9 @@ impl BlockingClient {
                 max_body: config.max_body_bytes,
                 max_idle: idle_connections.max(1),
                 idle: Mutex::new(Vec::new()),
+                #[cfg(feature = "tls")]
                 extra_roots,
+                #[cfg(feature = "tls")]
                 tls: OnceLock::new(),
                 setup_error,
                 stop: config.stop.clone(),
@@ -256,6 +266,11 @@ impl BlockingClient {
     /// within the connect timeout) and, for `https://`, performs the TLS
     /// handshake; all within the connect timeout and `deadline`.
     fn connect(&self, url: &Url<'_>, deadline: Instant) -> Result<Conn, Error> {
+        // Refused before anything is connected.
+        #[cfg(not(feature = "tls"))]
+        if url.https {
+            return Err(h1::no_tls(url.authority));
+        }
         let by_connect = Instant::now() + self.inner.connect_timeout;
         let until = deadline.min(by_connect);
         // The setting that ends the wait is the one named: the request
@@ -303,6 +318,7 @@ impl BlockingClient {
         // As the async runtimes' connections: a request is one write, but a
         // TLS record split must not wait for an ACK.
         socket.set_nodelay(true).map_err(|e| failed(&e))?;
+        #[cfg(feature = "tls")]
         let stream = if url.https {
             let tls = self
                 .inner
@@ -342,6 +358,8 @@ impl BlockingClient {
         } else {
             Stream::Plain(Socket(Arc::new(socket)))
         };
+        #[cfg(not(feature = "tls"))]
+        let stream = Stream::Plain(Socket(Arc::new(socket)));
         Ok(Conn {
             origin: url.origin().to_owned(),
             stream,
@@ -459,6 +477,7 @@ impl Write for Socket {
 #[derive(Debug)]
 enum Stream {
     Plain(Socket),
+    #[cfg(feature = "tls")]
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
 }
 
@@ -466,6 +485,7 @@ impl Stream {
     fn socket(&self) -> &TcpStream {
         match self {
             Self::Plain(s) => &s.0,
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => &tls.sock.0,
         }
     }
@@ -473,6 +493,7 @@ impl Stream {
     fn shared(&self) -> Arc<TcpStream> {
         match self {
             Self::Plain(s) => Arc::clone(&s.0),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => Arc::clone(&tls.sock.0),
         }
     }
@@ -482,6 +503,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Self::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => tls.read(buf),
         }
     }
@@ -491,6 +513,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => tls.write(buf),
         }
     }
@@ -498,6 +521,7 @@ impl Write for Stream {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => tls.flush(),
         }
     }

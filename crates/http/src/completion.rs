@@ -36,8 +36,11 @@ use std::time::{Duration, Instant};
 
 use compio::BufResult;
 use compio::buf::{IntoInner as _, IoBuf as _};
-use compio::io::{AsyncRead as _, AsyncWrite as _, AsyncWriteExt as _};
+#[cfg(feature = "tls")]
+use compio::io::AsyncWrite as _;
+use compio::io::{AsyncRead as _, AsyncWriteExt as _};
 use compio::net::TcpStream;
+#[cfg(feature = "tls")]
 use compio::tls::{TlsConnector, TlsStream};
 use futures_lite::FutureExt as _;
 use rates_core::{
@@ -63,7 +66,7 @@ struct Target {
     request_timeout: Duration,
     max_body: usize,
     /// For `https://`: the connector and the name to verify.
-    tls: Option<(TlsConnector, String)>,
+    tls: Option<TlsSetup>,
 }
 
 impl CompletionSetup {
@@ -83,9 +86,7 @@ impl CompletionSetup {
             .map(Iterator::collect)
             .map_err(|e| e.to_string());
         let tls = if endpoint.is_https() {
-            let client = crate::tls::client_config(&crate::tls::extra_roots(config)?)?;
-            crate::tls::server_name(endpoint.host())?;
-            Some((TlsConnector::from(client), host))
+            Some(TlsSetup::new(config, host)?)
         } else {
             None
         };
@@ -119,9 +120,59 @@ impl Target {
     }
 }
 
+/// The connector and the name to verify, for `https://`.
+#[cfg(feature = "tls")]
+#[derive(Debug)]
+struct TlsSetup(TlsConnector, String);
+
+#[cfg(feature = "tls")]
+impl TlsSetup {
+    fn new(config: &Config, host: String) -> Result<Self, Error> {
+        let client = crate::tls::client_config(&crate::tls::extra_roots(config)?)?;
+        crate::tls::server_name(config.endpoint.host())?;
+        Ok(Self(TlsConnector::from(client), host))
+    }
+
+    /// The TLS handshake over `socket`.
+    async fn handshake(&self, socket: TcpStream, authority: &str) -> Result<Stream, Error> {
+        match self.0.connect(&self.1, socket).await {
+            Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+            Err(e) => Err(match crate::tls::rustls_error(&e) {
+                Some(r) => crate::tls::error(authority, r),
+                None => Error::new(
+                    if e.kind() == std::io::ErrorKind::TimedOut {
+                        ErrorKind::Timeout
+                    } else {
+                        ErrorKind::Connection
+                    },
+                    format!("the TLS handshake with {authority} broke off: {e}"),
+                ),
+            }),
+        }
+    }
+}
+
+/// Without the `tls` feature there is none: an `https://` endpoint is
+/// refused when the set-up is made.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug)]
+enum TlsSetup {}
+
+#[cfg(not(feature = "tls"))]
+impl TlsSetup {
+    fn new(config: &Config, _host: String) -> Result<Self, Error> {
+        Err(h1::no_tls(config.endpoint.authority()))
+    }
+
+    async fn handshake(&self, _socket: TcpStream, _authority: &str) -> Result<Stream, Error> {
+        match *self {}
+    }
+}
+
 /// A connection's bytes: the socket, or TLS over it.
 enum Stream {
     Plain(TcpStream),
+    #[cfg(feature = "tls")]
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -137,6 +188,7 @@ impl Stream {
         let slice = buf.slice(from..end);
         let BufResult(n, slice) = match self {
             Self::Plain(io) => io.read(slice).await,
+            #[cfg(feature = "tls")]
             Self::Tls(io) => io.read(slice).await,
         };
         BufResult(n, slice.into_inner())
@@ -145,6 +197,7 @@ impl Stream {
     async fn write_all(&mut self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
         match self {
             Self::Plain(io) => io.write_all(buf).await,
+            #[cfg(feature = "tls")]
             Self::Tls(io) => {
                 let BufResult(written, buf) = io.write_all(buf).await;
                 let flushed = match written {
@@ -466,22 +519,7 @@ async fn connect(target: &Target) -> Result<Conn, Error> {
         let fd = socket.as_raw_fd();
         let stream = match &target.tls {
             None => Stream::Plain(socket),
-            Some((connector, name)) => match connector.connect(name, socket).await {
-                Ok(tls) => Stream::Tls(Box::new(tls)),
-                Err(e) => {
-                    return Err(match crate::tls::rustls_error(&e) {
-                        Some(r) => crate::tls::error(&target.authority, r),
-                        None => Error::new(
-                            if e.kind() == std::io::ErrorKind::TimedOut {
-                                ErrorKind::Timeout
-                            } else {
-                                ErrorKind::Connection
-                            },
-                            format!("the TLS handshake with {} broke off: {e}", target.authority),
-                        ),
-                    });
-                }
-            },
+            Some(tls) => tls.handshake(socket, &target.authority).await?,
         };
         Ok(Conn {
             stream,

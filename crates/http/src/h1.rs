@@ -329,6 +329,7 @@ impl Peer<'_> {
     /// An I/O error on a connection: a timeout, a TLS failure, or a
     /// connection error.
     pub(crate) fn io_error(&self, what: &str, e: &io::Error) -> Error {
+        #[cfg(feature = "tls")]
         if let Some(tls) = crate::tls::rustls_error(e) {
             return crate::tls::error(self.authority, tls);
         }
@@ -389,6 +390,17 @@ pub(crate) fn is_timed_out(e: &(dyn StdError + 'static)) -> bool {
 }
 
 /// No complete response within the request timeout.
+/// The error for an `https://` endpoint in a build without the `tls`
+/// feature: not retried, and it says how to get TLS back.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn no_tls(authority: &str) -> Error {
+    Error::invalid_input(format!(
+        "{authority} is an https:// endpoint, but rates-http was built without its `tls` \
+         feature: enable it (it is on by default; `default-features = false` on the \
+         strategy crate turns it off) or use http://"
+    ))
+}
+
 pub(crate) fn request_timed_out(authority: &str, timeout: Duration) -> Error {
     Error::new(
         ErrorKind::Timeout,

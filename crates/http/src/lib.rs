@@ -30,7 +30,8 @@
 //! the concurrency models. Here a connection holds one buffer, reused for
 //! its request and its response.
 //!
-//! Both speak `http://` and `https://`. TLS is rustls on the `ring`
+//! Both speak `http://`, and `https://` with the `tls` feature (on by
+//! default). TLS is rustls on the `ring`
 //! provider (no OpenSSL, no C toolchain beyond what `ring` needs), over the
 //! socket for the blocking client (`rustls::StreamOwned`) and through
 //! `futures-rustls` over the runtime's own stream for the async one, so one
@@ -47,7 +48,10 @@
 //!   compio's completion-based I/O with owned buffers (io_uring, or compio's
 //!   polling driver), for the `compio-uring` and `compio-epoll` strategies.
 //!
-//! Features: `blocking` (default), `async` and `completion`.
+//! Features: `blocking` (default), `async`, `completion`, and `tls`
+//! (default): `https://` through rustls. Without `tls` (with
+//! `default-features = false`) no TLS crate is built, and an `https://`
+//! endpoint fails each request with an error that names the feature.
 //!
 //! # Examples
 //!
@@ -71,7 +75,10 @@ mod completion;
 #[cfg(any(feature = "blocking", feature = "async", feature = "completion"))]
 mod h1;
 mod retry_after;
-#[cfg(any(feature = "blocking", feature = "async", feature = "completion"))]
+#[cfg(all(
+    feature = "tls",
+    any(feature = "blocking", feature = "async", feature = "completion")
+))]
 mod tls;
 
 #[cfg(feature = "async")]
@@ -86,3 +93,24 @@ pub use retry_after::parse_retry_after;
 
 /// The `User-Agent` both clients send: `rates/` and this crate's version.
 pub const USER_AGENT: &str = concat!("rates/", env!("CARGO_PKG_VERSION"));
+
+#[cfg(all(test, not(feature = "tls"), feature = "blocking"))]
+mod no_tls_tests {
+    use rates_core::Config;
+
+    use crate::BlockingClient;
+
+    /// Built without `tls`: an `https://` endpoint fails at once, without a
+    /// retry, with an error that names the feature (CI builds this crate so
+    /// once: `cargo test -p rates-http --no-default-features`).
+    #[test]
+    fn https_is_refused_naming_the_feature() {
+        let config = Config::new("https://127.0.0.1:1/rates?base={base}").unwrap();
+        let client = BlockingClient::new(&config, 1);
+        let outcome = client.fetch("USD".parse().unwrap(), &config, None);
+        let err = outcome.result.unwrap_err();
+        assert!(err.is_invalid_input(), "{err}");
+        assert!(err.to_string().contains("`tls` feature"), "{err}");
+        assert_eq!(outcome.attempts, 1);
+    }
+}

@@ -4,7 +4,6 @@
 //! response framed by [`crate::h1`]). The client around it
 //! ([`super::AsyncClient`]) owns the timeouts and the attempt machine.
 
-use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
@@ -32,13 +31,21 @@ pub(super) struct Target {
 
 /// The TLS set-up shared by every connection of a run (so sessions can be
 /// resumed across them).
+/// Without the `tls` feature: none can be made (the target holds the
+/// error that says so instead).
+#[cfg(not(feature = "tls"))]
+#[derive(Debug)]
+pub(super) enum Tls {}
+
+#[cfg(feature = "tls")]
 pub(super) struct Tls {
     connector: futures_rustls::TlsConnector,
     name: rustls::pki_types::ServerName<'static>,
 }
 
-impl fmt::Debug for Tls {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls").field("name", &self.name).finish()
     }
 }
@@ -53,9 +60,14 @@ impl Target {
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
             max_body: config.max_body_bytes,
+            #[cfg(feature = "tls")]
             tls: endpoint.is_https().then(|| {
                 crate::tls::connector(config).map(|(connector, name)| Tls { connector, name })
             }),
+            #[cfg(not(feature = "tls"))]
+            tls: endpoint
+                .is_https()
+                .then(|| Err(h1::no_tls(endpoint.authority()))),
         }
     }
 
@@ -89,6 +101,7 @@ impl Target {
 /// A connection's bytes: the runtime's stream, or TLS over it.
 pub(super) enum Stream<Io> {
     Plain(Io),
+    #[cfg(feature = "tls")]
     Tls(Box<smol_hyper::rt::FuturesIo<futures_rustls::client::TlsStream<Compat<Io>>>>),
 }
 
@@ -100,6 +113,7 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> hyper::rt::Read for Stream<
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => Pin::new(&mut **tls).poll_read(cx, buf),
         }
     }
@@ -113,6 +127,7 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> hyper::rt::Write for Stream
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => Pin::new(&mut **tls).poll_write(cx, buf),
         }
     }
@@ -120,6 +135,7 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> hyper::rt::Write for Stream
     fn poll_flush(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_flush(cx),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => Pin::new(&mut **tls).poll_flush(cx),
         }
     }
@@ -130,6 +146,7 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> hyper::rt::Write for Stream
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
             Self::Tls(tls) => Pin::new(&mut **tls).poll_shutdown(cx),
         }
     }
@@ -138,8 +155,10 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> hyper::rt::Write for Stream
 /// The runtime's stream (hyper's I/O traits) seen through `futures-io`'s,
 /// which `futures-rustls` drives: the one adapter that lets the same TLS
 /// connector serve every runtime.
+#[cfg(feature = "tls")]
 pub(super) struct Compat<Io>(Io);
 
+#[cfg(feature = "tls")]
 impl<Io: hyper::rt::Read + Unpin> futures_io::AsyncRead for Compat<Io> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -155,6 +174,7 @@ impl<Io: hyper::rt::Read + Unpin> futures_io::AsyncRead for Compat<Io> {
     }
 }
 
+#[cfg(feature = "tls")]
 impl<Io: hyper::rt::Write + Unpin> futures_io::AsyncWrite for Compat<Io> {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -350,6 +370,37 @@ impl<Io: hyper::rt::Read + hyper::rt::Write + Unpin> Conn<Io> {
     }
 }
 
+/// The TLS handshake over `io`.
+#[cfg(feature = "tls")]
+async fn handshake<Io: hyper::rt::Read + hyper::rt::Write + Unpin>(
+    tls: &Tls,
+    io: Io,
+    authority: &str,
+) -> Result<Stream<Io>, Error> {
+    match tls.connector.connect(tls.name.clone(), Compat(io)).await {
+        Ok(stream) => Ok(Stream::Tls(Box::new(smol_hyper::rt::FuturesIo::new(
+            stream,
+        )))),
+        Err(e) => Err(match crate::tls::rustls_error(&e) {
+            Some(r) => crate::tls::error(authority, r),
+            None => Error::new(
+                if e.kind() == io::ErrorKind::TimedOut {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Connection
+                },
+                format!("the TLS handshake with {authority} broke off: {e}"),
+            ),
+        }),
+    }
+}
+
+/// Without the `tls` feature there is no set-up to shake hands with.
+#[cfg(not(feature = "tls"))]
+async fn handshake<Io>(tls: &Tls, _io: Io, _authority: &str) -> Result<Stream<Io>, Error> {
+    match *tls {}
+}
+
 /// Connects and, for `https://`, performs the TLS handshake (both bounded
 /// by the connect timeout).
 pub(super) async fn connect<R: AsyncRuntime>(
@@ -376,24 +427,9 @@ pub(super) async fn connect<R: AsyncRuntime>(
                     format!("could not connect to {}: {e}", target.authority),
                 )
             })?;
-        let Some(tls) = tls else {
-            return Ok(Stream::Plain(io));
-        };
-        match tls.connector.connect(tls.name.clone(), Compat(io)).await {
-            Ok(stream) => Ok(Stream::Tls(Box::new(smol_hyper::rt::FuturesIo::new(
-                stream,
-            )))),
-            Err(e) => Err(match crate::tls::rustls_error(&e) {
-                Some(r) => crate::tls::error(&target.authority, r),
-                None => Error::new(
-                    if e.kind() == io::ErrorKind::TimedOut {
-                        ErrorKind::Timeout
-                    } else {
-                        ErrorKind::Connection
-                    },
-                    format!("the TLS handshake with {} broke off: {e}", target.authority),
-                ),
-            }),
+        match tls {
+            None => Ok(Stream::Plain(io)),
+            Some(tls) => handshake(tls, io, &target.authority).await,
         }
     };
     let timeout = async {
